@@ -1,0 +1,382 @@
+package stats
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// oracleCase is one line of ../shared/oracles/mannwhitney.jsonl (R 4.2.2,
+// SciPy 1.10.1 and brute-force NumPy; see its README).
+type oracleCase struct {
+	ID          string    `json:"id"`
+	Canary      []float64 `json:"canary"`
+	Baseline    []float64 `json:"baseline"`
+	Alternative string    `json:"alternative"`
+	Confidence  float64   `json:"confidence"`
+	Method      string    `json:"method"`
+	U           float64   `json:"u"`
+	PValue      float64   `json:"p_value"`
+	HLShift     float64   `json:"hl_shift"`
+	CI          [2]bound  `json:"ci"`
+}
+
+// bound is an interval end: a number, or the string "+Inf" or "-Inf".
+type bound float64
+
+func (b *bound) UnmarshalJSON(p []byte) error {
+	switch string(p) {
+	case `"+Inf"`:
+		*b = bound(math.Inf(1))
+		return nil
+	case `"-Inf"`:
+		*b = bound(math.Inf(-1))
+		return nil
+	}
+	var f float64
+	if err := json.Unmarshal(p, &f); err != nil {
+		return fmt.Errorf("interval bound %s: %w", p, err)
+	}
+	*b = bound(f)
+	return nil
+}
+
+// loadOracle reads the shared oracle cases, found from the module root.
+func loadOracle(t *testing.T) []oracleCase {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+	path := filepath.Join(dir, "..", "shared", "oracles", "mannwhitney.jsonl")
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("oracle: %v", err)
+	}
+	var cases []oracleCase
+	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var c oracleCase
+		if err := json.Unmarshal([]byte(line), &c); err != nil {
+			t.Fatalf("%s:%d: %v", path, i+1, err)
+		}
+		cases = append(cases, c)
+	}
+	if len(cases) == 0 {
+		t.Fatalf("%s: no cases", path)
+	}
+	return cases
+}
+
+// closeRel reports whether got is within rel of want (relative), or within
+// abs of it when want is small; infinities must match exactly.
+func closeRel(got, want, rel, abs float64) bool {
+	if math.IsInf(want, 0) || math.IsInf(got, 0) {
+		return got == want
+	}
+	d := math.Abs(got - want)
+	return d <= abs || d <= rel*math.Abs(want)
+}
+
+func TestMannWhitneyOracle(t *testing.T) {
+	var w Workspace
+	for _, c := range loadOracle(t) {
+		t.Run(c.ID, func(t *testing.T) {
+			alt, err := ParseAlternative(c.Alternative)
+			if err != nil {
+				t.Fatal(err)
+			}
+			method, err := ParseMethod(c.Method)
+			if err != nil {
+				t.Fatal(err)
+			}
+			canary := slices.Clone(c.Canary)
+			baseline := slices.Clone(c.Baseline)
+			r, err := w.MannWhitney(canary, baseline, Options{Alternative: alt, Method: method, Confidence: c.Confidence})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(canary, c.Canary) || !slices.Equal(baseline, c.Baseline) {
+				t.Error("inputs were modified")
+			}
+			checkOracle(t, c, r)
+		})
+	}
+}
+
+// checkOracle compares r with an oracle case at the README's tolerances.
+func checkOracle(t *testing.T, c oracleCase, r Result) {
+	t.Helper()
+	if r.Method.String() != c.Method {
+		t.Errorf("method %v, want %s", r.Method, c.Method)
+	}
+	if r.NCanary != len(c.Canary) || r.NBaseline != len(c.Baseline) {
+		t.Errorf("n = %d, %d, want %d, %d", r.NCanary, r.NBaseline, len(c.Canary), len(c.Baseline))
+	}
+	if r.U != c.U {
+		t.Errorf("U = %v, want %v", r.U, c.U)
+	}
+	if !closeRel(r.PValue, c.PValue, 1e-9, 1e-15) {
+		t.Errorf("p = %.17g, want %.17g", r.PValue, c.PValue)
+	}
+	if !closeRel(r.Shift, c.HLShift, 1e-12, 0) {
+		t.Errorf("shift = %.17g, want %.17g", r.Shift, c.HLShift)
+	}
+	if !closeRel(r.Lower, float64(c.CI[0]), 1e-12, 0) || !closeRel(r.Upper, float64(c.CI[1]), 1e-12, 0) {
+		t.Errorf("ci = [%.17g, %.17g], want [%.17g, %.17g]", r.Lower, r.Upper, c.CI[0], c.CI[1])
+	}
+}
+
+func TestMannWhitneyAutoMethod(t *testing.T) {
+	seq := func(n int, off float64) []float64 {
+		x := make([]float64, n)
+		for i := range x {
+			x[i] = float64(i) + off
+		}
+		return x
+	}
+	tests := []struct {
+		name             string
+		canary, baseline []float64
+		method           Method
+		want             Method
+	}{
+		{"small no ties", seq(49, 0.5), seq(49, 0), Auto, Exact},
+		{"n at limit", seq(50, 0.5), seq(10, 0), Auto, Asymptotic},
+		{"m at limit", seq(10, 0.5), seq(50, 0), Auto, Asymptotic},
+		{"small with ties", seq(10, 0), seq(10, 0), Auto, Asymptotic},
+		{"exact requested with ties falls back", seq(10, 0), seq(10, 0), Exact, Asymptotic},
+		{"exact requested large", seq(200, 0.5), seq(200, 0), Exact, Exact},
+		{"asymptotic requested", seq(5, 0.5), seq(5, 0), Asymptotic, Asymptotic},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := MannWhitney(tt.canary, tt.baseline, Options{Method: tt.method})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Method != tt.want {
+				t.Errorf("method %v, want %v", r.Method, tt.want)
+			}
+		})
+	}
+}
+
+func TestMannWhitneyErrors(t *testing.T) {
+	ok := []float64{1, 2, 3}
+	tests := []struct {
+		name             string
+		canary, baseline []float64
+		opts             Options
+		is               error
+		msg              string
+	}{
+		{"empty canary", nil, ok, Options{}, ErrEmpty, "stats: canary is empty"},
+		{"empty baseline", ok, []float64{}, Options{}, ErrEmpty, "stats: baseline is empty"},
+		{"NaN canary", []float64{1, 2, 3, math.NaN()}, ok, Options{}, ErrNaN, "stats: canary[3] is NaN"},
+		{"NaN baseline", ok, []float64{math.NaN()}, Options{}, ErrNaN, "stats: baseline[0] is NaN"},
+		{"Inf canary", []float64{math.Inf(1)}, ok, Options{}, ErrInf, "stats: canary[0] is infinite"},
+		{"-Inf baseline", ok, []float64{0, math.Inf(-1)}, Options{}, ErrInf, "stats: baseline[1] is infinite"},
+		{"confidence 1", ok, ok, Options{Confidence: 1}, nil, "stats: confidence 1 not in (0, 1)"},
+		{"confidence negative", ok, ok, Options{Confidence: -0.5}, nil, "stats: confidence -0.5 not in (0, 1)"},
+		{"confidence NaN", ok, ok, Options{Confidence: math.NaN()}, nil, "stats: confidence NaN not in (0, 1)"},
+		{"bad alternative", ok, ok, Options{Alternative: 7}, nil, "stats: invalid alternative Alternative(7)"},
+		{"bad method", ok, ok, Options{Method: -1}, nil, "stats: invalid method Method(-1)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := MannWhitney(tt.canary, tt.baseline, tt.opts)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if err.Error() != tt.msg {
+				t.Errorf("error %q, want %q", err, tt.msg)
+			}
+			if tt.is != nil && !errors.Is(err, tt.is) {
+				t.Errorf("error %q does not wrap %v", err, tt.is)
+			}
+		})
+	}
+}
+
+func TestParseAlternativeAndMethod(t *testing.T) {
+	for _, a := range []Alternative{TwoSided, Greater, Less} {
+		got, err := ParseAlternative(a.String())
+		if err != nil || got != a {
+			t.Errorf("ParseAlternative(%q) = %v, %v", a.String(), got, err)
+		}
+	}
+	for _, m := range []Method{Auto, Exact, Asymptotic} {
+		got, err := ParseMethod(m.String())
+		if err != nil || got != m {
+			t.Errorf("ParseMethod(%q) = %v, %v", m.String(), got, err)
+		}
+	}
+	if _, err := ParseAlternative("two.sided"); err == nil {
+		t.Error("ParseAlternative accepted two.sided")
+	}
+	if _, err := ParseMethod("Exact"); err == nil {
+		t.Error("ParseMethod accepted Exact")
+	}
+}
+
+// TestMannWhitneySymmetry swaps the samples: U becomes nm - U, the shift and
+// interval change sign, greater and less trade places, and the p-value stays.
+func TestMannWhitneySymmetry(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	swap := map[Alternative]Alternative{TwoSided: TwoSided, Greater: Less, Less: Greater}
+	for trial := range 200 {
+		n, m := 1+rng.IntN(60), 1+rng.IntN(60)
+		x, y := randomSample(rng, n, trial%3 == 0, 0.3), randomSample(rng, m, trial%3 == 0, 0)
+		for _, alt := range []Alternative{TwoSided, Greater, Less} {
+			for _, method := range []Method{Exact, Asymptotic} {
+				o := Options{Alternative: alt, Method: method, Confidence: 0.9}
+				a, err := MannWhitney(x, y, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				o.Alternative = swap[alt]
+				b, err := MannWhitney(y, x, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				nm := float64(n * m)
+				if b.U != nm-a.U || b.Shift != -a.Shift || b.Lower != -a.Upper || b.Upper != -a.Lower || b.Method != a.Method {
+					t.Fatalf("trial %d %v %v: swapped %+v, original %+v", trial, alt, method, b, a)
+				}
+				if !closeRel(b.PValue, a.PValue, 1e-12, 1e-300) {
+					t.Fatalf("trial %d %v %v: p %v swapped, %v original", trial, alt, method, b.PValue, a.PValue)
+				}
+			}
+		}
+	}
+}
+
+// TestMannWhitneyExactVersusAsymptotic: for moderate samples without ties the
+// normal approximation is within a few thousandths of the exact p-value.
+func TestMannWhitneyExactVersusAsymptotic(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for trial := range 50 {
+		n, m := 30+rng.IntN(40), 30+rng.IntN(40)
+		x, y := randomSample(rng, n, false, 0.2*rng.Float64()), randomSample(rng, m, false, 0)
+		for _, alt := range []Alternative{TwoSided, Greater, Less} {
+			e, err := MannWhitney(x, y, Options{Alternative: alt, Method: Exact})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := MannWhitney(x, y, Options{Alternative: alt, Method: Asymptotic})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Method != Exact || a.Method != Asymptotic {
+				t.Fatalf("methods %v, %v", e.Method, a.Method)
+			}
+			if d := math.Abs(e.PValue - a.PValue); d > 0.005 {
+				t.Errorf("trial %d (n=%d, m=%d, %v): exact p %v, asymptotic %v", trial, n, m, alt, e.PValue, a.PValue)
+			}
+			if e.U != a.U || e.Shift != a.Shift {
+				t.Errorf("U or shift differ between methods: %+v, %+v", e, a)
+			}
+		}
+	}
+}
+
+func TestMannWhitneyAllTied(t *testing.T) {
+	x := []float64{3, 3, 3}
+	y := []float64{3, 3, 3, 3}
+	for _, alt := range []Alternative{TwoSided, Greater, Less} {
+		r, err := MannWhitney(x, y, Options{Alternative: alt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.PValue != 1 || r.U != 6 || r.Shift != 0 || !r.Ties || r.A() != 0.5 {
+			t.Errorf("%v: %+v", alt, r)
+		}
+	}
+}
+
+// TestMannWhitneyFarTail: a complete separation of large samples has a
+// p-value far below 1e-300 for the exact test, and the normal tail keeps
+// values down to the float64 limit instead of rounding them to 0.
+func TestMannWhitneyFarTail(t *testing.T) {
+	n := 600
+	x, y := make([]float64, n), make([]float64, n)
+	for i := range x {
+		x[i] = float64(n + i)
+		y[i] = float64(i)
+	}
+	r, err := MannWhitney(x[:40], y[:40], Options{Alternative: Greater, Method: Asymptotic})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// z = (1600 - 800 - 0.5)/sqrt(1600*81/12), P(Z > z) by erfc.
+	z := 799.5 / math.Sqrt(1600*81.0/12)
+	if want := math.Erfc(z/math.Sqrt2) / 2; r.PValue != want || r.PValue < 1e-30 {
+		t.Errorf("asymptotic p = %v, want %v", r.PValue, want)
+	}
+	// Exact: P(U = nm) = 1/C(n+m, n).
+	r, err = MannWhitney(x[:200], y[:200], Options{Alternative: Greater, Method: Exact})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lg, _ := math.Lgamma(401)
+	lh, _ := math.Lgamma(201)
+	want := math.Exp(2*lh - lg)
+	if !closeRel(r.PValue, want, 1e-9, 0) {
+		t.Errorf("exact p = %v, want 1/C(400,200) = %v", r.PValue, want)
+	}
+}
+
+// randomSample draws n values; with ties it rounds them to a coarse grid.
+func randomSample(rng *rand.Rand, n int, ties bool, shift float64) []float64 {
+	x := make([]float64, n)
+	for i := range x {
+		x[i] = rng.NormFloat64() + shift
+		if ties {
+			x[i] = math.Round(x[i] * 3)
+		}
+	}
+	return x
+}
+
+func TestVarghaDelaneyA(t *testing.T) {
+	r, err := MannWhitney([]float64{1, 5, 6}, []float64{2, 3, 4, 5}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Pairs above: 5>2,3,4; 6>2,3,4,5 = 7; one tie (5=5): U = 7.5.
+	if r.U != 7.5 || r.A() != 7.5/12 {
+		t.Errorf("U = %v, A = %v", r.U, r.A())
+	}
+}
+
+func TestRankSum(t *testing.T) {
+	u, tie, ties := rankSum([]float64{1, 2, 2, 5}, []float64{0, 2, 2, 2, 7})
+	// 1 > 0 (1); 2 > 0 and ties 3 (1 + 1.5) twice; 5 > 0,2,2,2 (4).
+	if u != 1+2.5+2.5+4 {
+		t.Errorf("U = %v", u)
+	}
+	if want := float64(5*5*5 - 5); tie != want || !ties {
+		t.Errorf("tie term %v, want %v", tie, want)
+	}
+	_, tie, ties = rankSum([]float64{1, 3}, []float64{2, 4})
+	if tie != 0 || ties {
+		t.Errorf("tie term %v, ties %v", tie, ties)
+	}
+}
