@@ -1,0 +1,114 @@
+package metrics
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestQueryTemplateRender(t *testing.T) {
+	data := TemplateData{
+		Service:   "checkout",
+		Namespace: "shop",
+		Role:      Canary,
+		Version:   "v2.3.1",
+		Interval:  "1m",
+		Vars:      map[string]string{"region": "eu-west-1", "tier": ""},
+	}
+	tests := []struct {
+		name, text, want string
+	}{
+		{
+			"every field",
+			`sum(rate(http_requests_total{service="{{.Service}}",namespace="{{.Namespace}}",track="{{.Role}}",version="{{.Version}}",region="{{.Vars.region}}"}[{{.Interval}}]))`,
+			`sum(rate(http_requests_total{service="checkout",namespace="shop",track="canary",version="v2.3.1",region="eu-west-1"}[1m]))`,
+		},
+		{"root variable", `up{service="{{$.Service}}"}`, `up{service="checkout"}`},
+		{"variable present but empty", `up{tier="{{.Vars.tier}}"}`, `up{tier=""}`},
+		{"optional field guarded by if", `up{service="{{.Service}}"{{if .Vars.tier}},tier="{{.Vars.tier}}"{{end}}}`, `up{service="checkout"}`},
+		{"with changes dot", `{{with .Vars}}up{region="{{.region}}"}{{end}}`, `up{region="eu-west-1"}`},
+		{"no actions", `sum(up)`, `sum(up)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			qt, err := ParseQueryTemplate("latency_p99", tt.text)
+			if err != nil {
+				t.Fatalf("ParseQueryTemplate: %v", err)
+			}
+			got, err := qt.Render(data)
+			if err != nil {
+				t.Fatalf("Render: %v", err)
+			}
+			if got != tt.want {
+				t.Errorf("Render =\n%s\nwant\n%s", got, tt.want)
+			}
+			if qt.Metric() != "latency_p99" || qt.String() != tt.text {
+				t.Errorf("Metric, String = %q, %q", qt.Metric(), qt.String())
+			}
+		})
+	}
+}
+
+func TestQueryTemplateParseErrors(t *testing.T) {
+	tests := []struct {
+		name, text string
+		want       []string
+	}{
+		{"empty", "  ", []string{`metric "error_rate"`, "empty query"}},
+		{"syntax", `up{service="{{.Service"}`, []string{`metric "error_rate"`, "parse query template"}},
+		{"unknown field", `up{service="{{.Servce}}"}`, []string{`metric "error_rate"`, "{{.Servce}}", "does not exist", ".Service"}},
+		{"unknown root field", `up{service="{{$.Team}}"}`, []string{`metric "error_rate"`, "{{.Team}}"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseQueryTemplate("error_rate", tt.text)
+			if err == nil {
+				t.Fatal("ParseQueryTemplate succeeded, want an error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestQueryTemplateRenderErrors(t *testing.T) {
+	full := TemplateData{Service: "checkout", Namespace: "shop", Role: Baseline, Version: "v1", Interval: "1m",
+		Vars: map[string]string{"region": "eu", "tier": "web"}}
+	tests := []struct {
+		name, text string
+		data       TemplateData
+		want       []string
+	}{
+		{"missing variable", `up{team="{{.Vars.team}}"}`, full,
+			[]string{`metric "cpu"`, "{{.Vars.team}}", `no variable "team"`, "it has: region, tier"}},
+		{"missing variable, none given", `up{team="{{.Vars.team}}"}`, TemplateData{Service: "s"},
+			[]string{`metric "cpu"`, `no variable "team"`, "it has none"}},
+		{"missing variable in if", `up{{if .Vars.team}}{x="1"}{{end}}`, full,
+			[]string{`metric "cpu"`, `no variable "team"`}},
+		{"empty version", `up{version="{{.Version}}"}`, TemplateData{Service: "s", Role: Canary},
+			[]string{`metric "cpu"`, "{{.Version}}", "Version is empty"}},
+		{"empty role", `up{track="{{.Role}}"}`, TemplateData{Service: "s"},
+			[]string{`metric "cpu"`, "Role is empty"}},
+		{"missing key inside with", `{{with .Vars}}up{team="{{.team}}"}{{end}}`, full,
+			[]string{`metric "cpu"`, `"team"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			qt, err := ParseQueryTemplate("cpu", tt.text)
+			if err != nil {
+				t.Fatalf("ParseQueryTemplate: %v", err)
+			}
+			got, err := qt.Render(tt.data)
+			if err == nil {
+				t.Fatalf("Render = %q, want an error", got)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
