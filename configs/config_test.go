@@ -1,0 +1,100 @@
+package configs
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestLoadInvalid(t *testing.T) {
+	for _, c := range []struct {
+		file string
+		want []string // each problem, in order, as a user sees it
+	}{
+		{"invalid-empty.yml", []string{
+			"testdata/invalid-empty.yml: the file is empty: a config needs at least one template",
+		}},
+		{"invalid-no-templates.yml", []string{
+			"testdata/invalid-no-templates.yml:4: templates: a config needs at least one template",
+		}},
+		{"invalid-unknown-field.yml", []string{
+			"testdata/invalid-unknown-field.yml:7: alowed_change: unknown field (not in Metric)",
+		}},
+		{"invalid-threshold.yml", []string{
+			"testdata/invalid-threshold.yml:4: templates[0].metrics[0].threshold: test: threshold needs threshold.min or threshold.max",
+		}},
+		{"invalid-values.yml", []string{
+			"testdata/invalid-values.yml:4: templates[0].steps[1]: weights must increase, got 25 after 50",
+			"testdata/invalid-values.yml:5: templates[0].scoring.marginal: must be in [0, pass=60], got 80",
+			"testdata/invalid-values.yml:8: templates[0].metrics[0].query: metric \"latency_p99\": parse query template",
+			"testdata/invalid-values.yml:9: templates[0].metrics[0].direction: must be increase, decrease or either, got \"up\"",
+			"testdata/invalid-values.yml:10: templates[0].metrics[0].allowed_change: must be a finite number >= 0",
+			"testdata/invalid-values.yml:11: templates[0].metrics[1].name: duplicate metric name \"latency_p99\"",
+			"testdata/invalid-values.yml:13: templates[0].metrics[1].test: must be paired, mann-whitney, burn-rate or threshold, got \"t-test\"",
+		}},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			_, err := LoadFile(filepath.Join("testdata", c.file))
+			var ps Problems
+			if !errors.As(err, &ps) {
+				t.Fatalf("LoadFile: %v, want Problems", err)
+			}
+			if len(ps) != len(c.want) {
+				t.Fatalf("%d problems, want %d:\n%v", len(ps), len(c.want), err)
+			}
+			for i, p := range ps {
+				if !strings.HasPrefix(p.Error(), c.want[i]) {
+					t.Errorf("problem %d:\n got %s\nwant %s…", i, p.Error(), c.want[i])
+				}
+			}
+		})
+	}
+}
+
+func TestLoadExampleAndDefaults(t *testing.T) {
+	cfg, err := LoadFile("example.yml")
+	if err != nil {
+		t.Fatalf("example.yml: %v", err)
+	}
+	tm := cfg.Template("web")
+	if tm == nil {
+		t.Fatal("no template web")
+	}
+	if tm.Confidence != DefaultConfidence || tm.MinSamples != DefaultMinSamples || tm.JudgementsPerStep != 1 {
+		t.Errorf("defaults not applied: %+v", tm)
+	}
+	byName := map[string]*Metric{}
+	for i := range tm.Metrics {
+		byName[tm.Metrics[i].Name] = &tm.Metrics[i]
+	}
+	if m := byName["latency_p50"]; m.Test != TestPaired || m.Direction != DirectionIncrease || !m.IsCritical() || m.WeightOrDefault() != 1 || m.QueryTemplate() == nil {
+		t.Errorf("latency_p50 defaults: %+v", m)
+	}
+	if m := byName["memory"]; m.IsCritical() {
+		t.Errorf("memory: critical: false not kept")
+	}
+
+	minimal, err := Load("templates: [{name: t, metrics: [{name: m, query: up, test: burn-rate}]}]")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mt := minimal.Templates[0]
+	if time := mt.Interval.String(); time != "1m" {
+		t.Errorf("default interval %s, want 1m", time)
+	}
+	if mt.MaxJudgements() != 11 {
+		t.Errorf("default lifetime allows %d judgements, want 11", mt.MaxJudgements())
+	}
+	br := mt.Metrics[0].BurnRate
+	if br == nil || br.Objective != DefaultSLOObjective || len(br.Windows) != 4 {
+		t.Fatalf("burn-rate defaults: %+v", br)
+	}
+	// The workbook's 3-day long window scales to the 1m interval, 1h to 5/6 s.
+	if got := br.Windows[3].Long.String(); got != "1m" {
+		t.Errorf("longest window %s, want 1m", got)
+	}
+	if br.Windows[0].Threshold != 14.4 || br.Windows[3].Threshold != 1 {
+		t.Errorf("workbook thresholds not kept: %+v", br.Windows)
+	}
+}

@@ -1,0 +1,443 @@
+package configs
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/canaryd/canaryd/metrics"
+)
+
+// Tests a metric can be judged with.
+const (
+	// TestPaired is the default: baseline and canary points paired by
+	// timestamp, an autocorrelation-corrected one-sided test of the ratio
+	// against allowed_change, with error spending across looks and Holm
+	// across metrics (see package analysis).
+	TestPaired = "paired"
+	// TestMannWhitney compares block means of the two samples with a
+	// Mann-Whitney U test shifted by allowed_change.
+	TestMannWhitney = "mann-whitney"
+	// TestBurnRate judges the canary's own SLO burn rate (multi-window,
+	// multi-burn-rate rules).
+	TestBurnRate = "burn-rate"
+	// TestThreshold judges the canary's values against fixed bounds.
+	TestThreshold = "threshold"
+)
+
+// Directions a regression can take.
+const (
+	DirectionIncrease = "increase"
+	DirectionDecrease = "decrease"
+	DirectionEither   = "either"
+)
+
+// NaN policies: what the judge does with NaN and ±Inf points.
+const (
+	// NaNDrop drops every pair in which either side is NaN or ±Inf, and
+	// reports how many were dropped (the default).
+	NaNDrop = "drop"
+	// NaNZero treats NaN as 0 (for ratios whose 0/0 means "no errors");
+	// ±Inf pairs are still dropped.
+	NaNZero = "zero"
+	// NaNFail makes any NaN or ±Inf point a metric error (hold).
+	NaNFail = "fail"
+)
+
+// Scales the paired test compares on.
+const (
+	// ScaleAuto uses ScaleLog when every value is positive, ScaleLinear otherwise.
+	ScaleAuto = "auto"
+	// ScaleLog compares the mean log ratio log(canary/baseline) with log(1+allowed_change).
+	ScaleLog = "log"
+	// ScaleLinear compares the ratio of means with 1+allowed_change.
+	ScaleLinear = "linear"
+)
+
+// Outcomes when an analysis outlives its lifetime.
+const (
+	OutcomeRollback = "rollback"
+	OutcomeHold     = "hold"
+	OutcomePromote  = "promote"
+)
+
+// Template defaults, documented in configs/example.yml.
+const (
+	DefaultInterval          = model.Duration(time.Minute)
+	DefaultConfidence        = 0.95
+	DefaultMinSamples        = 20
+	DefaultPassScore         = 95
+	DefaultMarginalScore     = 75
+	DefaultJudgementsPerStep = 1
+	DefaultAllowedChange     = 0.1
+	DefaultWeight            = 1
+	DefaultLifetimeOutcome   = OutcomeRollback
+	DefaultSLOObjective      = 0.999
+)
+
+// Template is how one kind of service is analysed: deploy events name it.
+type Template struct {
+	Name string `yaml:"name"`
+	// Interval is the time between judgements and the length of each
+	// judged window.
+	Interval model.Duration `yaml:"interval"`
+	// Step is the query resolution; default Interval/30, at least 1s.
+	Step model.Duration `yaml:"step,omitempty"`
+	// Steps are the canary traffic weights (percent) of the rollout, in
+	// order; default [100].
+	Steps []float64 `yaml:"steps,omitempty"`
+	// JudgementsPerStep is how many promote verdicts a step needs before
+	// the rollout moves to the next weight.
+	JudgementsPerStep int `yaml:"judgements_per_step,omitempty"`
+	// Lifetime bounds an analysis; 0 means Interval × (len(Steps) ×
+	// JudgementsPerStep + 10).
+	Lifetime model.Duration `yaml:"lifetime,omitempty"`
+	// LifetimeOutcome is the final verdict of an analysis that reaches its
+	// lifetime without ending: rollback (default), hold or promote.
+	LifetimeOutcome string `yaml:"lifetime_outcome,omitempty"`
+	// Confidence is 1 − α, where α bounds the probability of rolling back
+	// a canary whose every metric is within its allowed change, over all
+	// metrics and all judgements of the analysis together.
+	Confidence float64 `yaml:"confidence,omitempty"`
+	// MinSamples is the least number of paired points a metric needs
+	// before it can pass; metrics may override it.
+	MinSamples int      `yaml:"min_samples,omitempty"`
+	Scoring    Scoring  `yaml:"scoring,omitempty"`
+	Metrics    []Metric `yaml:"metrics"`
+}
+
+// Scoring holds the score thresholds: promote at or above Pass, roll back
+// below Marginal, hold in between.
+type Scoring struct {
+	Pass     float64 `yaml:"pass"`
+	Marginal float64 `yaml:"marginal"`
+}
+
+// Metric is one judged metric of a template.
+type Metric struct {
+	Name  string `yaml:"name"`
+	Query string `yaml:"query"`
+	// Test is one of paired (default), mann-whitney, burn-rate, threshold.
+	Test string `yaml:"test,omitempty"`
+	// Direction is the bad direction: increase (default), decrease, either.
+	Direction string `yaml:"direction,omitempty"`
+	// AllowedChange is the relative change tolerated in the bad direction
+	// (0.05 = 5%); a larger regression is bad. Default 0.1.
+	AllowedChange *float64 `yaml:"allowed_change,omitempty"`
+	// Critical makes a confirmed regression of this metric roll back
+	// whatever the score. Default true: the tests already control false
+	// rollbacks across metrics and looks, so a confirmed regression beyond
+	// the allowed change is a real one; set false for metrics that should
+	// only lower the score.
+	Critical *bool `yaml:"critical,omitempty"`
+	// Weight is the metric's share of the score. Default 1.
+	Weight *float64 `yaml:"weight,omitempty"`
+	// DryRun metrics are judged and reported, never counted.
+	DryRun bool `yaml:"dry_run,omitempty"`
+	// MinSamples overrides the template's.
+	MinSamples int `yaml:"min_samples,omitempty"`
+	// NaNPolicy is drop (default), zero or fail.
+	NaNPolicy string `yaml:"nan_policy,omitempty"`
+	// Scale is auto (default), log or linear.
+	Scale string `yaml:"scale,omitempty"`
+	// Aggregate combines several series per timestamp: sum, avg, min or
+	// max. Empty: more than one series is an error.
+	Aggregate string `yaml:"aggregate,omitempty"`
+	// BurnRate configures test: burn-rate.
+	BurnRate *BurnRate `yaml:"burn_rate,omitempty"`
+	// Threshold configures test: threshold.
+	Threshold *Threshold `yaml:"threshold,omitempty"`
+
+	tmpl *metrics.QueryTemplate
+}
+
+// BurnRate configures an SLO burn-rate test of the canary's error ratio.
+type BurnRate struct {
+	// Objective is the SLO target, e.g. 0.999. Default 0.999.
+	Objective float64 `yaml:"objective,omitempty"`
+	// Windows are the multi-window rules; default: the SRE Workbook's
+	// (14.4 over 1h/5m, 6 over 6h/30m, 3 over 1d/2h, 1 over 3d/6h) scaled
+	// so that the longest long window equals the template's interval.
+	Windows []BurnWindow `yaml:"windows,omitempty"`
+}
+
+// BurnWindow is one multi-window burn-rate rule: it fires when the burn
+// rate exceeds Threshold over both the Long and the Short window.
+type BurnWindow struct {
+	Long      model.Duration `yaml:"long"`
+	Short     model.Duration `yaml:"short"`
+	Threshold float64        `yaml:"threshold"`
+}
+
+// Threshold configures test: threshold; the canary's mean over the
+// judged window must lie within [Min, Max] (either may be omitted).
+type Threshold struct {
+	Min *float64 `yaml:"min,omitempty"`
+	Max *float64 `yaml:"max,omitempty"`
+}
+
+// QueryTemplate returns the parsed query template; nil before Load.
+func (m *Metric) QueryTemplate() *metrics.QueryTemplate { return m.tmpl }
+
+// IsCritical reports whether a confirmed regression rolls back whatever
+// the score.
+func (m *Metric) IsCritical() bool { return m.Critical == nil || *m.Critical }
+
+// Margin returns allowed_change.
+func (m *Metric) Margin() float64 {
+	if m.AllowedChange == nil {
+		return DefaultAllowedChange
+	}
+	return *m.AllowedChange
+}
+
+// WeightOrDefault returns the metric's weight.
+func (m *Metric) WeightOrDefault() float64 {
+	if m.Weight == nil {
+		return DefaultWeight
+	}
+	return *m.Weight
+}
+
+// Alpha returns the template's family-wise error rate, 1 − Confidence.
+func (t *Template) Alpha() float64 { return 1 - t.Confidence }
+
+// QueryStep returns the query resolution.
+func (t *Template) QueryStep() time.Duration {
+	if t.Step > 0 {
+		return time.Duration(t.Step)
+	}
+	s := time.Duration(t.Interval) / 30
+	if s < time.Second {
+		s = time.Second
+	}
+	return s.Truncate(time.Second)
+}
+
+// MaxJudgements is the number of judgements the lifetime allows.
+func (t *Template) MaxJudgements() int {
+	return int(time.Duration(t.Lifetime) / time.Duration(t.Interval))
+}
+
+// setDefaults fills every unset field with its documented default.
+func (t *Template) setDefaults() {
+	if t.Interval == 0 {
+		t.Interval = DefaultInterval
+	}
+	if len(t.Steps) == 0 {
+		t.Steps = []float64{100}
+	}
+	if t.JudgementsPerStep == 0 {
+		t.JudgementsPerStep = DefaultJudgementsPerStep
+	}
+	if t.Lifetime == 0 {
+		t.Lifetime = model.Duration(time.Duration(t.Interval) * time.Duration(len(t.Steps)*t.JudgementsPerStep+10))
+	}
+	if t.LifetimeOutcome == "" {
+		t.LifetimeOutcome = DefaultLifetimeOutcome
+	}
+	if t.Confidence == 0 {
+		t.Confidence = DefaultConfidence
+	}
+	if t.MinSamples == 0 {
+		t.MinSamples = DefaultMinSamples
+	}
+	if t.Scoring == (Scoring{}) {
+		t.Scoring = Scoring{Pass: DefaultPassScore, Marginal: DefaultMarginalScore}
+	}
+	for i := range t.Metrics {
+		m := &t.Metrics[i]
+		if m.Test == "" {
+			m.Test = TestPaired
+		}
+		if m.Direction == "" {
+			m.Direction = DirectionIncrease
+		}
+		if m.NaNPolicy == "" {
+			m.NaNPolicy = NaNDrop
+		}
+		if m.Scale == "" {
+			m.Scale = ScaleAuto
+		}
+		if m.MinSamples == 0 {
+			m.MinSamples = t.MinSamples
+		}
+		if m.Test == TestBurnRate {
+			if m.BurnRate == nil {
+				m.BurnRate = &BurnRate{}
+			}
+			if m.BurnRate.Objective == 0 {
+				m.BurnRate.Objective = DefaultSLOObjective
+			}
+			if len(m.BurnRate.Windows) == 0 {
+				m.BurnRate.Windows = defaultBurnWindows(time.Duration(t.Interval))
+			}
+		}
+	}
+}
+
+// defaultBurnWindows scales the SRE Workbook's rules so that the longest
+// long window (3 days) becomes the judged interval, keeping each rule's
+// 12:1 long-to-short ratio and its threshold.
+func defaultBurnWindows(interval time.Duration) []BurnWindow {
+	workbook := []struct {
+		long, short time.Duration
+		threshold   float64
+	}{
+		{time.Hour, 5 * time.Minute, 14.4},
+		{6 * time.Hour, 30 * time.Minute, 6},
+		{24 * time.Hour, 2 * time.Hour, 3},
+		{72 * time.Hour, 6 * time.Hour, 1},
+	}
+	f := float64(interval) / float64(72*time.Hour)
+	out := make([]BurnWindow, 0, len(workbook))
+	for _, w := range workbook {
+		out = append(out, BurnWindow{
+			Long:      model.Duration(time.Duration(math.Round(float64(w.long) * f))),
+			Short:     model.Duration(time.Duration(math.Round(float64(w.short) * f))),
+			Threshold: w.threshold,
+		})
+	}
+	return out
+}
+
+// validate checks one template; every problem is reported with its path.
+func (t *Template) validate(path string, add func(path, format string, args ...any)) {
+	if t.Name == "" {
+		add(path+".name", "a template needs a name")
+	}
+	if t.Interval <= 0 {
+		add(path+".interval", "must be positive")
+	}
+	for i, w := range t.Steps {
+		if !(w > 0 && w <= 100) {
+			add(fmt.Sprintf("%s.steps[%d]", path, i), "weight must be in (0, 100], got %v", w)
+		}
+		if i > 0 && w <= t.Steps[i-1] {
+			add(fmt.Sprintf("%s.steps[%d]", path, i), "weights must increase, got %v after %v", w, t.Steps[i-1])
+		}
+	}
+	if t.JudgementsPerStep < 1 {
+		add(path+".judgements_per_step", "must be at least 1, got %d", t.JudgementsPerStep)
+	}
+	if t.Lifetime < t.Interval {
+		add(path+".lifetime", "must be at least one interval (%s), got %s", t.Interval, t.Lifetime)
+	}
+	switch t.LifetimeOutcome {
+	case OutcomeRollback, OutcomeHold, OutcomePromote:
+	default:
+		add(path+".lifetime_outcome", "must be rollback, hold or promote, got %q", t.LifetimeOutcome)
+	}
+	if !(t.Confidence > 0.5 && t.Confidence < 1) {
+		add(path+".confidence", "must be in (0.5, 1), got %v", t.Confidence)
+	}
+	if t.MinSamples < 2 {
+		add(path+".min_samples", "must be at least 2, got %d", t.MinSamples)
+	}
+	if t.Scoring.Pass < 0 || t.Scoring.Pass > 100 {
+		add(path+".scoring.pass", "must be in [0, 100], got %v", t.Scoring.Pass)
+	}
+	if t.Scoring.Marginal < 0 || t.Scoring.Marginal > t.Scoring.Pass {
+		add(path+".scoring.marginal", "must be in [0, pass=%v], got %v", t.Scoring.Pass, t.Scoring.Marginal)
+	}
+	if len(t.Metrics) == 0 {
+		add(path+".metrics", "a template needs at least one metric")
+	}
+	seen := map[string]bool{}
+	counted := 0
+	for i := range t.Metrics {
+		m := &t.Metrics[i]
+		mp := fmt.Sprintf("%s.metrics[%d]", path, i)
+		if m.Name != "" && seen[m.Name] {
+			add(mp+".name", "duplicate metric name %q", m.Name)
+		}
+		seen[m.Name] = true
+		if !m.DryRun {
+			counted++
+		}
+		m.validate(mp, add)
+	}
+	if len(t.Metrics) > 0 && counted == 0 {
+		add(path+".metrics", "every metric is dry_run: nothing would decide the verdict")
+	}
+}
+
+func (m *Metric) validate(path string, add func(path, format string, args ...any)) {
+	if m.Name == "" {
+		add(path+".name", "a metric needs a name")
+	} else if !model.LabelName(m.Name).IsValidLegacy() {
+		add(path+".name", "%q is not a valid name (letters, digits and underscores)", m.Name)
+	}
+	if m.Query == "" {
+		add(path+".query", "a metric needs a query")
+	} else {
+		t, err := metrics.ParseQueryTemplate(m.Name, m.Query)
+		if err != nil {
+			add(path+".query", "%v", err)
+		}
+		m.tmpl = t
+	}
+	switch m.Test {
+	case TestPaired, TestMannWhitney, TestBurnRate, TestThreshold:
+	default:
+		add(path+".test", "must be paired, mann-whitney, burn-rate or threshold, got %q", m.Test)
+	}
+	switch m.Direction {
+	case DirectionIncrease, DirectionDecrease, DirectionEither:
+	default:
+		add(path+".direction", "must be increase, decrease or either, got %q", m.Direction)
+	}
+	if a := m.Margin(); !(a >= 0) || math.IsInf(a, 0) || (m.Direction != DirectionIncrease && a >= 1) {
+		add(path+".allowed_change", "must be a finite number >= 0 (and < 1 when a decrease is bad), got %v", a)
+	}
+	if w := m.WeightOrDefault(); !(w > 0) || math.IsInf(w, 0) {
+		add(path+".weight", "must be positive, got %v", w)
+	}
+	if m.MinSamples < 2 {
+		add(path+".min_samples", "must be at least 2, got %d", m.MinSamples)
+	}
+	switch m.NaNPolicy {
+	case NaNDrop, NaNZero, NaNFail:
+	default:
+		add(path+".nan_policy", "must be drop, zero or fail, got %q", m.NaNPolicy)
+	}
+	switch m.Scale {
+	case ScaleAuto, ScaleLog, ScaleLinear:
+	default:
+		add(path+".scale", "must be auto, log or linear, got %q", m.Scale)
+	}
+	switch m.Aggregate {
+	case "", "sum", "avg", "min", "max":
+	default:
+		add(path+".aggregate", "must be sum, avg, min or max, got %q", m.Aggregate)
+	}
+	if m.BurnRate != nil && m.Test != TestBurnRate {
+		add(path+".burn_rate", "only applies to test: burn-rate")
+	}
+	if m.Threshold != nil && m.Test != TestThreshold {
+		add(path+".threshold", "only applies to test: threshold")
+	}
+	if m.Test == TestBurnRate && m.BurnRate != nil {
+		if o := m.BurnRate.Objective; !(o > 0 && o < 1) {
+			add(path+".burn_rate.objective", "must be in (0, 1), got %v", o)
+		}
+		for i, w := range m.BurnRate.Windows {
+			wp := fmt.Sprintf("%s.burn_rate.windows[%d]", path, i)
+			if w.Long <= 0 || w.Short <= 0 || w.Short > w.Long {
+				add(wp, "needs 0 < short <= long, got long %s, short %s", w.Long, w.Short)
+			}
+			if !(w.Threshold > 0) {
+				add(wp+".threshold", "must be positive, got %v", w.Threshold)
+			}
+		}
+	}
+	if m.Test == TestThreshold {
+		if m.Threshold == nil || (m.Threshold.Min == nil && m.Threshold.Max == nil) {
+			add(path+".threshold", "test: threshold needs threshold.min or threshold.max")
+		} else if m.Threshold.Min != nil && m.Threshold.Max != nil && *m.Threshold.Min > *m.Threshold.Max {
+			add(path+".threshold", "min %v is above max %v", *m.Threshold.Min, *m.Threshold.Max)
+		}
+	}
+}
