@@ -1,0 +1,300 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/canaryd/canaryd/analysis"
+)
+
+// Handler returns the daemon's HTTP API, /metrics and the health
+// endpoints.
+func (a *App) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /api/v1/analyses", a.postAnalysis)
+	mux.HandleFunc("GET /api/v1/analyses", a.listAnalyses)
+	mux.HandleFunc("GET /api/v1/analyses/{id}", a.getAnalysis)
+	mux.HandleFunc("GET /api/v1/analyses/{id}/verdict", a.getVerdict)
+	mux.HandleFunc("POST /api/v1/analyses/{id}/abort", a.postAbort)
+	mux.HandleFunc("POST /api/v1/flagger/confirm-promotion", a.flaggerConfirmPromotion)
+	mux.HandleFunc("POST /api/v1/flagger/rollback", a.flaggerRollback)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(
+		prometheus.Gatherers{a.opts.Gatherer, a.sourceGatherer()},
+		promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelError)},
+	))
+	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "healthy"})
+	})
+	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !a.Ready() {
+			writeError(w, http.StatusServiceUnavailable, errors.New("not ready: starting, stopping or disconnected from NATS"))
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
+		if err := a.Reload(); err != nil {
+			writeError(w, http.StatusInternalServerError, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
+	})
+	return mux
+}
+
+// AnalysisView is an analysis as the API shows it.
+type AnalysisView struct {
+	ID         string            `json:"id"`
+	Service    string            `json:"service"`
+	Namespace  string            `json:"namespace"`
+	Template   string            `json:"template"`
+	Baseline   analysis.Version  `json:"baseline"`
+	Canary     analysis.Version  `json:"canary"`
+	Variables  map[string]string `json:"variables,omitempty"`
+	State      string            `json:"state"`
+	Step       int               `json:"step"`
+	Steps      []float64         `json:"steps"`
+	Weight     float64           `json:"weight"`
+	Judgements int               `json:"judgements"`
+	Verdicts   int               `json:"verdicts"`
+	CreatedAt  time.Time         `json:"created_at"`
+	UpdatedAt  time.Time         `json:"updated_at"`
+	NextDue    *time.Time        `json:"next_judgement_due,omitempty"`
+	Owner      string            `json:"owner,omitempty"`
+	Latest     *Verdict          `json:"latest_verdict,omitempty"`
+	// History holds the latest verdicts, oldest first (detail view only).
+	History []Verdict `json:"history,omitempty"`
+}
+
+func viewOf(r *Record, detail bool) AnalysisView {
+	v := AnalysisView{
+		ID:         r.ID,
+		Service:    r.Event.Service,
+		Namespace:  r.Event.Namespace,
+		Template:   r.Event.Template,
+		Baseline:   r.Event.Baseline,
+		Canary:     r.Event.Canary,
+		Variables:  r.Event.Variables,
+		State:      r.State(),
+		Step:       min(r.Position.Step+1, len(r.Plan.Steps)),
+		Steps:      r.Plan.Steps,
+		Weight:     r.Plan.Weight(r.Position),
+		Judgements: r.Position.Judgements,
+		Verdicts:   r.Seq,
+		CreatedAt:  r.CreatedAt,
+		UpdatedAt:  r.UpdatedAt,
+		Owner:      r.Lease.Owner,
+		Latest:     r.Latest(),
+	}
+	if !r.Done() {
+		due := r.nextDue().UTC()
+		v.NextDue = &due
+	}
+	if detail {
+		v.History = r.History
+	}
+	return v
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, map[string]string{"error": err.Error()})
+}
+
+// readBody reads a request body of at most maxEventBytes.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEventBytes))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, fmt.Errorf("request body larger than %d bytes", mbe.Limit)
+	}
+	return b, err
+}
+
+func (a *App) storeOrUnavailable(w http.ResponseWriter) bool {
+	if a.store == nil {
+		writeError(w, http.StatusServiceUnavailable, errors.New("not started"))
+		return false
+	}
+	return true
+}
+
+func (a *App) postAnalysis(w http.ResponseWriter, r *http.Request) {
+	if !a.storeOrUnavailable(w) {
+		return
+	}
+	b, err := readBody(w, r)
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, err)
+		return
+	}
+	e, err := decodeEvent(b)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if e.ID == "" {
+		e.ID = nuid.Next()
+	}
+	rec, err := a.create(r.Context(), e)
+	switch {
+	case err == nil:
+		writeJSON(w, http.StatusCreated, viewOf(rec, true))
+	case errors.Is(err, errDuplicate):
+		writeJSON(w, http.StatusOK, viewOf(rec, true))
+	case errors.Is(err, errInvalid):
+		writeError(w, http.StatusBadRequest, err)
+	default:
+		writeError(w, http.StatusServiceUnavailable, err)
+	}
+}
+
+// records returns every stored analysis.
+func (a *App) records(ctx context.Context) ([]*Record, error) {
+	ids, err := a.store.ids(ctx)
+	if err != nil {
+		return nil, err
+	}
+	recs := make([]*Record, 0, len(ids))
+	for _, id := range ids {
+		r, _, err := a.store.get(ctx, id)
+		if errors.Is(err, errNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
+	}
+	slices.SortFunc(recs, func(x, y *Record) int {
+		if c := x.CreatedAt.Compare(y.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
+	return recs, nil
+}
+
+func (a *App) listAnalyses(w http.ResponseWriter, r *http.Request) {
+	if !a.storeOrUnavailable(w) {
+		return
+	}
+	q := r.URL.Query()
+	recs, err := a.records(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	out := []AnalysisView{}
+	for _, rec := range recs {
+		if s := q.Get("service"); s != "" && s != rec.Event.Service {
+			continue
+		}
+		if ns := q.Get("namespace"); ns != "" && ns != rec.Event.Namespace {
+			continue
+		}
+		if st := q.Get("state"); st != "" && st != rec.State() {
+			continue
+		}
+		out = append(out, viewOf(rec, false))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"analyses": out})
+}
+
+func (a *App) lookup(w http.ResponseWriter, r *http.Request) *Record {
+	if !a.storeOrUnavailable(w) {
+		return nil
+	}
+	id := r.PathValue("id")
+	if !idRE.MatchString(id) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("analysis %q not found", id))
+		return nil
+	}
+	rec, _, err := a.store.get(r.Context(), id)
+	switch {
+	case errors.Is(err, errNotFound):
+		writeError(w, http.StatusNotFound, fmt.Errorf("analysis %q not found", id))
+		return nil
+	case err != nil:
+		writeError(w, http.StatusServiceUnavailable, err)
+		return nil
+	}
+	return rec
+}
+
+func (a *App) getAnalysis(w http.ResponseWriter, r *http.Request) {
+	if rec := a.lookup(w, r); rec != nil {
+		writeJSON(w, http.StatusOK, viewOf(rec, true))
+	}
+}
+
+// getVerdict answers 200 whenever the analysis exists, so that it works as
+// an Argo Rollouts web metric: before the first judgement the verdict is
+// hold.
+func (a *App) getVerdict(w http.ResponseWriter, r *http.Request) {
+	rec := a.lookup(w, r)
+	if rec == nil {
+		return
+	}
+	if v := rec.Latest(); v != nil {
+		writeJSON(w, http.StatusOK, v)
+		return
+	}
+	weight := rec.Plan.Weight(rec.Position)
+	writeJSON(w, http.StatusOK, &Verdict{
+		AnalysisID: rec.ID,
+		Service:    rec.Event.Service,
+		Namespace:  rec.Event.Namespace,
+		Step:       rec.Position.Step + 1,
+		Weight:     weight,
+		NextWeight: weight,
+		Verdict:    analysis.Hold,
+		Reason:     "no judgement yet: the first is due at " + rec.nextDue().UTC().Format(time.RFC3339),
+		Metrics:    []analysis.MetricResult{},
+		IssuedAt:   a.clock.Now().UTC(),
+	})
+}
+
+func (a *App) postAbort(w http.ResponseWriter, r *http.Request) {
+	rec := a.lookup(w, r)
+	if rec == nil {
+		return
+	}
+	b, err := readBody(w, r)
+	if err != nil {
+		writeError(w, http.StatusRequestEntityTooLarge, err)
+		return
+	}
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	if len(strings.TrimSpace(string(b))) > 0 {
+		if err := json.Unmarshal(b, &body); err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("decode abort request: %w", err))
+			return
+		}
+	}
+	rec, err = a.abort(r.Context(), rec.ID, body.Reason)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, viewOf(rec, true))
+}

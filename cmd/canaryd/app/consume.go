@@ -1,0 +1,103 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// consume handles deploy events from the shared durable consumer until
+// Stop.
+func (a *App) consume(cons jetstream.Consumer) error {
+	it, err := cons.Messages(jetstream.PullMaxMessages(1))
+	if err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			msg, err := it.Next()
+			if err != nil {
+				if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+					return
+				}
+				a.metrics.natsErrors.Inc()
+				a.logger.Warn("deploy events", "err", err)
+				continue
+			}
+			a.handleDeploy(a.runCtx, msg)
+		}
+	}()
+	a.onStop("deploy consumer", func(context.Context) error {
+		it.Stop()
+		<-done
+		return nil
+	})
+	return nil
+}
+
+// handleDeploy starts the analysis of one deploy event. An invalid event
+// is terminated (never redelivered) and rejected on canary.rejected; a
+// repeated id is acknowledged and starts nothing; a failure to store is
+// redelivered later.
+func (a *App) handleDeploy(ctx context.Context, msg jetstream.Msg) {
+	raw := msg.Data()
+	e, err := decodeEvent(raw)
+	if err == nil {
+		ns, svc := subjectNames(msg.Subject())
+		if ns == "" || svc == "" || ns != e.Namespace || svc != e.Service {
+			err = errors.New("the event's namespace and service must match its subject " + deployPrefix + "<namespace>.<service>")
+		}
+	}
+	if err == nil {
+		_, err = a.create(ctx, e)
+		switch {
+		case err == nil:
+			a.ack(msg)
+			return
+		case errors.Is(err, errDuplicate):
+			a.logger.Info("duplicate deploy event ignored", "analysis_id", e.ID)
+			a.ack(msg)
+			return
+		case !errors.Is(err, errInvalid):
+			a.logger.Error("store analysis; will retry", "analysis_id", e.ID, "err", err)
+			if nerr := msg.NakWithDelay(retryDelay); nerr != nil {
+				a.metrics.natsErrors.Inc()
+			}
+			return
+		}
+	}
+	a.reject(ctx, msg, raw, &e, err)
+}
+
+func (a *App) reject(ctx context.Context, msg jetstream.Msg, raw []byte, e *Event, reason error) {
+	a.metrics.events.WithLabelValues("rejected").Inc()
+	rej := newRejection(msg.Subject(), raw, e, reason, a.clock.Now())
+	subj := rejectionSubject(rej)
+	a.logger.Warn("deploy event rejected", "subject", msg.Subject(), "event_id", e.ID, "reason", rej.Reason)
+	id := "rejected-" + subj
+	if md, err := msg.Metadata(); err == nil {
+		id = "rejected-" + strconv.FormatUint(md.Sequence.Stream, 10)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := a.pub.publish(pctx, subj, id, rej); err != nil {
+		a.metrics.natsErrors.Inc()
+		a.logger.Error("publish rejection", "err", err)
+	}
+	if err := msg.Term(); err != nil {
+		a.metrics.natsErrors.Inc()
+		a.logger.Error("terminate rejected event", "err", err)
+	}
+}
+
+func (a *App) ack(msg jetstream.Msg) {
+	if err := msg.Ack(); err != nil {
+		a.metrics.natsErrors.Inc()
+		a.logger.Error("ack deploy event", "err", err)
+	}
+}

@@ -1,0 +1,70 @@
+package app
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// appMetrics are the daemon's own metrics, one set per App.
+type appMetrics struct {
+	active            prometheus.Gauge
+	verdicts          *prometheus.CounterVec
+	judgementDuration prometheus.Histogram
+	fetchDuration     prometheus.Histogram
+	queryErrors       prometheus.Counter
+	natsErrors        prometheus.Counter
+	events            *prometheus.CounterVec
+	reloadSuccess     prometheus.Gauge
+	reloadTime        prometheus.Gauge
+}
+
+func newAppMetrics(reg prometheus.Registerer) *appMetrics {
+	f := promauto.With(reg)
+	m := &appMetrics{
+		active: f.NewGauge(prometheus.GaugeOpts{
+			Name: "canaryd_analyses_active",
+			Help: "Analyses this instance is running.",
+		}),
+		verdicts: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "canaryd_verdicts_total",
+			Help: "Verdicts issued by this instance, by verdict.",
+		}, []string{"verdict"}),
+		judgementDuration: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "canaryd_judgement_duration_seconds",
+			Help:    "Time to fetch, judge and persist one judgement.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}),
+		fetchDuration: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "canaryd_fetch_duration_seconds",
+			Help:    "Time to fetch every metric of one judgement.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}),
+		queryErrors: f.NewCounter(prometheus.CounterOpts{
+			Name: "canaryd_query_errors_total",
+			Help: "Metric queries that failed.",
+		}),
+		natsErrors: f.NewCounter(prometheus.CounterOpts{
+			Name: "canaryd_nats_errors_total",
+			Help: "Failed NATS operations (publish, key-value, consumer).",
+		}),
+		events: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "canaryd_deploy_events_total",
+			Help: "Deploy events received, by result (started, duplicate, rejected).",
+		}, []string{"result"}),
+		reloadSuccess: f.NewGauge(prometheus.GaugeOpts{
+			Name: "canaryd_config_last_reload_successful",
+			Help: "Whether the last configuration reload succeeded.",
+		}),
+		reloadTime: f.NewGauge(prometheus.GaugeOpts{
+			Name: "canaryd_config_last_reload_success_timestamp_seconds",
+			Help: "Timestamp of the last successful configuration reload.",
+		}),
+	}
+	for _, v := range []string{"promote", "hold", "rollback"} {
+		m.verdicts.WithLabelValues(v)
+	}
+	for _, r := range []string{"started", "duplicate", "rejected"} {
+		m.events.WithLabelValues(r)
+	}
+	return m
+}

@@ -1,0 +1,122 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/common/config"
+
+	"github.com/canaryd/canaryd/configs"
+)
+
+// consumerName is the durable consumer of deploy events shared by every
+// replica.
+const consumerName = "canaryd"
+
+// dedupeWindow is how long the stream remembers message ids: a verdict
+// republished by a resuming replica within it is stored once.
+const dedupeWindow = time.Hour
+
+// startEmbedded runs a NATS server with JetStream storing under dir. With
+// an empty listen address it accepts in-process connections only.
+func startEmbedded(dir, listen string) (*server.Server, error) {
+	o := &server.Options{
+		ServerName: "canaryd",
+		JetStream:  true,
+		StoreDir:   filepath.Join(dir, "nats"),
+		NoSigs:     true,
+		NoLog:      true,
+		DontListen: listen == "",
+	}
+	if listen != "" {
+		host, port, err := net.SplitHostPort(listen)
+		if err != nil {
+			return nil, fmt.Errorf("nats listen address %q: %w", listen, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil {
+			return nil, fmt.Errorf("nats listen address %q: bad port", listen)
+		}
+		if p == 0 {
+			p = server.RANDOM_PORT
+		}
+		o.Host, o.Port = host, p
+	}
+	s, err := server.NewServer(o)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		s.Shutdown()
+		return nil, errors.New("embedded nats: not ready after 10s")
+	}
+	return s, nil
+}
+
+// natsOptions turns the config's credentials and TLS settings into
+// connection options.
+func natsOptions(c *configs.NATS) ([]nats.Option, error) {
+	opts := []nats.Option{nats.Name("canaryd"), nats.MaxReconnects(-1)}
+	if c.User != "" {
+		opts = append(opts, nats.UserInfo(c.User, string(c.Password)))
+	}
+	if c.Token != "" {
+		opts = append(opts, nats.Token(string(c.Token)))
+	}
+	if c.CredentialsFile != "" {
+		opts = append(opts, nats.UserCredentials(c.CredentialsFile))
+	}
+	if c.TLSConfig.CAFile != "" || c.TLSConfig.CA != "" || c.TLSConfig.CertFile != "" || c.TLSConfig.Cert != "" || c.TLSConfig.InsecureSkipVerify {
+		tc, err := config.NewTLSConfig(&c.TLSConfig)
+		if err != nil {
+			return nil, fmt.Errorf("nats tls: %w", err)
+		}
+		opts = append(opts, nats.Secure(tc))
+	}
+	return opts, nil
+}
+
+// setupJetStream creates (or updates) the stream, the shared durable
+// consumer and the key-value bucket.
+func setupJetStream(ctx context.Context, js jetstream.JetStream, c *configs.NATS) (jetstream.Consumer, jetstream.KeyValue, error) {
+	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        c.StreamOrDefault(),
+		Description: "canaryd deploy events, verdicts and rejections",
+		Subjects:    []string{deployPrefix + ">", verdictPrefix + ">", rejectedPrefix + ">"},
+		Storage:     jetstream.FileStorage,
+		MaxAge:      7 * 24 * time.Hour,
+		Duplicates:  dedupeWindow,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("stream %s: %w", c.StreamOrDefault(), err)
+	}
+	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       consumerName,
+		Description:   "deploy events, shared by every canaryd replica",
+		FilterSubject: deployPrefix + ">",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxDeliver:    5,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("consumer %s: %w", consumerName, err)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      c.KVBucketOrDefault(),
+		Description: "canaryd analyses",
+		Storage:     jetstream.FileStorage,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("key-value bucket %s: %w", c.KVBucketOrDefault(), err)
+	}
+	return cons, kv, nil
+}

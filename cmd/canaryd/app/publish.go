@@ -1,0 +1,90 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/rollout"
+)
+
+// Verdict is published on canary.verdict.<namespace>.<service> after every
+// judgement: everything a mesh needs to set the canary's traffic, with the
+// evidence behind it.
+type Verdict struct {
+	AnalysisID string `json:"analysis_id"`
+	Service    string `json:"service"`
+	Namespace  string `json:"namespace"`
+	// Seq numbers the analysis' verdicts from 1; the message id is
+	// <analysis_id>-<seq>.
+	Seq        int                     `json:"seq"`
+	Step       int                     `json:"step"`
+	Weight     float64                 `json:"weight"`
+	NextWeight float64                 `json:"next_weight"`
+	Verdict    analysis.Verdict        `json:"verdict"`
+	Final      bool                    `json:"final"`
+	Outcome    rollout.Outcome         `json:"outcome,omitempty"`
+	Score      analysis.Float          `json:"score"`
+	Reason     string                  `json:"reason"`
+	Metrics    []analysis.MetricResult `json:"metrics"`
+	IssuedAt   time.Time               `json:"issued_at"`
+}
+
+// msgID is the verdict's Nats-Msg-Id.
+func (v *Verdict) msgID() string { return v.AnalysisID + "-" + strconv.Itoa(v.Seq) }
+
+func newVerdict(r *Record, seq int, d rollout.Decision, j *analysis.Judgement, now time.Time) Verdict {
+	v := Verdict{
+		AnalysisID: r.ID,
+		Service:    r.Event.Service,
+		Namespace:  r.Event.Namespace,
+		Seq:        seq,
+		Step:       d.Step,
+		Weight:     d.Weight,
+		NextWeight: d.NextWeight,
+		Verdict:    d.Verdict,
+		Final:      d.Final,
+		Outcome:    d.Outcome,
+		IssuedAt:   now.UTC(),
+		Metrics:    []analysis.MetricResult{},
+	}
+	if j != nil {
+		v.Score = j.Score
+		v.Reason = j.Reason
+		v.Metrics = append(v.Metrics, j.Metrics...)
+		if d.Verdict != j.Verdict {
+			v.Reason = fmt.Sprintf("lifetime reached: %s (judged %s: %s)", d.Verdict, j.Verdict, j.Reason)
+		}
+	}
+	return v
+}
+
+// publisher publishes to JetStream with message ids, so that a message
+// published twice (a retry, or a replica resuming a crashed one) is stored
+// once.
+type publisher struct {
+	js jetstream.JetStream
+}
+
+func (p *publisher) publish(ctx context.Context, subject, msgID string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", subject, err)
+	}
+	m := &nats.Msg{Subject: subject, Data: b, Header: nats.Header{}}
+	m.Header.Set(jetstream.MsgIDHeader, msgID)
+	if _, err := p.js.PublishMsg(ctx, m); err != nil {
+		return fmt.Errorf("publish %s: %w", subject, err)
+	}
+	return nil
+}
+
+func (p *publisher) verdict(ctx context.Context, v *Verdict) error {
+	return p.publish(ctx, verdictPrefix+v.Namespace+"."+v.Service, v.msgID(), v)
+}

@@ -1,0 +1,383 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/rollout"
+)
+
+// retryDelay is how long an analysis waits after a failed NATS or
+// key-value operation before it tries again.
+const retryDelay = 5 * time.Second
+
+// errInvalid marks an event that cannot start an analysis.
+var errInvalid = errors.New("invalid event")
+
+// create stores a new analysis for e, owned by this instance, and starts
+// it. An id already stored returns the stored record and errDuplicate.
+func (a *App) create(ctx context.Context, e Event) (*Record, error) {
+	cfg := a.config()
+	if err := e.validate(cfg); err != nil {
+		return nil, fmt.Errorf("%w: %w", errInvalid, err)
+	}
+	tmpl := cfg.Template(e.Template)
+	now := a.clock.Now()
+	interval := time.Duration(tmpl.Interval)
+	r := &Record{
+		ID:        e.ID,
+		Event:     e,
+		CreatedAt: now.UTC(),
+		UpdatedAt: now.UTC(),
+		Start:     now,
+		Interval:  interval,
+		Plan:      planOf(tmpl),
+		Judge:     analysis.NewJudge(tmpl).NewState(),
+		History:   []Verdict{},
+		Lease:     Lease{Owner: a.opts.InstanceID, Expires: now.Add(interval + a.opts.LeaseGrace)},
+	}
+	if _, err := a.store.create(ctx, r); err != nil {
+		if errors.Is(err, errDuplicate) {
+			a.metrics.events.WithLabelValues("duplicate").Inc()
+			old, _, gerr := a.store.get(ctx, e.ID)
+			if gerr != nil {
+				return nil, errors.Join(err, gerr)
+			}
+			return old, errDuplicate
+		}
+		a.metrics.natsErrors.Inc()
+		return nil, err
+	}
+	a.metrics.events.WithLabelValues("started").Inc()
+	a.logger.Info("analysis started", "analysis_id", r.ID, "service", e.Service, "namespace", e.Namespace,
+		"template", e.Template, "baseline", e.Baseline.Version, "canary", e.Canary.Version)
+	a.startRunner(r.ID)
+	return r, nil
+}
+
+func planOf(t *configs.Template) rollout.Plan {
+	return rollout.Plan{
+		Steps:             slices.Clone(t.Steps),
+		JudgementsPerStep: t.JudgementsPerStep,
+		MaxJudgements:     t.MaxJudgements(),
+		LifetimeOutcome:   t.LifetimeOutcome,
+	}
+}
+
+// startRunner runs analysis id in its own goroutine unless it already
+// runs here or the daemon is stopping.
+func (a *App) startRunner(id string) {
+	a.runMu.Lock()
+	defer a.runMu.Unlock()
+	if a.stopped || a.running[id] != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(a.runCtx)
+	a.running[id] = cancel
+	a.metrics.active.Inc()
+	a.runWG.Go(func() {
+		defer func() {
+			cancel()
+			a.runMu.Lock()
+			delete(a.running, id)
+			a.runMu.Unlock()
+			a.metrics.active.Dec()
+		}()
+		a.run(ctx, id)
+	})
+}
+
+// stopRunners stops every analysis and returns the ids that were running.
+func (a *App) stopRunners(cancel context.CancelFunc) []string {
+	a.runMu.Lock()
+	a.stopped = true
+	ids := make([]string, 0, len(a.running))
+	for id := range a.running {
+		ids = append(ids, id)
+	}
+	a.runMu.Unlock()
+	cancel()
+	a.runWG.Wait()
+	return ids
+}
+
+// releaseLeases hands the analyses back so that another replica resumes
+// them at its next scan.
+func (a *App) releaseLeases(ctx context.Context, ids []string) error {
+	var errs []error
+	for _, id := range ids {
+		r, rev, err := a.store.get(ctx, id)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if r.Lease.Owner != a.opts.InstanceID || r.settled() {
+			continue
+		}
+		r.Lease = Lease{}
+		if _, err := a.store.update(ctx, r, rev); err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// wait blocks until the clock reaches t; false when ctx ended first.
+func (a *App) wait(ctx context.Context, t time.Time) bool {
+	c, stop := a.clock.TimerAt(t)
+	defer stop()
+	select {
+	case <-c:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// run judges analysis id for as long as this instance owns it.
+func (a *App) run(ctx context.Context, id string) {
+	log := a.logger.With("analysis_id", id)
+	var (
+		judge *analysis.Judge
+		out   analysis.Judgement
+	)
+	for ctx.Err() == nil {
+		r, rev, err := a.store.get(ctx, id)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(err, errNotFound) {
+				log.Warn("analysis deleted from the store; stopping")
+				return
+			}
+			a.metrics.natsErrors.Inc()
+			log.Error("read analysis", "err", err)
+			a.wait(ctx, a.clock.Now().Add(retryDelay))
+			continue
+		}
+		if r.Lease.Owner != a.opts.InstanceID {
+			log.Info("analysis owned by another instance; stopping", "owner", r.Lease.Owner)
+			return
+		}
+		if r.Published < r.Seq {
+			if !a.publishPending(ctx, log, r, rev) {
+				return
+			}
+			continue
+		}
+		if r.Done() {
+			return
+		}
+		due := r.nextDue()
+		if !a.wait(ctx, due) {
+			return
+		}
+		tmpl := a.config().Template(r.Event.Template)
+		if tmpl == nil {
+			log.Error("template no longer in the config; retrying", "template", r.Event.Template)
+			a.wait(ctx, a.clock.Now().Add(r.Interval))
+			continue
+		}
+		if judge == nil || judge.Template() != tmpl {
+			judge = analysis.NewJudge(tmpl)
+		}
+		began := time.Now()
+		in, err := analysis.Fetch(ctx, a.source(), tmpl, r.Event.Target(), r.Position.Judgements, due.Add(-r.Interval), due, nil)
+		a.metrics.fetchDuration.Observe(time.Since(began).Seconds())
+		if err != nil {
+			log.Error("fetch", "err", err)
+			a.wait(ctx, a.clock.Now().Add(retryDelay))
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		for i := range in {
+			if in[i].Err != nil {
+				a.metrics.queryErrors.Inc()
+				log.Warn("query failed", "metric", tmpl.Metrics[i].Name, "err", in[i].Err)
+			}
+		}
+		if err := judge.Judge(r.Judge, in, &out); err != nil {
+			if errors.Is(err, analysis.ErrStateMismatch) {
+				// The template's metrics changed under a reload: judge
+				// the rest of the analysis afresh rather than stop.
+				log.Warn("template metrics changed; restarting the judge's state", "err", err)
+				r.Judge = judge.NewState()
+				err = judge.Judge(r.Judge, in, &out)
+			}
+			if err != nil {
+				log.Error("judge", "err", err)
+				a.wait(ctx, a.clock.Now().Add(r.Interval))
+				continue
+			}
+		}
+		judge.Explain(&out)
+		pos, d := r.Plan.Next(r.Position, out.Verdict)
+		now := a.clock.Now()
+		r.Seq++
+		v := newVerdict(r, r.Seq, d, &out, now)
+		r.Position = pos
+		r.addVerdict(v)
+		r.UpdatedAt = now.UTC()
+		r.Lease.Expires = maxTime(now, r.nextDue()).Add(a.opts.LeaseGrace)
+		rev, err = a.store.update(ctx, r, rev)
+		if err != nil {
+			if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+				a.metrics.natsErrors.Inc()
+				log.Error("persist judgement", "err", err)
+			}
+			continue // re-read: another writer (abort, takeover) won
+		}
+		a.metrics.judgementDuration.Observe(time.Since(began).Seconds())
+		if a.hooks.judged != nil && !a.hooks.judged(ctx, a.opts.InstanceID, id, r.Seq) {
+			return
+		}
+		log.Info("verdict", "seq", v.Seq, "verdict", v.Verdict, "step", v.Step, "weight", v.Weight,
+			"next_weight", v.NextWeight, "score", float64(v.Score), "final", v.Final, "reason", v.Reason)
+		a.metrics.verdicts.WithLabelValues(string(v.Verdict)).Inc()
+		if !a.publishPending(ctx, log, r, rev) {
+			return
+		}
+	}
+}
+
+// publishPending publishes the verdicts r holds beyond Published, then
+// records them as published; false when a test hook abandoned the
+// analysis. Pending verdicts are always within the history, which holds
+// far more verdicts than can be pending.
+func (a *App) publishPending(ctx context.Context, log *slog.Logger, r *Record, rev uint64) bool {
+	for i := range r.History {
+		v := &r.History[i]
+		if v.Seq <= r.Published {
+			continue
+		}
+		if err := a.pub.verdict(ctx, v); err != nil {
+			if ctx.Err() == nil {
+				a.metrics.natsErrors.Inc()
+				log.Error("publish verdict", "seq", v.Seq, "err", err)
+				a.wait(ctx, a.clock.Now().Add(retryDelay))
+			}
+			return true
+		}
+	}
+	if a.hooks.published != nil && !a.hooks.published(ctx, a.opts.InstanceID, r.ID, r.Seq) {
+		return false
+	}
+	r.Published = r.Seq
+	if _, err := a.store.update(ctx, r, rev); err != nil && ctx.Err() == nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		a.metrics.natsErrors.Inc()
+		log.Error("record published verdicts", "err", err)
+		a.wait(ctx, a.clock.Now().Add(retryDelay))
+	}
+	return true
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// scanLoop takes over, at start and every ScanInterval, the analyses whose
+// owner stopped or died.
+func (a *App) scanLoop(ctx context.Context) {
+	for {
+		a.scan(ctx)
+		if !a.wait(ctx, a.clock.Now().Add(a.opts.ScanInterval)) {
+			return
+		}
+	}
+}
+
+func (a *App) scan(ctx context.Context) {
+	ids, err := a.store.ids(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.metrics.natsErrors.Inc()
+			a.logger.Error("scan analyses", "err", err)
+		}
+		return
+	}
+	for _, id := range ids {
+		if ctx.Err() != nil {
+			return
+		}
+		a.runMu.Lock()
+		mine := a.running[id] != nil
+		a.runMu.Unlock()
+		if mine {
+			continue
+		}
+		r, rev, err := a.store.get(ctx, id)
+		if err != nil {
+			continue
+		}
+		if r.settled() {
+			continue
+		}
+		now := a.clock.Now()
+		if r.Lease.Owner != a.opts.InstanceID && now.Before(r.Lease.Expires) {
+			continue
+		}
+		prev := r.Lease.Owner
+		r.Lease = Lease{Owner: a.opts.InstanceID, Expires: maxTime(now, r.nextDue()).Add(a.opts.LeaseGrace)}
+		if _, err := a.store.update(ctx, r, rev); err != nil {
+			if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+				a.metrics.natsErrors.Inc()
+				a.logger.Error("take over analysis", "analysis_id", id, "err", err)
+			}
+			continue
+		}
+		a.logger.Info("resuming analysis", "analysis_id", id, "previous_owner", prev, "seq", r.Seq, "published", r.Published)
+		a.startRunner(id)
+	}
+}
+
+// abort ends analysis id with weight 0 and publishes the final verdict.
+func (a *App) abort(ctx context.Context, id, reason string) (*Record, error) {
+	for {
+		r, rev, err := a.store.get(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		if r.Done() {
+			return r, nil
+		}
+		pos, d := r.Plan.Abort(r.Position)
+		now := a.clock.Now()
+		r.Seq++
+		v := newVerdict(r, r.Seq, d, nil, now)
+		v.Reason = "aborted"
+		if reason != "" {
+			v.Reason = "aborted: " + reason
+		}
+		r.Position = pos
+		r.addVerdict(v)
+		r.UpdatedAt = now.UTC()
+		rev, err = a.store.update(ctx, r, rev)
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			continue
+		}
+		if err != nil {
+			a.metrics.natsErrors.Inc()
+			return nil, err
+		}
+		a.logger.Info("analysis aborted", "analysis_id", id, "reason", reason)
+		a.metrics.verdicts.WithLabelValues(string(v.Verdict)).Inc()
+		// The owner, if any, stops at its next read; the verdict is
+		// published here, and by any resuming replica if this fails.
+		a.publishPending(ctx, a.logger.With("analysis_id", id), r, rev)
+		return r, nil
+	}
+}

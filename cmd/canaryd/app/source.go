@@ -1,0 +1,44 @@
+package app
+
+import (
+	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/canaryd/canaryd/configs"
+	promsource "github.com/canaryd/canaryd/metrics/prometheus"
+)
+
+// setProvider installs cfg with its metrics source: Options.Provider when
+// set, else a Prometheus source built from global.prometheus. Each source
+// registers its metrics in a registry of its own, which /metrics serves
+// next to the daemon's, so that a reload can replace it.
+func (a *App) setProvider(cfg *configs.Config) error {
+	p, reg := a.opts.Provider, (*prometheus.Registry)(nil)
+	if p == nil {
+		reg = prometheus.NewRegistry()
+		src, err := promsource.New(cfg.Global.Prometheus, a.logger.With("component", "prometheus"), reg)
+		if err != nil {
+			return fmt.Errorf("prometheus source: %w", err)
+		}
+		p = src
+	}
+	a.cfgMu.Lock()
+	a.cfg, a.provider, a.srcReg = cfg, p, reg
+	a.cfgMu.Unlock()
+	return nil
+}
+
+// sourceGatherer gathers the current Prometheus source's metrics.
+func (a *App) sourceGatherer() prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		a.cfgMu.RLock()
+		reg := a.srcReg
+		a.cfgMu.RUnlock()
+		if reg == nil {
+			return nil, nil
+		}
+		return reg.Gather()
+	})
+}
