@@ -1,0 +1,100 @@
+// Package analysis is canaryd's judge: from baseline and canary samples,
+// interval after interval, to promote, hold or rollback, with evidence a
+// person can check. The daemon, the demo, `canaryctl judge` and `canaryctl
+// replay` all run this one engine.
+//
+// # Why not Kayenta's judge
+//
+// Kayenta runs a Mann-Whitney test per metric per interval, treating the
+// points as independent samples, uses a tolerance band around the
+// estimate, and never corrects for testing many metrics again and again.
+// Real series break every one of those assumptions: baseline and canary
+// share their load (their points at one timestamp move together), points
+// 10 s apart are autocorrelated (a 30-point window of a p99 latency holds
+// about 7 independent observations), and an analysis is judged at every
+// interval across many metrics. On simulated canaries such a judge rolls
+// back about a third of the good ones.
+//
+// # The method (test: paired, the default)
+//
+// For each metric, at each judgement ("look") k = 1, 2, …:
+//
+//  1. Pair. Baseline and canary points are paired by timestamp; a pair
+//     with NaN or ±Inf on either side is handled by the metric's
+//     nan_policy (dropped and counted by default). Pairing removes the
+//     shared load.
+//
+//  2. Transform against the margin. With δ = allowed_change and the bad
+//     direction "increase", the null hypothesis is "the canary is at most
+//     δ worse": on the log scale (every value positive)
+//
+//     d_i = log(c_i / b_i),   H0: E[d] ≤ log(1+δ)
+//
+//     and on the linear scale (values that can be zero, such as error
+//     ratios: a ratio-of-means test)
+//
+//     d_i = c_i − (1+δ)·b_i,   H0: E[d] ≤ 0
+//
+//     "decrease" mirrors these with 1−δ, "either" runs both at half the
+//     level. allowed_change is thus a margin tested against, not a band
+//     around the estimate: a canary exactly at the margin is rolled back
+//     with probability at most α.
+//
+//  3. Correct for autocorrelation. The variance of a mean of n points is
+//     σ²/n · (1+ρ)/(1−ρ) for an AR(1) process with lag-1 correlation ρ.
+//     σ² and ρ are estimated from the residuals around each interval's own
+//     mean, pooled over every interval judged so far (stats.Serial), with
+//     ρ bias-corrected for short windows; the cumulative window also takes
+//     the global estimate when it is larger, so a drifting mean can only
+//     widen its interval.
+//
+//  4. Test two windows. The cumulative window (everything since the
+//     analysis started) has the power for a steady regression; the latest
+//     interval alone finds a regression that starts or grows late (a
+//     memory leak), which a growing window dilutes. From the second look
+//     on, each window's one-sided p-value is doubled (Bonferroni).
+//
+//  5. Spend α across looks. Look k is held to α_k = α/(k(k+1)), which
+//     sums to α over any number of looks (stats.SpendAlpha): no planned
+//     horizon is needed, and a long analysis cannot accumulate false
+//     rollbacks.
+//
+//  6. Holm across metrics. At each look the counted metrics' p-values go
+//     through Holm's step-down procedure at α_k; a rejected null is a
+//     confirmed regression: classification high (or low).
+//
+// α = 1 − confidence (template setting, default 0.95) therefore bounds the
+// probability that an analysis ever rolls back a canary whose every
+// metric is within its allowed change, over all metrics and all looks.
+// Canaries well inside the margin are rolled back far less often.
+//
+// A metric passes when it has at least min_samples pairs, is not a
+// confirmed regression, and its cumulative estimate lies within the
+// margin; a metric whose estimate is beyond the margin but not yet
+// confirmed is inconclusive: it holds the rollout, and never rolls it
+// back.
+//
+// # Other tests
+//
+//   - mann-whitney: a Mann-Whitney U test of the canary, divided by 1+δ,
+//     against the baseline, on block means of 10 points (to temper
+//     autocorrelation), with the same spending and Holm.
+//   - burn-rate: the canary's own error ratio against an SLO, with
+//     multi-window multi-burn-rate rules (stats.EvaluateBurn); a firing
+//     rule is a regression.
+//   - threshold: the canary's mean over the judged interval against fixed
+//     bounds.
+//
+// Every metric also carries the Hodges-Lehmann shift of the latest
+// interval (canary − baseline) with its confidence interval, absolute and
+// relative to the baseline's median, for people to read.
+//
+// # Scoring and verdict
+//
+// score = 100 · (1 − weight of confirmed regressions / weight of counted
+// metrics), dry-run metrics excluded. Rollback when a critical metric
+// (the default) is a confirmed regression or the score falls below
+// scoring.marginal; promote when the score reaches scoring.pass and every
+// counted metric passes; hold otherwise, which includes "not enough data
+// yet", no data and query errors: missing data never promotes.
+package analysis

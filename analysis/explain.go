@@ -1,0 +1,136 @@
+package analysis
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/canaryd/canaryd/configs"
+)
+
+// Explain writes the reasons of a judgement: one sentence per metric and
+// the verdict's reason naming the metrics that decided. Judge leaves them
+// empty so that judging allocates nothing; call Explain before showing or
+// publishing a judgement.
+func (j *Judge) Explain(out *Judgement) {
+	for i := range out.Metrics {
+		out.Metrics[i].Reason = explainMetric(&j.t.Metrics[i], &out.Metrics[i])
+	}
+	out.Reason = j.explainVerdict(out)
+}
+
+func pct(v Float) string {
+	f := float64(v)
+	if math.IsNaN(f) {
+		return "n/a"
+	}
+	if math.IsInf(f, 0) {
+		return fmt.Sprintf("%s∞", map[bool]string{true: "+", false: "−"}[f > 0])
+	}
+	return fmt.Sprintf("%+.1f%%", 100*f)
+}
+
+func pval(v Float) string {
+	f := float64(v)
+	if math.IsNaN(f) {
+		return "n/a"
+	}
+	if f < 1e-4 {
+		return fmt.Sprintf("%.1e", f)
+	}
+	return fmt.Sprintf("%.4f", f)
+}
+
+func explainMetric(mc *configs.Metric, r *MetricResult) string {
+	prefix := ""
+	if r.DryRun {
+		prefix = "dry run: "
+	}
+	margin := fmt.Sprintf("%.1f%%", 100*float64(r.AllowedChange))
+	switch r.why {
+	case whyFetchError:
+		return prefix + "query failed: " + r.Err
+	case whyNoData:
+		return prefix + "no data: the queries returned no usable points for baseline and canary at the same timestamps"
+	case whyNaNPolicy:
+		return prefix + "NaN or infinite points and nan_policy is fail"
+	case whyLogScale:
+		return prefix + "scale is log but a value is zero or negative"
+	case whyFewSamples:
+		return fmt.Sprintf("%snot enough data yet: %d paired points, %d needed", prefix, r.TotalPairs, mc.MinSamples)
+	case whyBurn:
+		if r.Err != "" {
+			return prefix + "burn rate: " + r.Err
+		}
+		if r.Classification == High {
+			return fmt.Sprintf("%scanary burns its error budget too fast: burn rate %.2f over the interval (SLO %.4g)", prefix, float64(r.Change), mc.BurnRate.Objective)
+		}
+		return fmt.Sprintf("%sburn rate %.2f within every rule (SLO %.4g)", prefix, float64(r.Change), mc.BurnRate.Objective)
+	case whyThreshold:
+		switch r.Classification {
+		case High:
+			return fmt.Sprintf("%scanary mean %.4g above the maximum %.4g", prefix, float64(r.Change), *mc.Threshold.Max)
+		case Low:
+			return fmt.Sprintf("%scanary mean %.4g below the minimum %.4g", prefix, float64(r.Change), *mc.Threshold.Min)
+		}
+		return fmt.Sprintf("%scanary mean %.4g within its bounds", prefix, float64(r.Change))
+	}
+	est := fmt.Sprintf("canary %s vs baseline (%.0f%% CI %s to %s) over %d paired points",
+		pct(r.Change), 100*(1-2*float64(r.Alpha)), pct(r.ChangeCI[0]), pct(r.ChangeCI[1]), r.TotalPairs)
+	switch r.Classification {
+	case High, Low:
+		dir := "higher"
+		if r.Classification == Low {
+			dir = "lower"
+		}
+		return fmt.Sprintf("%sregression: %s is %s than the allowed %s; p = %s against the margin (%s window), level %s",
+			prefix, est, dir, margin, pval(r.PValue), r.Window, pval(r.Alpha))
+	case Inconclusive:
+		return fmt.Sprintf("%sinconclusive: %s, beyond the allowed %s but not confirmed (p = %s, level %s)",
+			prefix, est, margin, pval(r.PValue), pval(r.Alpha))
+	}
+	return fmt.Sprintf("%swithin the allowed %s: %s; p = %s", prefix, margin, est, pval(r.PValue))
+}
+
+func (j *Judge) explainVerdict(out *Judgement) string {
+	var failed, critical, waiting []string
+	for i := range out.Metrics {
+		r := &out.Metrics[i]
+		if r.DryRun {
+			continue
+		}
+		switch {
+		case r.Classification.Failed():
+			s := fmt.Sprintf("%s %s", r.Name, pct(r.Change))
+			failed = append(failed, s)
+			if r.Critical {
+				critical = append(critical, s)
+			}
+		case r.Classification != Pass:
+			waiting = append(waiting, fmt.Sprintf("%s (%s)", r.Name, r.Classification))
+		}
+	}
+	score := fmt.Sprintf("score %.0f", float64(out.Score))
+	switch out.Verdict {
+	case Rollback:
+		if len(critical) > 0 {
+			return fmt.Sprintf("rollback: confirmed regression beyond the allowed change in %s; %s", strings.Join(critical, ", "), score)
+		}
+		return fmt.Sprintf("rollback: %s below marginal %.0f; regressed: %s", score, j.t.Scoring.Marginal, strings.Join(failed, ", "))
+	case Promote:
+		return fmt.Sprintf("promote: every metric within its allowed change; %s", score)
+	}
+	var parts []string
+	if len(failed) > 0 {
+		parts = append(parts, "regressed: "+strings.Join(failed, ", "))
+	}
+	if len(waiting) > 0 {
+		parts = append(parts, "waiting on "+strings.Join(waiting, ", "))
+	}
+	if float64(out.Score) < j.t.Scoring.Pass {
+		parts = append(parts, fmt.Sprintf("%s below pass %.0f", score, j.t.Scoring.Pass))
+	} else {
+		parts = append(parts, score)
+	}
+	return "hold: " + strings.Join(parts, "; ")
+}

@@ -1,0 +1,107 @@
+package analysis
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/metrics"
+)
+
+// Target is what an analysis compares: one service's baseline and canary
+// versions, with the variables its deploy event carried.
+type Target struct {
+	Service   string            `json:"service"`
+	Namespace string            `json:"namespace"`
+	Baseline  Version           `json:"baseline"`
+	Canary    Version           `json:"canary"`
+	Vars      map[string]string `json:"variables,omitempty"`
+}
+
+// Version is one side of the comparison.
+type Version struct {
+	Version string            `json:"version"`
+	Labels  map[string]string `json:"labels,omitempty"`
+}
+
+// Recorder keeps what an analysis fetched (metrics.Recording implements
+// it).
+type Recorder interface {
+	Record(interval int, start, end time.Time, metric string, role metrics.Role, s metrics.Samples)
+}
+
+// Queries renders the queries of every metric and role of template t for
+// the window [start, end] of judgement interval. The result holds two
+// queries per metric: baseline at 2i, canary at 2i+1.
+func Queries(t *configs.Template, target Target, interval int, start, end time.Time, dst []metrics.Query) ([]metrics.Query, error) {
+	dst = dst[:0]
+	for i := range t.Metrics {
+		mc := &t.Metrics[i]
+		for _, role := range [2]metrics.Role{metrics.Baseline, metrics.Canary} {
+			v := target.Baseline
+			if role == metrics.Canary {
+				v = target.Canary
+			}
+			expr, err := mc.QueryTemplate().Render(metrics.TemplateData{
+				Service:   target.Service,
+				Namespace: target.Namespace,
+				Role:      role,
+				Version:   v.Version,
+				Interval:  model.Duration(t.Interval).String(),
+				Vars:      target.Vars,
+			})
+			if err != nil {
+				return nil, err
+			}
+			dst = append(dst, metrics.Query{
+				Metric:    mc.Name,
+				Role:      role,
+				Expr:      expr,
+				Start:     start,
+				End:       end,
+				Step:      t.QueryStep(),
+				Interval:  interval,
+				Aggregate: mc.Aggregate,
+			})
+		}
+	}
+	return dst, nil
+}
+
+// Fetch fetches, in parallel, every metric of template t for both roles
+// over [start, end], records what came back when rec is not nil, and
+// returns one Input per metric. A rendering error fails the whole fetch; a
+// query error only its metric.
+func Fetch(ctx context.Context, p metrics.Provider, t *configs.Template, target Target, interval int, start, end time.Time, rec Recorder) ([]Input, error) {
+	qs, err := Queries(t, target, interval, start, end, nil)
+	if err != nil {
+		return nil, fmt.Errorf("render queries: %w", err)
+	}
+	samples, errs := metrics.FetchAll(ctx, p, qs, nil)
+	in := make([]Input, len(t.Metrics))
+	for i := range t.Metrics {
+		b, c := 2*i, 2*i+1
+		in[i].Baseline, in[i].Canary = samples[b], samples[c]
+		if in[i].Baseline.Query == "" {
+			in[i].Baseline.Query = qs[b].Expr
+		}
+		if in[i].Canary.Query == "" {
+			in[i].Canary.Query = qs[c].Expr
+		}
+		if errs != nil {
+			if errs[b] != nil {
+				in[i].Err = errs[b]
+			} else if errs[c] != nil {
+				in[i].Err = errs[c]
+			}
+		}
+		if rec != nil && in[i].Err == nil {
+			rec.Record(interval, start, end, qs[b].Metric, metrics.Baseline, in[i].Baseline)
+			rec.Record(interval, start, end, qs[c].Metric, metrics.Canary, in[i].Canary)
+		}
+	}
+	return in, nil
+}

@@ -1,0 +1,204 @@
+package analysis
+
+import (
+	"errors"
+	"math"
+
+	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/stats"
+)
+
+// mwBlock is the number of points averaged into one block for the
+// mann-whitney test.
+const mwBlock = 10
+
+// Input is what was fetched for one metric at one judgement.
+type Input struct {
+	Baseline, Canary metrics.Samples
+	// Err is the fetch error, if any: the metric is classified error.
+	Err error
+}
+
+// State is the sequential state of one analysis: what the judge needs of
+// the past to judge the next interval. It is small (a few hundred bytes
+// per metric; mann-whitney keeps block means), holds no points of the
+// paired test, and encodes as JSON for the daemon's key-value store.
+type State struct {
+	// Looks counts the judgements made.
+	Looks   int           `json:"looks"`
+	Metrics []MetricState `json:"metrics"`
+}
+
+// MetricState is one metric's part of State.
+type MetricState struct {
+	Name string `json:"name"`
+	// Log accumulates log(c/b); LogBroken is set once a value ≤ 0 is seen.
+	Log       stats.Serial `json:"log"`
+	LogBroken bool         `json:"log_broken,omitempty"`
+	// Up accumulates c − (1+δ)b and Down (1−δ)b − c (linear scale).
+	Up   stats.Serial `json:"up"`
+	Down stats.Serial `json:"down"`
+	// SumC and SumB are the sums of the paired canary and baseline values.
+	SumC float64 `json:"sum_c"`
+	SumB float64 `json:"sum_b"`
+	// BlocksC and BlocksB are block means for mann-whitney.
+	BlocksC []float64 `json:"blocks_c,omitempty"`
+	BlocksB []float64 `json:"blocks_b,omitempty"`
+}
+
+// Judge judges the analyses of one template. It keeps scratch buffers so
+// that a steady-state judgement allocates nothing: a Judge is not safe for
+// concurrent use (use one per worker).
+type Judge struct {
+	t  *configs.Template
+	ws stats.Workspace
+
+	b, c, d     []float64
+	up, down    []float64
+	pvals       []float64
+	reject      []bool
+	order       []int
+	tested      []float64 // p-values of counted metrics, in metric order (NaN when untested)
+	dryReject   []bool
+	burnResults []stats.BurnResult
+}
+
+// NewJudge returns a judge for template t (loaded and validated by
+// package configs).
+func NewJudge(t *configs.Template) *Judge {
+	n := len(t.Metrics)
+	return &Judge{
+		t:         t,
+		pvals:     make([]float64, n),
+		reject:    make([]bool, n),
+		order:     make([]int, n),
+		tested:    make([]float64, n),
+		dryReject: make([]bool, n),
+	}
+}
+
+// Template returns the judge's template.
+func (j *Judge) Template() *configs.Template { return j.t }
+
+// NewState returns the empty state of a new analysis.
+func (j *Judge) NewState() *State {
+	st := &State{Metrics: make([]MetricState, len(j.t.Metrics))}
+	for i := range j.t.Metrics {
+		st.Metrics[i].Name = j.t.Metrics[i].Name
+	}
+	return st
+}
+
+// ErrStateMismatch is returned when a state does not belong to the
+// judge's template (a config reload changed its metrics).
+var ErrStateMismatch = errors.New("analysis: state does not match the template's metrics")
+
+// Judge judges the next interval of an analysis: in holds one Input per
+// template metric, in the template's order. It advances st and writes the
+// judgement into out, reusing out's slices; reasons are written by
+// Explain. In steady state it allocates nothing.
+func (j *Judge) Judge(st *State, in []Input, out *Judgement) error {
+	t := j.t
+	if len(in) != len(t.Metrics) {
+		return errors.New("analysis: one input per metric is needed")
+	}
+	if len(st.Metrics) != len(t.Metrics) {
+		return ErrStateMismatch
+	}
+	for i := range t.Metrics {
+		if st.Metrics[i].Name != t.Metrics[i].Name {
+			return ErrStateMismatch
+		}
+	}
+	st.Looks++
+	look := st.Looks
+	alpha := stats.SpendAlpha(t.Alpha(), look)
+
+	if cap(out.Metrics) < len(t.Metrics) {
+		out.Metrics = make([]MetricResult, len(t.Metrics))
+	}
+	out.Metrics = out.Metrics[:len(t.Metrics)]
+	out.Interval = look - 1
+
+	for i := range t.Metrics {
+		j.judgeMetric(&t.Metrics[i], &st.Metrics[i], &in[i], look, alpha, &out.Metrics[i])
+		j.tested[i] = out.Metrics[i].rawP
+	}
+
+	// Holm across counted metrics; dry-run metrics are held to α_k alone.
+	for i := range t.Metrics {
+		j.pvals[i] = j.tested[i]
+		if t.Metrics[i].DryRun {
+			j.pvals[i] = math.NaN()
+		}
+	}
+	stats.Holm(j.pvals, alpha, j.reject, j.order)
+	m := 0
+	for i := range j.pvals {
+		if !math.IsNaN(j.pvals[i]) {
+			m++
+		}
+	}
+	for i := range t.Metrics {
+		r := &out.Metrics[i]
+		if r.rawP != r.rawP { // NaN: not a hypothesis test this look
+			continue
+		}
+		level := alpha
+		if !t.Metrics[i].DryRun && m > 0 {
+			level = alpha / float64(m) // Holm's first step; reported as the strictest level
+		}
+		r.Alpha = Float(level)
+		rejected := j.reject[i]
+		if t.Metrics[i].DryRun {
+			rejected = r.rawP <= alpha
+		}
+		if rejected {
+			r.Classification = r.rejectAs
+		} else {
+			r.Classification = r.otherwise
+		}
+	}
+	j.score(out)
+	return nil
+}
+
+// score sets the score and verdict from the metric classifications.
+func (j *Judge) score(out *Judgement) {
+	t := j.t
+	var total, failed float64
+	allPass := true
+	criticalFailed := false
+	for i := range t.Metrics {
+		mc := &t.Metrics[i]
+		r := &out.Metrics[i]
+		if mc.DryRun {
+			continue
+		}
+		w := mc.WeightOrDefault()
+		total += w
+		if r.Classification.Failed() {
+			failed += w
+			if mc.IsCritical() {
+				criticalFailed = true
+			}
+		}
+		if r.Classification != Pass {
+			allPass = false
+		}
+	}
+	score := 0.0
+	if total > 0 {
+		score = 100 * (1 - failed/total)
+	}
+	out.Score = Float(score)
+	switch {
+	case criticalFailed || score < t.Scoring.Marginal:
+		out.Verdict = Rollback
+	case score >= t.Scoring.Pass && allPass:
+		out.Verdict = Promote
+	default:
+		out.Verdict = Hold
+	}
+}

@@ -1,0 +1,90 @@
+package analysis_test
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/metrics"
+)
+
+// benchTemplate is a template of n paired metrics.
+func benchTemplate(b testing.TB, n int) *configs.Template {
+	var sb strings.Builder
+	sb.WriteString("templates:\n  - name: bench\n    interval: 5m\n    metrics:\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&sb, "      - {name: m%d, query: 'q{track=\"{{.Role}}\"}', allowed_change: 0.05}\n", i)
+	}
+	cfg, err := configs.Load(sb.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &cfg.Templates[0]
+}
+
+// benchInputs returns one interval of AR(1) log-normal series per metric.
+func benchInputs(n, points int, seed uint64) []analysis.Input {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	in := make([]analysis.Input, n)
+	for i := range in {
+		times := make([]int64, points)
+		bv, cv := make([]float64, points), make([]float64, points)
+		load, eb, ec := 0.0, 0.0, 0.0
+		for k := 0; k < points; k++ {
+			times[k] = int64(k) * 10_000
+			load = 0.9*load + 0.1*rng.NormFloat64()
+			eb = 0.6*eb + 0.1*rng.NormFloat64()
+			ec = 0.6*ec + 0.1*rng.NormFloat64()
+			bv[k] = 100 * math.Exp(load+eb)
+			cv[k] = 100 * math.Exp(load+ec)
+		}
+		in[i] = analysis.Input{
+			Baseline: metrics.Samples{Times: times, Values: bv},
+			Canary:   metrics.Samples{Times: times, Values: cv},
+		}
+	}
+	return in
+}
+
+// BenchmarkJudge judges one analysis of 10 metrics with 300 points per
+// role per interval, as the daemon does at every interval.
+func BenchmarkJudge(b *testing.B) {
+	tmpl := benchTemplate(b, 10)
+	in := benchInputs(10, 300, 1)
+	j := analysis.NewJudge(tmpl)
+	st := j.NewState()
+	var out analysis.Judgement
+	if err := j.Judge(st, in, &out); err != nil { // warm the buffers
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := j.Judge(st, in, &out); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func TestJudgeAllocatesNothing(t *testing.T) {
+	tmpl := benchTemplate(t, 10)
+	in := benchInputs(10, 300, 2)
+	j := analysis.NewJudge(tmpl)
+	st := j.NewState()
+	var out analysis.Judgement
+	if err := j.Judge(st, in, &out); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if err := j.Judge(st, in, &out); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("Judge allocates %v times per call in steady state, want 0", allocs)
+	}
+}

@@ -1,0 +1,158 @@
+package analysis_test
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/metrics"
+)
+
+func loadTemplate(t *testing.T, yaml string) *configs.Template {
+	t.Helper()
+	cfg, err := configs.Load(yaml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &cfg.Templates[0]
+}
+
+// scaled returns inputs whose canary values are multiplied by mult.
+func scaled(in []analysis.Input, mult float64) []analysis.Input {
+	out := make([]analysis.Input, len(in))
+	for i := range in {
+		out[i] = in[i]
+		c := in[i].Canary.Clone()
+		for k := range c.Values {
+			c.Values[k] *= mult
+		}
+		out[i].Canary = c
+	}
+	return out
+}
+
+func judgeOnce(t *testing.T, tmpl *configs.Template, in []analysis.Input) analysis.Judgement {
+	t.Helper()
+	j := analysis.NewJudge(tmpl)
+	var out analysis.Judgement
+	if err := j.Judge(j.NewState(), in, &out); err != nil {
+		t.Fatal(err)
+	}
+	j.Explain(&out)
+	return out
+}
+
+const twoMetrics = `
+templates:
+  - name: t
+    interval: 5m
+    metrics:
+      - {name: latency, query: 'q{track="{{.Role}}"}', allowed_change: 0.05}
+      - {name: cpu, query: 'q{track="{{.Role}}"}', allowed_change: 0.1, critical: false}
+`
+
+func TestJudgeVerdicts(t *testing.T) {
+	tmpl := loadTemplate(t, twoMetrics)
+	base := benchInputs(2, 60, 7)
+
+	good := judgeOnce(t, tmpl, base)
+	if good.Verdict != analysis.Promote {
+		t.Errorf("identical distributions: %s (%s), want promote", good.Verdict, good.Reason)
+	}
+
+	bad := judgeOnce(t, tmpl, scaled(base, 2))
+	if bad.Verdict != analysis.Rollback || bad.Metrics[0].Classification != analysis.High {
+		t.Fatalf("canary twice as slow: %s, latency %s, want rollback on latency high", bad.Verdict, bad.Metrics[0].Classification)
+	}
+	if !strings.Contains(bad.Reason, "latency") || !strings.Contains(bad.Metrics[0].Reason, "allowed 5.0%") {
+		t.Errorf("the reason must name the deciding metric and its margin: %q / %q", bad.Reason, bad.Metrics[0].Reason)
+	}
+	if !(bad.Metrics[0].Change > 0.5) || !(float64(bad.Metrics[0].PValue) < 1e-6) || !(bad.Metrics[0].HLShift > 0) {
+		t.Errorf("evidence missing: %+v", bad.Metrics[0])
+	}
+
+	// Only the non-critical metric regresses: 50 < marginal 75 still rolls back.
+	onlyCPU := []analysis.Input{base[0], scaled(base[1:], 2)[0]}
+	res := judgeOnce(t, tmpl, onlyCPU)
+	if res.Verdict != analysis.Rollback || res.Score != 50 {
+		t.Errorf("non-critical regression: %s score %v, want rollback with score 50", res.Verdict, res.Score)
+	}
+}
+
+func TestJudgeMissingDataNeverPromotes(t *testing.T) {
+	tmpl := loadTemplate(t, twoMetrics)
+	base := benchInputs(2, 60, 8)
+	for name, in := range map[string][]analysis.Input{
+		"no data":     {base[0], {Baseline: metrics.Samples{}, Canary: metrics.Samples{}}},
+		"query error": {base[0], {Err: errors.New("prometheus unreachable")}},
+		"few samples": benchInputs(2, 5, 9),
+		"all NaN": {base[0], {
+			Baseline: metrics.Samples{Times: []int64{1, 2, 3}, Values: []float64{math.NaN(), math.NaN(), math.NaN()}},
+			Canary:   metrics.Samples{Times: []int64{1, 2, 3}, Values: []float64{1, 2, 3}},
+		}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			res := judgeOnce(t, tmpl, in)
+			if res.Verdict != analysis.Hold {
+				t.Errorf("verdict %s (%s), want hold", res.Verdict, res.Reason)
+			}
+			if !strings.Contains(res.Reason, "waiting on") {
+				t.Errorf("reason %q should say what it waits on", res.Reason)
+			}
+		})
+	}
+}
+
+func TestJudgeNaNPolicy(t *testing.T) {
+	in := benchInputs(1, 40, 10)
+	in[0].Canary = in[0].Canary.Clone()
+	in[0].Canary.Values[3] = math.NaN()
+	for policy, want := range map[string]analysis.Classification{"drop": analysis.Pass, "fail": analysis.Error} {
+		tmpl := loadTemplate(t, `templates: [{name: t, metrics: [{name: m, query: q, allowed_change: 0.1, nan_policy: `+policy+`}]}]`)
+		res := judgeOnce(t, tmpl, in)
+		if got := res.Metrics[0].Classification; got != want {
+			t.Errorf("nan_policy %s: %s (%s), want %s", policy, got, res.Metrics[0].Reason, want)
+		}
+		if policy == "drop" && res.Metrics[0].Dropped != 1 {
+			t.Errorf("nan_policy drop: %d dropped, want 1", res.Metrics[0].Dropped)
+		}
+	}
+}
+
+func TestJudgeDirectionAndDryRun(t *testing.T) {
+	tmpl := loadTemplate(t, `
+templates:
+  - name: t
+    metrics:
+      - {name: throughput, query: q, direction: decrease, allowed_change: 0.1}
+      - {name: shadow, query: q, allowed_change: 0.1, dry_run: true}
+`)
+	base := benchInputs(2, 60, 11)
+	in := []analysis.Input{scaled(base[:1], 0.5)[0], scaled(base[1:], 3)[0]}
+	res := judgeOnce(t, tmpl, in)
+	if res.Metrics[0].Classification != analysis.Low || res.Verdict != analysis.Rollback {
+		t.Errorf("throughput halved: %s / %s, want low and rollback", res.Metrics[0].Classification, res.Verdict)
+	}
+	if res.Metrics[1].Classification != analysis.High || !strings.HasPrefix(res.Metrics[1].Reason, "dry run") {
+		t.Errorf("dry-run metric must be judged and marked: %s %q", res.Metrics[1].Classification, res.Metrics[1].Reason)
+	}
+
+	// The dry-run regression alone never counts.
+	in = []analysis.Input{base[0], scaled(base[1:], 3)[0]}
+	if res := judgeOnce(t, tmpl, in); res.Verdict != analysis.Promote || res.Score != 100 {
+		t.Errorf("dry-run regression counted: %s score %v", res.Verdict, res.Score)
+	}
+}
+
+func TestJudgeStateMismatch(t *testing.T) {
+	tmpl := loadTemplate(t, twoMetrics)
+	j := analysis.NewJudge(tmpl)
+	other := analysis.NewJudge(loadTemplate(t, `templates: [{name: t, metrics: [{name: x, query: q}]}]`))
+	var out analysis.Judgement
+	if err := j.Judge(other.NewState(), benchInputs(2, 30, 1), &out); !errors.Is(err, analysis.ErrStateMismatch) {
+		t.Errorf("Judge with another template's state: %v, want ErrStateMismatch", err)
+	}
+}

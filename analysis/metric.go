@@ -1,0 +1,426 @@
+package analysis
+
+import (
+	"math"
+	"time"
+
+	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/stats"
+)
+
+// reasonCode says which sentence Explain writes for a metric.
+type reasonCode uint8
+
+const (
+	whyNone reasonCode = iota
+	whyFetchError
+	whyNoData
+	whyNaNPolicy
+	whyLogScale
+	whyFewSamples
+	whyTested // the test ran: the classification tells the rest
+	whyBurn
+	whyThreshold
+)
+
+// judgeMetric runs one metric's test for one look and fills r. When the
+// test yields a p-value, r.rawP is set and the final classification
+// (r.rejectAs or r.otherwise) is chosen by Judge after Holm.
+func (j *Judge) judgeMetric(mc *configs.Metric, ms *MetricState, in *Input, look int, alpha float64, r *MetricResult) {
+	warnings := r.Warnings[:0]
+	*r = MetricResult{
+		Name:          mc.Name,
+		Test:          mc.Test,
+		Direction:     mc.Direction,
+		AllowedChange: Float(mc.Margin()),
+		Critical:      mc.IsCritical(),
+		DryRun:        mc.DryRun,
+		Weight:        Float(mc.WeightOrDefault()),
+		PValue:        Float(math.NaN()),
+		Alpha:         Float(alpha),
+		Change:        Float(math.NaN()),
+		ChangeCI:      [2]Float{Float(math.NaN()), Float(math.NaN())},
+		HLShift:       Float(math.NaN()),
+		CI:            [2]Float{Float(math.NaN()), Float(math.NaN())},
+		RelShift:      Float(math.NaN()),
+		RelCI:         [2]Float{Float(math.NaN()), Float(math.NaN())},
+		NBaseline:     len(in.Baseline.Values),
+		NCanary:       len(in.Canary.Values),
+		BaselineQuery: in.Baseline.Query,
+		CanaryQuery:   in.Canary.Query,
+		Warnings:      append(append(warnings, in.Baseline.Warnings...), in.Canary.Warnings...),
+		rawP:          math.NaN(),
+	}
+	r.TotalPairs = ms.Up.N
+	if in.Err != nil {
+		r.Classification, r.why, r.Err = Error, whyFetchError, in.Err.Error()
+		return
+	}
+	if !j.pair(mc, in, r) {
+		return
+	}
+	// j.b and j.c now hold the latest interval's pairs.
+	j.evidence(mc, r)
+
+	switch mc.Test {
+	case configs.TestBurnRate:
+		j.burnRate(mc, r)
+		return
+	case configs.TestThreshold:
+		j.threshold(mc, r)
+		return
+	}
+
+	// Accumulate the paired differences of this interval.
+	delta := mc.Margin()
+	j.up, j.down, j.d = j.up[:0], j.down[:0], j.d[:0]
+	positive := !ms.LogBroken
+	for i, c := range j.c {
+		b := j.b[i]
+		j.up = append(j.up, c-(1+delta)*b)
+		j.down = append(j.down, (1-delta)*b-c)
+		if b <= 0 || c <= 0 {
+			positive = false
+		} else if positive {
+			j.d = append(j.d, math.Log(c/b))
+		}
+		ms.SumC += c
+		ms.SumB += b
+	}
+	ms.Up.AddBlock(j.up)
+	ms.Down.AddBlock(j.down)
+	if positive {
+		ms.Log.AddBlock(j.d)
+	} else {
+		ms.LogBroken = true
+	}
+	r.TotalPairs = ms.Up.N
+
+	useLog := false
+	switch mc.Scale {
+	case configs.ScaleLog:
+		if ms.LogBroken {
+			r.Classification, r.why = Error, whyLogScale
+			return
+		}
+		useLog = true
+	case configs.ScaleAuto:
+		useLog = !ms.LogBroken
+	}
+
+	if mc.Test == configs.TestMannWhitney {
+		j.mannWhitney(mc, ms, look, r)
+	} else {
+		j.paired(mc, ms, look, useLog, alpha, r)
+	}
+	if r.TotalPairs < mc.MinSamples {
+		// Too few points to trust a variance estimate either way.
+		r.rawP, r.PValue = math.NaN(), Float(math.NaN())
+		r.Classification, r.why = Inconclusive, whyFewSamples
+	}
+}
+
+// pair pairs the baseline and canary points by timestamp into j.b and
+// j.c, applying the NaN policy. It returns false when r is final.
+func (j *Judge) pair(mc *configs.Metric, in *Input, r *MetricResult) bool {
+	bs, cs := &in.Baseline, &in.Canary
+	j.b, j.c = j.b[:0], j.c[:0]
+	if len(bs.Values) == 0 || len(cs.Values) == 0 {
+		r.Classification, r.why = NoData, whyNoData
+		return false
+	}
+	bi, ci := 0, 0
+	for bi < len(bs.Values) && ci < len(cs.Values) {
+		var tb, tc int64
+		if bi < len(bs.Times) {
+			tb = bs.Times[bi]
+		} else {
+			tb = int64(bi)
+		}
+		if ci < len(cs.Times) {
+			tc = cs.Times[ci]
+		} else {
+			tc = int64(ci)
+		}
+		switch {
+		case tb < tc:
+			bi++
+			r.Dropped++
+			continue
+		case tc < tb:
+			ci++
+			r.Dropped++
+			continue
+		}
+		b, c := bs.Values[bi], cs.Values[ci]
+		bi++
+		ci++
+		if finite(b) && finite(c) {
+			j.b = append(j.b, b)
+			j.c = append(j.c, c)
+			continue
+		}
+		switch mc.NaNPolicy {
+		case configs.NaNFail:
+			r.Classification, r.why = Error, whyNaNPolicy
+			return false
+		case configs.NaNZero:
+			if math.IsNaN(b) {
+				b = 0
+			}
+			if math.IsNaN(c) {
+				c = 0
+			}
+			if finite(b) && finite(c) {
+				j.b = append(j.b, b)
+				j.c = append(j.c, c)
+				continue
+			}
+		}
+		r.Dropped++
+	}
+	r.Dropped += len(bs.Values) - bi + len(cs.Values) - ci
+	r.NPairs = len(j.b)
+	if r.NPairs == 0 {
+		r.Classification, r.why = NoData, whyNoData
+		return false
+	}
+	return true
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// evidence computes the Hodges-Lehmann shift of the latest interval.
+func (j *Judge) evidence(mc *configs.Metric, r *MetricResult) {
+	res, err := j.ws.MannWhitney(j.c, j.b, stats.Options{Confidence: j.t.Confidence})
+	if err != nil {
+		return
+	}
+	r.HLShift = Float(res.Shift)
+	r.CI = [2]Float{Float(res.Lower), Float(res.Upper)}
+	med, err := j.ws.Median(j.b)
+	if err != nil || med == 0 {
+		return
+	}
+	s, lo, hi := stats.RelativeShift(res, med)
+	r.RelShift, r.RelCI = Float(s), [2]Float{Float(lo), Float(hi)}
+}
+
+// oneSided returns the upper-tail p-value of a mean m against threshold
+// theta with standard error se, whose variance estimate has df degrees of
+// freedom (Student's t: a short analysis knows its noise only roughly).
+func oneSided(m, theta, se, df float64) float64 {
+	switch {
+	case math.IsNaN(m) || math.IsNaN(se):
+		return math.NaN()
+	case se == 0:
+		if m > theta {
+			return 0
+		}
+		return 1
+	}
+	return stats.StudentUpperTail((m-theta)/se, df)
+}
+
+// serialP tests the mean of s against theta on the cumulative window and,
+// from the second look on, on the latest interval; it returns the
+// Bonferroni-combined p-value, the window that gave it, and the cumulative
+// mean and standard error.
+func serialP(s *stats.Serial, theta float64, look int) (p float64, window string, mean, se float64) {
+	v, rho := s.PooledAR1()
+	mean = s.Mean()
+	se = stats.MeanSE(v, rho, s.N)
+	if vg, rg := s.GlobalAR1(); !math.IsNaN(vg) {
+		if g := stats.MeanSE(vg, rg, s.N); g > se || math.IsNaN(se) {
+			se = g
+		}
+	}
+	df := s.PooledDF()
+	p, window = oneSided(mean, theta, se, df), "cumulative"
+	if look > 1 && s.LastN > 0 {
+		pl := oneSided(s.LastMean, theta, stats.MeanSE(v, rho, s.LastN), df)
+		if pl < p {
+			p, window = pl, "latest"
+		}
+		p = math.Min(1, 2*p)
+	}
+	return p, window, mean, se
+}
+
+// paired runs the default test (see the package doc).
+func (j *Judge) paired(mc *configs.Metric, ms *MetricState, look int, useLog bool, alpha float64, r *MetricResult) {
+	delta := mc.Margin()
+	r.why = whyTested
+	z := stats.NormalQuantile(1 - alpha)
+	var pUp, pDown float64 = math.NaN(), math.NaN()
+	var wUp, wDown string
+	if useLog {
+		var m, se float64
+		if mc.Direction != configs.DirectionDecrease {
+			pUp, wUp, m, se = serialP(&ms.Log, math.Log1p(delta), look)
+		}
+		if mc.Direction != configs.DirectionIncrease {
+			// H0: E[d] ≥ log(1−δ); flip signs to use the upper tail.
+			neg := ms.Log
+			neg.Sum, neg.LastMean, neg.First, neg.Last = -neg.Sum, -neg.LastMean, -neg.First, -neg.Last
+			pDown, wDown, m, se = serialP(&neg, -math.Log1p(-delta), look)
+			m = -m
+		}
+		r.Change = Float(math.Expm1(m))
+		r.ChangeCI = [2]Float{Float(math.Expm1(m - z*se)), Float(math.Expm1(m + z*se))}
+	} else {
+		var se float64
+		if mc.Direction != configs.DirectionDecrease {
+			pUp, wUp, _, se = serialP(&ms.Up, 0, look)
+		}
+		if mc.Direction != configs.DirectionIncrease {
+			pDown, wDown, _, se = serialP(&ms.Down, 0, look)
+		}
+		if ms.SumB > 0 {
+			nb := float64(ms.Up.N)
+			ratio := ms.SumC / ms.SumB
+			half := z * se / (ms.SumB / nb)
+			r.Change = Float(ratio - 1)
+			r.ChangeCI = [2]Float{Float(ratio - 1 - half), Float(ratio - 1 + half)}
+		}
+	}
+	j.decide(mc, r, pUp, wUp, pDown, wDown)
+	// Pass needs the estimate within the margin.
+	if r.otherwise == Pass && !withinMargin(mc, float64(r.Change)) {
+		r.otherwise = Inconclusive
+	}
+}
+
+// decide combines the one-sided p-values of the two directions.
+func (j *Judge) decide(mc *configs.Metric, r *MetricResult, pUp float64, wUp string, pDown float64, wDown string) {
+	r.otherwise = Pass
+	switch mc.Direction {
+	case configs.DirectionIncrease:
+		r.rawP, r.Window, r.rejectAs = pUp, wUp, High
+	case configs.DirectionDecrease:
+		r.rawP, r.Window, r.rejectAs = pDown, wDown, Low
+	default:
+		if pUp <= pDown || math.IsNaN(pDown) {
+			r.rawP, r.Window, r.rejectAs = pUp, wUp, High
+		} else {
+			r.rawP, r.Window, r.rejectAs = pDown, wDown, Low
+		}
+		r.rawP = math.Min(1, 2*r.rawP)
+	}
+	r.PValue = Float(r.rawP)
+	if math.IsNaN(r.rawP) {
+		r.Classification = Inconclusive
+		r.why = whyFewSamples
+	}
+}
+
+func withinMargin(mc *configs.Metric, change float64) bool {
+	if math.IsNaN(change) {
+		return false
+	}
+	d := mc.Margin()
+	switch mc.Direction {
+	case configs.DirectionIncrease:
+		return change <= d
+	case configs.DirectionDecrease:
+		return change >= -d
+	}
+	return change <= d && change >= -d
+}
+
+// mannWhitney runs the block-mean Mann-Whitney test against the margin.
+func (j *Judge) mannWhitney(mc *configs.Metric, ms *MetricState, look int, r *MetricResult) {
+	for i := 0; i+mwBlock <= len(j.c); i += mwBlock {
+		ms.BlocksC = append(ms.BlocksC, mean(j.c[i:i+mwBlock]))
+		ms.BlocksB = append(ms.BlocksB, mean(j.b[i:i+mwBlock]))
+	}
+	r.why = whyTested
+	delta := mc.Margin()
+	pUp, pDown := math.NaN(), math.NaN()
+	test := func(scale float64, alt stats.Alternative) float64 {
+		j.d = j.d[:0]
+		for _, v := range ms.BlocksC {
+			j.d = append(j.d, v/scale)
+		}
+		res, err := j.ws.MannWhitney(j.d, ms.BlocksB, stats.Options{Alternative: alt})
+		if err != nil {
+			return math.NaN()
+		}
+		return res.PValue
+	}
+	if len(ms.BlocksC) >= 2 {
+		if mc.Direction != configs.DirectionDecrease {
+			pUp = test(1+delta, stats.Greater)
+		}
+		if mc.Direction != configs.DirectionIncrease {
+			pDown = test(1-delta, stats.Less)
+		}
+	}
+	if ms.SumB != 0 {
+		r.Change = Float(ms.SumC/ms.SumB - 1)
+	}
+	j.decide(mc, r, pUp, "cumulative", pDown, "cumulative")
+	if r.otherwise == Pass && !withinMargin(mc, float64(r.Change)) {
+		r.otherwise = Inconclusive
+	}
+}
+
+func mean(x []float64) float64 {
+	var s float64
+	for _, v := range x {
+		s += v
+	}
+	return s / float64(len(x))
+}
+
+// burnRate judges the canary's own SLO burn rate over the latest interval.
+func (j *Judge) burnRate(mc *configs.Metric, r *MetricResult) {
+	br := mc.BurnRate
+	if cap(j.burnResults) < len(br.Windows) {
+		j.burnResults = make([]stats.BurnResult, len(br.Windows))
+	}
+	ws := j.burnWindows(br)
+	res, fired, err := stats.EvaluateBurn(j.burnResults[:0], j.c, j.t.QueryStep(), br.Objective, ws)
+	j.burnResults = res
+	r.why = whyBurn
+	if err != nil {
+		r.Classification, r.why, r.Err = Error, whyBurn, err.Error()
+		return
+	}
+	r.Change = Float(mean(j.c) / (1 - br.Objective)) // the interval's burn rate
+	switch {
+	case fired:
+		r.Classification = High
+	case r.NPairs < mc.MinSamples:
+		r.Classification, r.why = Inconclusive, whyFewSamples
+	default:
+		r.Classification = Pass
+	}
+}
+
+func (j *Judge) burnWindows(br *configs.BurnRate) []stats.BurnWindow {
+	// Converted on every call: small, and the config owns the durations.
+	ws := make([]stats.BurnWindow, len(br.Windows))
+	for i, w := range br.Windows {
+		ws[i] = stats.BurnWindow{Long: time.Duration(w.Long), Short: time.Duration(w.Short), Threshold: w.Threshold}
+	}
+	return ws
+}
+
+// threshold judges the canary's mean over the latest interval against
+// fixed bounds.
+func (j *Judge) threshold(mc *configs.Metric, r *MetricResult) {
+	m := mean(j.c)
+	r.Change = Float(m)
+	r.why = whyThreshold
+	switch th := mc.Threshold; {
+	case th.Max != nil && m > *th.Max:
+		r.Classification = High
+	case th.Min != nil && m < *th.Min:
+		r.Classification = Low
+	case r.NPairs < mc.MinSamples:
+		r.Classification, r.why = Inconclusive, whyFewSamples
+	default:
+		r.Classification = Pass
+	}
+}

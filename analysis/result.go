@@ -1,0 +1,144 @@
+package analysis
+
+import (
+	"encoding/json"
+	"math"
+	"strconv"
+)
+
+// Verdict is the outcome of one judgement.
+type Verdict string
+
+// Verdicts.
+const (
+	Promote  Verdict = "promote"
+	Hold     Verdict = "hold"
+	Rollback Verdict = "rollback"
+)
+
+// Classification is one metric's result at one judgement.
+type Classification string
+
+// Classifications.
+const (
+	// Pass: enough data, no confirmed regression, estimate within the margin.
+	Pass Classification = "pass"
+	// High: a confirmed regression upwards (beyond allowed_change).
+	High Classification = "high"
+	// Low: a confirmed regression downwards.
+	Low Classification = "low"
+	// Inconclusive: not enough samples yet, or an estimate beyond the
+	// margin that is not (yet) confirmed. Holds; never rolls back.
+	Inconclusive Classification = "inconclusive"
+	// NoData: the query returned nothing usable.
+	NoData Classification = "no-data"
+	// Error: the query failed or the data broke the metric's NaN policy.
+	Error Classification = "error"
+)
+
+// Failed reports whether c is a confirmed regression.
+func (c Classification) Failed() bool { return c == High || c == Low }
+
+// Float is a float64 that encodes NaN as JSON null and ±Inf as the strings
+// "+Inf" and "-Inf".
+type Float float64
+
+// MarshalJSON implements json.Marshaler.
+func (f Float) MarshalJSON() ([]byte, error) {
+	v := float64(f)
+	switch {
+	case math.IsNaN(v):
+		return []byte("null"), nil
+	case math.IsInf(v, 1):
+		return []byte(`"+Inf"`), nil
+	case math.IsInf(v, -1):
+		return []byte(`"-Inf"`), nil
+	}
+	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (f *Float) UnmarshalJSON(b []byte) error {
+	switch string(b) {
+	case "null":
+		*f = Float(math.NaN())
+		return nil
+	case `"+Inf"`, `"Inf"`:
+		*f = Float(math.Inf(1))
+		return nil
+	case `"-Inf"`:
+		*f = Float(math.Inf(-1))
+		return nil
+	case `"NaN"`:
+		*f = Float(math.NaN())
+		return nil
+	}
+	var v float64
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*f = Float(v)
+	return nil
+}
+
+// MetricResult is one metric's judgement with its evidence.
+type MetricResult struct {
+	Name           string         `json:"name"`
+	Classification Classification `json:"classification"`
+	Test           string         `json:"test"`
+	Direction      string         `json:"direction"`
+	AllowedChange  Float          `json:"allowed_change"`
+	Critical       bool           `json:"critical"`
+	DryRun         bool           `json:"dry_run,omitempty"`
+	Weight         Float          `json:"weight"`
+
+	// PValue is the decisive one-sided p-value of the test against the
+	// margin (after the window correction); Alpha is the level it was held
+	// to at this look (after spending and Holm).
+	PValue Float `json:"p_value"`
+	Alpha  Float `json:"alpha"`
+	// Window names the window that gave PValue: cumulative or latest.
+	Window string `json:"window,omitempty"`
+	// Change is the test's estimate of the relative change of the canary
+	// against the baseline (0.12 = 12% higher), and ChangeCI its interval
+	// at the look's level, over the cumulative window.
+	Change   Float    `json:"change"`
+	ChangeCI [2]Float `json:"change_ci"`
+
+	// HLShift and CI: the Hodges-Lehmann shift canary − baseline of the
+	// latest interval and its confidence interval; RelShift and RelCI the
+	// same relative to the baseline's median.
+	HLShift  Float    `json:"hl_shift"`
+	CI       [2]Float `json:"ci"`
+	RelShift Float    `json:"rel_shift"`
+	RelCI    [2]Float `json:"rel_ci"`
+
+	NBaseline int `json:"n_baseline"`
+	NCanary   int `json:"n_canary"`
+	NPairs    int `json:"n_pairs"`
+	// TotalPairs counts the pairs of every interval judged so far.
+	TotalPairs int `json:"total_pairs"`
+	Dropped    int `json:"dropped"`
+
+	BaselineQuery string   `json:"baseline_query,omitempty"`
+	CanaryQuery   string   `json:"canary_query,omitempty"`
+	Warnings      []string `json:"warnings,omitempty"`
+	Err           string   `json:"error,omitempty"`
+
+	Reason string `json:"reason"`
+
+	// Filled by the metric's test, resolved by Holm in Judge.
+	rawP      float64        // one-sided p-value against the margin; NaN when untested
+	rejectAs  Classification // classification when the null is rejected
+	otherwise Classification // classification when it is not
+	why       reasonCode     // what Explain says
+}
+
+// Judgement is one interval's judgement of an analysis.
+type Judgement struct {
+	Interval int            `json:"interval"`
+	Verdict  Verdict        `json:"verdict"`
+	Score    Float          `json:"score"`
+	Reason   string         `json:"reason"`
+	Metrics  []MetricResult `json:"metrics"`
+}

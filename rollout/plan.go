@@ -1,0 +1,140 @@
+// Package rollout turns verdicts into traffic weights: the step plan of a
+// canary rollout, shared by the daemon, the demo and replay.
+//
+// A rollout walks its template's steps (canary weights in percent). Every
+// judgement yields a verdict:
+//
+//   - promote counts towards the current step; after JudgementsPerStep
+//     promotes in a row the rollout moves to the next step's weight, and a
+//     promote at the last step ends it in success;
+//   - hold keeps the weight and resets the count of promotes: a step is
+//     only passed on consecutive evidence;
+//   - rollback sets the weight to 0 and ends the rollout.
+//
+// A rollout that reaches MaxJudgements without ending ends with the
+// configured LifetimeOutcome; an abort ends it with weight 0.
+package rollout
+
+import (
+	"github.com/canaryd/canaryd/analysis"
+)
+
+// Outcome is how a rollout ended; empty while it runs.
+type Outcome string
+
+// Outcomes.
+const (
+	Running    Outcome = ""
+	Succeeded  Outcome = "succeeded"
+	RolledBack Outcome = "rolled_back"
+	Expired    Outcome = "expired"
+	Aborted    Outcome = "aborted"
+)
+
+// Plan is a template's rollout plan.
+type Plan struct {
+	// Steps are the canary weights, increasing, in (0, 100].
+	Steps []float64
+	// JudgementsPerStep is the number of consecutive promotes a step needs.
+	JudgementsPerStep int
+	// MaxJudgements ends the rollout with LifetimeOutcome; 0 means no limit.
+	MaxJudgements int
+	// LifetimeOutcome is "rollback", "hold" or "promote".
+	LifetimeOutcome string
+}
+
+// Position is where a rollout stands; it is part of an analysis' state.
+type Position struct {
+	Step       int     `json:"step"`     // index into Steps
+	Promotes   int     `json:"promotes"` // consecutive promotes at Step
+	Judgements int     `json:"judgements"`
+	Outcome    Outcome `json:"outcome,omitempty"`
+}
+
+// Decision is what one verdict does to the traffic.
+type Decision struct {
+	Step       int     `json:"step"`        // the step judged (1-based for people)
+	Weight     float64 `json:"weight"`      // the canary weight during the judgement
+	NextWeight float64 `json:"next_weight"` // the weight to set now
+	Final      bool    `json:"final"`
+	Outcome    Outcome `json:"outcome,omitempty"`
+	// Verdict is the verdict acted on: the judgement's, or the lifetime
+	// outcome's when the lifetime ran out.
+	Verdict analysis.Verdict `json:"verdict"`
+}
+
+// Weight returns the canary weight at pos.
+func (p Plan) Weight(pos Position) float64 {
+	if pos.Outcome == RolledBack || pos.Outcome == Aborted {
+		return 0
+	}
+	if pos.Step >= len(p.Steps) {
+		return 100
+	}
+	return p.Steps[pos.Step]
+}
+
+// Next applies a verdict at pos and returns the new position and the
+// decision to publish. Next on an ended rollout changes nothing.
+func (p Plan) Next(pos Position, v analysis.Verdict) (Position, Decision) {
+	d := Decision{Step: pos.Step + 1, Weight: p.Weight(pos), Verdict: v}
+	if pos.Outcome != Running {
+		d.NextWeight, d.Final, d.Outcome = d.Weight, true, pos.Outcome
+		return pos, d
+	}
+	pos.Judgements++
+	per := max(p.JudgementsPerStep, 1)
+	expired := p.MaxJudgements > 0 && pos.Judgements >= p.MaxJudgements
+	if expired && v != analysis.Rollback {
+		// The last judgement the lifetime allows: it decides only if it
+		// would end the rollout anyway.
+		lastPromote := v == analysis.Promote && pos.Step == len(p.Steps)-1 && pos.Promotes+1 >= per
+		if !lastPromote {
+			switch p.LifetimeOutcome {
+			case "promote":
+				v = analysis.Promote
+				pos.Step, pos.Promotes = len(p.Steps)-1, per-1
+			case "hold":
+				pos.Outcome = Expired
+				d.Verdict, d.NextWeight, d.Final, d.Outcome = analysis.Hold, d.Weight, true, Expired
+				return pos, d
+			default:
+				v = analysis.Rollback
+			}
+			d.Verdict = v
+		}
+	}
+	switch v {
+	case analysis.Rollback:
+		pos.Outcome = RolledBack
+		d.NextWeight, d.Final, d.Outcome = 0, true, RolledBack
+	case analysis.Promote:
+		pos.Promotes++
+		if pos.Promotes >= per {
+			pos.Promotes = 0
+			if pos.Step == len(p.Steps)-1 {
+				pos.Outcome = Succeeded
+				d.NextWeight, d.Final, d.Outcome = 100, true, Succeeded
+				return pos, d
+			}
+			pos.Step++
+		}
+		d.NextWeight = p.Weight(pos)
+	default:
+		pos.Promotes = 0
+		d.NextWeight = d.Weight
+	}
+	return pos, d
+}
+
+// Abort ends the rollout at pos with weight 0.
+func (p Plan) Abort(pos Position) (Position, Decision) {
+	d := Decision{Step: pos.Step + 1, Weight: p.Weight(pos), Verdict: analysis.Rollback, Final: true, Outcome: Aborted}
+	if pos.Outcome == Running {
+		pos.Outcome = Aborted
+	} else {
+		d.Outcome = pos.Outcome
+	}
+	d.NextWeight = p.Weight(pos)
+	return pos, d
+}

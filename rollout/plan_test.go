@@ -1,0 +1,85 @@
+package rollout
+
+import (
+	"testing"
+
+	"github.com/canaryd/canaryd/analysis"
+)
+
+const (
+	P = analysis.Promote
+	H = analysis.Hold
+	R = analysis.Rollback
+)
+
+func TestPlanNext(t *testing.T) {
+	plan := Plan{Steps: []float64{5, 25, 50, 100}, JudgementsPerStep: 2, MaxJudgements: 20, LifetimeOutcome: "rollback"}
+	for _, c := range []struct {
+		name     string
+		verdicts []analysis.Verdict
+		weights  []float64 // next weight after each verdict
+		outcome  Outcome
+	}{
+		{"promoted through every step", []analysis.Verdict{P, P, P, P, P, P, P, P}, []float64{5, 25, 25, 50, 50, 100, 100, 100}, Succeeded},
+		{"hold resets the count", []analysis.Verdict{P, H, P, P}, []float64{5, 5, 5, 25}, Running},
+		{"rollback ends at 0", []analysis.Verdict{P, P, H, R}, []float64{5, 25, 25, 0}, RolledBack},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var pos Position
+			var d Decision
+			for i, v := range c.verdicts {
+				pos, d = plan.Next(pos, v)
+				if d.NextWeight != c.weights[i] {
+					t.Fatalf("after verdict %d (%s): next weight %v, want %v", i, v, d.NextWeight, c.weights[i])
+				}
+			}
+			if pos.Outcome != c.outcome || d.Final != (c.outcome != Running) {
+				t.Fatalf("outcome %q final %v, want %q", pos.Outcome, d.Final, c.outcome)
+			}
+			// An ended rollout stays ended.
+			if c.outcome != Running {
+				p2, d2 := plan.Next(pos, P)
+				if p2 != pos || !d2.Final || d2.NextWeight != d.NextWeight {
+					t.Fatalf("Next after the end changed the rollout: %+v %+v", p2, d2)
+				}
+			}
+		})
+	}
+}
+
+func TestPlanLifetime(t *testing.T) {
+	for _, c := range []struct {
+		outcome    string
+		wantWeight float64
+		want       Outcome
+		verdict    analysis.Verdict
+	}{
+		{"rollback", 0, RolledBack, R},
+		{"hold", 5, Expired, H},
+		{"promote", 100, Succeeded, P},
+	} {
+		plan := Plan{Steps: []float64{5, 100}, JudgementsPerStep: 1, MaxJudgements: 3, LifetimeOutcome: c.outcome}
+		var pos Position
+		var d Decision
+		for i := 0; i < 3; i++ {
+			pos, d = plan.Next(pos, H)
+		}
+		if pos.Outcome != c.want || !d.Final || d.NextWeight != c.wantWeight || d.Verdict != c.verdict {
+			t.Errorf("lifetime_outcome %s: got %+v, want outcome %s weight %v verdict %s", c.outcome, d, c.want, c.wantWeight, c.verdict)
+		}
+	}
+	// The last allowed judgement still succeeds on its own merit.
+	plan := Plan{Steps: []float64{100}, JudgementsPerStep: 1, MaxJudgements: 1, LifetimeOutcome: "rollback"}
+	if pos, _ := plan.Next(Position{}, P); pos.Outcome != Succeeded {
+		t.Errorf("a promote at the last step within the lifetime: outcome %q, want succeeded", pos.Outcome)
+	}
+}
+
+func TestPlanAbort(t *testing.T) {
+	plan := Plan{Steps: []float64{10, 100}, JudgementsPerStep: 1}
+	pos, _ := plan.Next(Position{}, P)
+	pos, d := plan.Abort(pos)
+	if pos.Outcome != Aborted || d.NextWeight != 0 || !d.Final || d.Weight != 100 {
+		t.Errorf("abort: %+v %+v", pos, d)
+	}
+}
