@@ -18,9 +18,15 @@ test: test-deps
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
-## demo: canaryd's main job on embedded defaults.
+## demo: canaryd's main job on embedded defaults: judge a healthy and a
+## regressed canary, interval by interval, from recordings in testdata/.
 demo:
-	$(GO) run ./cmd/canaryd demo
+	$(GO) build -o /dev/null ./cmd/canaryctl
+	@echo "== A healthy canary (testdata/recordings/healthy.json)"
+	$(GO) run ./cmd/canaryctl replay --config testdata/recordings/config.yml --template scenario --recording testdata/recordings/healthy.json
+	@echo
+	@echo "== A canary whose p99 latency regressed by 50% (testdata/recordings/regressed-p99.json)"
+	$(GO) run ./cmd/canaryctl replay --config testdata/recordings/config.yml --template scenario --recording testdata/recordings/regressed-p99.json
 
 lint:
 	gofmt -l . | (! grep .)

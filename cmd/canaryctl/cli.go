@@ -17,7 +17,10 @@ type command struct {
 // commands lists every subcommand by name.
 func commands() map[string]command {
 	return map[string]command{
-		"compare": {"compare a canary sample with a baseline sample (Mann-Whitney U, Hodges-Lehmann)", runCompare},
+		"compare":      {"compare a canary sample with a baseline sample (Mann-Whitney U, Hodges-Lehmann)", runCompare},
+		"check-config": {"validate config files and list every problem with its line", runCheckConfig},
+		"judge":        {"judge one set of baseline and canary samples with a template", runJudge},
+		"replay":       {"replay a recorded analysis interval by interval, as the daemon would", runReplay},
 	}
 }
 

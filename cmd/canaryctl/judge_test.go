@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCLI(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = run(args, strings.NewReader(stdin), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func repoFile(t *testing.T, rel string) string {
+	t.Helper()
+	p, err := filepath.Abs(filepath.Join("..", "..", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCheckConfig(t *testing.T) {
+	code, out, _ := runCLI(t, "", "check-config", repoFile(t, "configs/example.yml"))
+	if code != 0 || !strings.Contains(out, "SUCCESS") {
+		t.Errorf("example.yml: exit %d, %q", code, out)
+	}
+	code, out, _ = runCLI(t, "", "check-config", repoFile(t, "configs/testdata/invalid-values.yml"))
+	if code != 1 || !strings.Contains(out, "7 problem(s)") || !strings.Contains(out, "invalid-values.yml:9: templates[0].metrics[0].direction") {
+		t.Errorf("invalid-values.yml: exit %d, %q", code, out)
+	}
+	if code, _, _ := runCLI(t, "", "check-config"); code != 2 {
+		t.Errorf("no file: exit %d, want 2", code)
+	}
+}
+
+func TestReplayJSON(t *testing.T) {
+	cfg := repoFile(t, "testdata/recordings/config.yml")
+	for file, want := range map[string]string{"healthy.json": "promote", "regressed-p99.json": "rollback"} {
+		code, out, errOut := runCLI(t, "", "replay", "--config", cfg, "--template", "scenario",
+			"--recording", repoFile(t, "testdata/recordings/"+file), "--output", "json")
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", file, code, errOut)
+		}
+		var res struct {
+			Intervals []struct {
+				Verdict string  `json:"verdict"`
+				Score   float64 `json:"score"`
+			} `json:"intervals"`
+			Final struct {
+				Verdict  string `json:"verdict"`
+				Interval int    `json:"interval"`
+				Reason   string `json:"reason"`
+			} `json:"final"`
+		}
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatalf("%s: %v\n%s", file, err, out)
+		}
+		if res.Final.Verdict != want || res.Final.Reason == "" {
+			t.Errorf("%s: final %+v, want %s with a reason", file, res.Final, want)
+		}
+		if res.Final.Interval != len(res.Intervals)-1 {
+			t.Errorf("%s: final interval %d, but %d intervals judged", file, res.Final.Interval, len(res.Intervals))
+		}
+	}
+	// Text output names the verdict for a person.
+	code, out, _ := runCLI(t, "", "replay", "--config", cfg, "--template", "scenario", "--recording", repoFile(t, "testdata/recordings/regressed-p99.json"))
+	if code != 0 || !strings.Contains(out, "Final: ROLLBACK") || !strings.Contains(out, "latency_p99") {
+		t.Errorf("text output: exit %d\n%s", code, out)
+	}
+}
+
+func TestJudgeSamples(t *testing.T) {
+	cfg := repoFile(t, "testdata/recordings/config.yml")
+	// One interval of the regressed recording is a samples file.
+	b, err := os.ReadFile(repoFile(t, "testdata/recordings/regressed-p99.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct {
+		Intervals []json.RawMessage `json:"intervals"`
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, string(rec.Intervals[0]), "judge", "--config", cfg, "--template", "scenario", "--samples", "-", "--output", "json")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var res struct {
+		Verdict string  `json:"verdict"`
+		Score   float64 `json:"score"`
+		Reason  string  `json:"reason"`
+		Metrics []struct {
+			Name           string `json:"name"`
+			Classification string `json:"classification"`
+			PValue         any    `json:"p_value"`
+			HLShift        any    `json:"hl_shift"`
+			CI             []any  `json:"ci"`
+			Reason         string `json:"reason"`
+		} `json:"metrics"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(res.Metrics) != 5 || res.Metrics[0].Name != "latency_p99" || len(res.Metrics[0].CI) != 2 || res.Metrics[0].Reason == "" {
+		t.Errorf("metrics evidence incomplete: %+v", res.Metrics)
+	}
+	if res.Verdict == "promote" {
+		t.Errorf("a 50%% p99 regression promoted: %s", res.Reason)
+	}
+}
+
+func TestJudgeBadInput(t *testing.T) {
+	cfg := repoFile(t, "testdata/recordings/config.yml")
+	for name, c := range map[string]struct {
+		stdin string
+		args  []string
+		want  string
+	}{
+		"missing flags":   {"", []string{"judge"}, "missing --config, --template, --samples"},
+		"unknown template": {"{}", []string{"judge", "--config", cfg, "--template", "nope", "--samples", "-"}, `no template "nope" (templates: scenario)`},
+		"bad json":        {"{\n\"metrics\": [", []string{"judge", "--config", cfg, "--template", "scenario", "--samples", "-"}, "line 2"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, _, errOut := runCLI(t, c.stdin, c.args...)
+			if code == 0 || !strings.Contains(errOut, c.want) {
+				t.Errorf("exit %d, stderr %q, want non-zero and %q", code, errOut, c.want)
+			}
+		})
+	}
+}
