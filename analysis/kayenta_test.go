@@ -63,7 +63,10 @@ func kayentaReplay(t *configs.Template, rec *metrics.Recording) (analysis.Verdic
 // at least as many bad ones.
 func TestKayentaComparison(t *testing.T) {
 	tmpl, scs := loadScenarios(t)
-	type figs struct{ runs, ours, theirs int; oursAt, theirsAt []int }
+	type figs struct {
+		runs, ours, theirs int
+		oursAt, theirsAt   []int
+	}
 	byKind := map[string]*figs{}
 	for _, s := range scs {
 		f := byKind[s.Kind]

@@ -123,9 +123,9 @@ func TestJudgeBadInput(t *testing.T) {
 		args  []string
 		want  string
 	}{
-		"missing flags":   {"", []string{"judge"}, "missing --config, --template, --samples"},
+		"missing flags":    {"", []string{"judge"}, "missing --config, --template, --samples"},
 		"unknown template": {"{}", []string{"judge", "--config", cfg, "--template", "nope", "--samples", "-"}, `no template "nope" (templates: scenario)`},
-		"bad json":        {"{\n\"metrics\": [", []string{"judge", "--config", cfg, "--template", "scenario", "--samples", "-"}, "line 2"},
+		"bad json":         {"{\n\"metrics\": [", []string{"judge", "--config", cfg, "--template", "scenario", "--samples", "-"}, "line 2"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			code, _, errOut := runCLI(t, c.stdin, c.args...)
