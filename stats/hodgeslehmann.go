@@ -35,6 +35,11 @@ func RelativeShift(r Result, baselineMedian float64) (shift, lower, upper float6
 func (w *Workspace) hodgesLehmann(alt Alternative, lo int64) (shift, lower, upper float64) {
 	n, m := len(w.x), len(w.y)
 	nm := int64(n) * int64(m)
+	kMed := (nm + 1) / 2 // the lower middle when nm is even
+	kLo, kHi := lo, nm+1-lo
+	if nm <= maxGather {
+		return w.hodgesLehmannSmall(alt, kMed, kLo, kHi)
+	}
 	flip := m < n
 	if flip {
 		slices.Reverse(w.x)
@@ -43,27 +48,91 @@ func (w *Workspace) hodgesLehmann(alt Alternative, lo int64) (shift, lower, uppe
 		slices.Reverse(w.y)
 		w.sel.reset(w.x, w.y)
 	}
-	kth := func(k int64) float64 {
+	// rank maps a rank of x - y to the rank of the same entry in the matrix
+	// the selector works on.
+	rank := func(k int64) int64 {
 		if flip {
-			return -w.sel.kth(nm + 1 - k)
+			return nm + 1 - k
 		}
-		return w.sel.kth(k)
+		return k
 	}
+	sign := 1.0
+	if flip {
+		sign = -1
+	}
+	// The ranks to find lie in [first, last]: rounds on the region that
+	// holds them all are shared.
+	first, last := kMed, kMed
+	if nm%2 == 0 {
+		last = kMed + 1
+	}
+	if alt != Less {
+		first = min(first, kLo)
+	}
+	if alt != Greater {
+		last = max(last, kHi)
+	}
+	w.sel.start()
+	w.sel.narrow(min(rank(first), rank(last)), max(rank(first), rank(last)))
+	w.sel.save()
+
 	if nm%2 == 1 {
-		shift = kth((nm + 1) / 2)
-	} else if flip {
-		a, b := w.sel.kthAndNext(nm / 2)
-		shift = midpoint(-b, -a)
+		shift = sign * w.sel.kth(rank(kMed))
 	} else {
+		// Ranks nm/2 and nm/2+1 of x - y are ranks nm/2+1 and nm/2 of y - x.
 		a, b := w.sel.kthAndNext(nm / 2)
+		if flip {
+			a, b = -b, -a
+		}
 		shift = midpoint(a, b)
 	}
 	lower, upper = math.Inf(-1), math.Inf(1)
 	if alt != Less {
-		lower = kth(lo)
+		w.sel.restore()
+		lower = sign * w.sel.kth(rank(kLo))
 	}
 	if alt != Greater {
-		upper = kth(nm + 1 - lo)
+		w.sel.restore()
+		upper = sign * w.sel.kth(rank(kHi))
+	}
+	return shift, lower, upper
+}
+
+// hodgesLehmannSmall handles n·m <= maxGather: all differences fit the
+// gather buffer, and one quickselect for the median leaves them partitioned
+// so that the interval's ranks are selected from one side of it.
+func (w *Workspace) hodgesLehmannSmall(alt Alternative, kMed, kLo, kHi int64) (shift, lower, upper float64) {
+	nm := int64(len(w.x)) * int64(len(w.y))
+	w.sel.buf = growFloats(w.sel.buf, int(nm))
+	d := w.sel.buf[:0]
+	for _, xi := range w.x {
+		for _, yj := range w.y {
+			d = append(d, xi-yj)
+		}
+	}
+	rng := &w.sel.rng
+	shift = quickselect(d, int(kMed-1), rng)
+	if nm%2 == 0 {
+		next := math.Inf(1)
+		for _, v := range d[kMed:] {
+			next = min(next, v)
+		}
+		shift = midpoint(shift, next)
+	}
+	// Everything in d[:kMed] ranks at most kMed, everything in d[kMed-1:]
+	// at least kMed.
+	at := func(k int64) float64 {
+		if k <= kMed {
+			return quickselect(d[:kMed], int(k-1), rng)
+		}
+		return quickselect(d[kMed-1:], int(k-kMed), rng)
+	}
+	lower, upper = math.Inf(-1), math.Inf(1)
+	if alt != Less {
+		lower = at(kLo)
+	}
+	if alt != Greater {
+		upper = at(kHi)
 	}
 	return shift, lower, upper
 }
@@ -73,35 +142,70 @@ func (w *Workspace) hodgesLehmann(alt Alternative, lo int64) (shift, lower, uppe
 //	d_ij = x_i - y_j,  x ascending, y descending
 //
 // whose rows and columns are sorted (computed differences too: rounding is
-// monotone), without forming it. It keeps, per row i, the columns
-// [lo_i, hi_i) that may still hold the answer: all entries left of lo_i are
-// <= a value known to be below the answer, all from hi_i on >= a value known
-// to be above it. Each round draws a random sample of the candidates, takes
-// two pivots from it that bracket the target rank with high probability
-// (Floyd and Rivest's sampling step), and counts the entries below and at
-// each pivot row by row. Those counts are monotone across rows, so a walk
-// that starts each row at the previous row's position, clamped to the row's
-// candidate range, costs O(n + m) per round in total and O(rows + candidates)
-// once few remain (Johnson and Mizoguchi; Monahan's ACM TOMS 616 uses the
-// same bounds). Each round shrinks the candidates by a factor of about
-// sqrt(sample)/3; when at most a few thousand remain they are gathered and
-// finished by quickselect. The result is always an entry of the matrix.
+// monotone), without forming it.
+//
+// It keeps a region of candidates between a lower and an upper pivot value:
+// per row i, the columns [lo_i, hi_i), every entry left of lo_i being <= the
+// lower pivot and every entry from hi_i on >= the upper one. Each round
+// picks two pivots meant to bracket the target rank closely and counts, row
+// by row, the entries <= and < each; the region then shrinks to the part
+// that still holds the target. The counts are monotone down the rows
+// (Johnson and Mizoguchi 1978; Monahan's ACM TOMS 616 keeps the same per-row
+// bounds), so a walk that starts each row where the previous one ended
+// costs O(n + m) per pivot, and O(rows + candidates) once few remain; it
+// runs on four independent blocks of rows at once to keep the processor
+// busy.
+//
+// Pivots come from a stratified random sample of the candidates, two of its
+// order statistics 3 standard deviations either side of the target's
+// quantile (Floyd and Rivest's sampling step, shrinking the region by about
+// sqrt(sample)/3), or, once the region has finite ends, from linear
+// interpolation between them with a margin learnt from the previous round's
+// error, which shrinks smooth regions much faster. A round that does not
+// shrink the region at least fourfold sends the next one back to sampling,
+// whose pivots are candidates and so always make progress. When at most a
+// few thousand candidates remain they are gathered and finished by
+// quickselect. Expected time O((n + m) log(n + m)), memory O(n + m); every
+// result is an entry of the matrix.
+//
+// Several ranks close together (the shift and its interval) first share
+// rounds on a common region (narrow), which is saved and restored for each.
 type selector struct {
-	x, y   []float64
-	lo, hi []int32    // candidate columns [lo_i, hi_i) of row i
-	act    []int32    // rows with candidates, ascending
-	cnt    [4][]int32 // per active row: #<= a, #< a, #<= b, #< b
-	pre    []int64    // running sums of candidate widths over act
+	x, y []float64
+
+	reg, saved region
+
+	le, lt [2][]int32 // per active row: entries <= and < each pivot
+	aim    [2]float64 // ranks the interpolated pivots aimed at
 	smp    []float64  // pivot sample
 	buf    []float64  // gathered candidates
-	rng    rand.PCG   // pivot choice only: results do not depend on it
+	rng    rand.PCG   // sampling only: results do not depend on it
 }
 
-// Sizes of the pivot sample and of the final gather, relative to the cost of
-// a counting pass over n + m entries.
+// region is a set of candidates of the selector's matrix.
+type region struct {
+	xs     []float64 // x of the rows with candidates, ascending
+	lo, hi []int32   // their candidate columns [lo, hi)
+	below  int64     // entries left of the candidates, all rows
+	c      int64     // candidates
+	// lower and upper are the pivots bounding the candidates (-Inf, +Inf at
+	// first); margin is the interpolation margin in ranks, 0 to sample.
+	lower, upper float64
+	margin       float64
+	upperIsEntry bool // upper is an entry of the matrix (a sampled pivot)
+}
+
+func (r *region) copyFrom(o *region) {
+	r.xs = append(r.xs[:0], o.xs...)
+	r.lo = append(r.lo[:0], o.lo...)
+	r.hi = append(r.hi[:0], o.hi...)
+	r.below, r.c, r.lower, r.upper, r.margin, r.upperIsEntry = o.below, o.c, o.lower, o.upper, o.margin, o.upperIsEntry
+}
+
+// Sizes of the pivot sample and of the final gather.
 const (
-	minSample = 16
-	maxSample = 1024
+	minSample = 32
+	maxSample = 16384
 	minGather = 64
 	maxGather = 4096
 )
@@ -111,80 +215,65 @@ const (
 func (s *selector) reset(x, y []float64) {
 	s.x, s.y = x, y
 	n, m := len(x), len(y)
-	s.lo = growInt32s(s.lo, n)
-	s.hi = growInt32s(s.hi, n)
-	s.act = growInt32s(s.act, n)
-	for k := range s.cnt {
-		s.cnt[k] = growInt32s(s.cnt[k], n)
+	for _, r := range []*region{&s.reg, &s.saved} {
+		r.xs = growFloats(r.xs, n)
+		r.lo = growInt32s(r.lo, n)
+		r.hi = growInt32s(r.hi, n)
 	}
-	s.pre = growInt64s(s.pre, n)
-	s.smp = growFloats(s.smp, min(max((n+m)/16, minSample), maxSample))
+	for k := range s.le {
+		s.le[k] = growInt32s(s.le[k], n)
+		s.lt[k] = growInt32s(s.lt[k], n)
+	}
+	s.smp = growFloats(s.smp, min(max((n+m)/4, minSample), maxSample))
 	s.buf = growFloats(s.buf, min(max(2*(n+m), minGather), maxGather))
 }
 
-// kth returns the k-th smallest entry (1-based) of the matrix.
-func (s *selector) kth(k int64) float64 {
+// start makes the whole matrix the region.
+func (s *selector) start() {
 	n, m := len(s.x), len(s.y)
-	act := s.act[:n]
-	for i := range act {
-		act[i] = int32(i)
-		s.lo[i] = 0
-		s.hi[i] = int32(m)
+	r := &s.reg
+	r.xs, r.lo, r.hi = r.xs[:n], r.lo[:n], r.hi[:n]
+	copy(r.xs, s.x)
+	for i := range r.lo {
+		r.lo[i], r.hi[i] = 0, int32(m)
 	}
-	r := k                   // rank of the answer among the candidates
-	c := int64(n) * int64(m) // number of candidates
-	for c > int64(len(s.buf)) {
-		a, b := s.pivots(act, r, c)
-		leA, ltA, leB, ltB := s.count(act, a, b)
-		var from, to []int32 // new bounds, nil to keep
-		switch {
-		case r <= ltA:
-			to, c = s.cnt[1], ltA
-		case r <= leA:
-			return a
-		case r <= ltB:
-			from, to = s.cnt[0], s.cnt[3]
-			r, c = r-leA, ltB-leA
-		case r <= leB:
-			return b
-		default:
-			from = s.cnt[2]
-			r, c = r-leB, c-leB
-		}
-		keep := 0
-		for idx, i := range act {
-			if from != nil {
-				s.lo[i] = from[idx]
-			}
-			if to != nil {
-				s.hi[i] = to[idx]
-			}
-			if s.lo[i] < s.hi[i] {
-				act[keep] = i
-				keep++
-			}
-		}
-		act = act[:keep]
-	}
-	buf := s.buf[:0]
-	for _, i := range act {
-		xi := s.x[i]
-		for _, yj := range s.y[s.lo[i]:s.hi[i]] {
-			buf = append(buf, xi-yj)
-		}
-	}
-	return quickselect(buf, int(r-1), &s.rng)
+	r.below, r.c = 0, int64(n)*int64(m)
+	r.lower, r.upper, r.margin, r.upperIsEntry = math.Inf(-1), math.Inf(1), 0, false
 }
 
-// kthAndNext returns the k-th and (k+1)-th smallest entries, k < nm: the
-// latter is the former when it repeats, else the smallest entry above it,
-// found in one more pass.
+func (s *selector) save()    { s.saved.copyFrom(&s.reg) }
+func (s *selector) restore() { s.reg.copyFrom(&s.saved) }
+
+// narrow shrinks the region while it stays much wider than the ranks
+// [k1, k2] it must keep.
+func (s *selector) narrow(k1, k2 int64) {
+	for s.reg.c > int64(len(s.buf)) && 8*(k2-k1) < s.reg.c {
+		c := s.reg.c
+		if _, found, _ := s.round(k1, k2); found || s.reg.c == c {
+			return
+		}
+	}
+}
+
+// kth returns the k-th smallest entry (1-based), which must lie in the
+// region.
+func (s *selector) kth(k int64) float64 {
+	v, _, _ := s.kthNext(k)
+	return v
+}
+
+// kthAndNext returns the k-th and (k+1)-th smallest entries, k < nm.
 func (s *selector) kthAndNext(k int64) (float64, float64) {
-	v := s.kth(k)
+	v, next, ok := s.kthNext(k)
+	if ok {
+		return v, next
+	}
+	// The (k+1)-th is v again if v repeats, else the smallest entry above
+	// it: one more pass over all rows finds out.
 	x, y := s.x, s.y
 	p := len(y)
 	var le int64
-	next := math.Inf(1)
+	next = math.Inf(1)
 	for _, xi := range x {
 		for p > 0 && xi-y[p-1] > v {
 			p--
@@ -200,79 +289,300 @@ func (s *selector) kthAndNext(k int64) (float64, float64) {
 	return v, next
 }
 
-// pivots draws the sample and returns two of its values a <= b between which
-// the candidate of rank r (of c) lies with high probability.
-func (s *selector) pivots(act []int32, r, c int64) (a, b float64) {
-	pre := s.pre[:len(act)]
-	var sum int64
-	for idx, i := range act {
-		sum += int64(s.hi[i] - s.lo[i])
-		pre[idx] = sum
-	}
-	smp := s.smp
-	for t := range smp {
-		u := int64(s.rng.Uint64() % uint64(c))
-		// First active row whose running width exceeds u.
-		lo, hi := 0, len(pre)-1
-		for lo < hi {
-			mid := int(uint(lo+hi) >> 1)
-			if pre[mid] > u {
-				hi = mid
-			} else {
-				lo = mid + 1
-			}
+// kthNext returns the k-th smallest entry and, when ok, the (k+1)-th.
+func (s *selector) kthNext(k int64) (v, next float64, ok bool) {
+	for s.reg.c > int64(len(s.buf)) {
+		if v, found, repeats := s.round(k, k); found {
+			return v, v, repeats
 		}
-		i := act[lo]
-		j := int64(s.hi[i]) - (pre[lo] - u)
-		smp[t] = s.x[i] - s.y[j]
 	}
-	slices.Sort(smp)
-	ns := float64(len(smp))
-	q := (float64(r) - 0.5) / float64(c)
-	pos := q * ns
-	delta := 3*math.Sqrt(ns*q*(1-q)) + 1
-	ia := int(max(0, math.Floor(pos-delta)))
-	ib := int(min(ns-1, math.Ceil(pos+delta)))
-	return smp[ia], smp[ib]
+	r := &s.reg
+	rank := k - r.below
+	buf := s.buf[:0]
+	for idx, xi := range r.xs {
+		for _, yj := range s.y[r.lo[idx]:r.hi[idx]] {
+			buf = append(buf, xi-yj)
+		}
+	}
+	v = quickselect(buf, int(rank-1), &s.rng)
+	if rank < int64(len(buf)) {
+		next = math.Inf(1)
+		for _, u := range buf[rank:] {
+			next = min(next, u)
+		}
+		return v, next, true
+	}
+	// v is the largest candidate; the next entry is the upper pivot if that
+	// is an entry.
+	return v, r.upper, r.upperIsEntry
 }
 
-// count fills s.cnt with each active row's number of entries <= a, < a,
-// <= b and < b, and returns their sums over the rows minus the entries left
-// of the candidates (the counts relative to the candidates).
-func (s *selector) count(act []int32, a, b float64) (leA, ltA, leB, ltB int64) {
-	x, y := s.x, s.y
-	cLeA, cLtA := s.cnt[0][:len(act)], s.cnt[1][:len(act)]
-	cLeB, cLtB := s.cnt[2][:len(act)], s.cnt[3][:len(act)]
-	pa, pb := int32(len(y)), int32(len(y))
-	for idx, i := range act {
-		xi, l, h := x[i], s.lo[i], s.hi[i]
-		// Entries <= a form a prefix of the row no longer than the previous
-		// row's, and lie in [l, h].
-		p := min(pa, h)
-		for p > l && xi-y[p-1] > a {
-			p--
-		}
-		pa = p
-		q := p
-		for q > l && xi-y[q-1] == a {
-			q--
-		}
-		cLeA[idx], cLtA[idx] = p, q
-		leA += int64(p - l)
-		ltA += int64(q - l)
-
-		p = min(pb, h)
-		for p > l && xi-y[p-1] > b {
-			p--
-		}
-		pb = p
-		q = p
-		for q > l && xi-y[q-1] == b {
-			q--
-		}
-		cLeB[idx], cLtB[idx] = p, q
-		leB += int64(p - l)
-		ltB += int64(q - l)
+// round runs one round for the ranks [k1, k2] and shrinks the region to
+// keep them. For a single rank (k1 == k2) whose entry equals a pivot it
+// returns that pivot, found, and whether rank k1+1 holds the same value,
+// leaving the region unchanged.
+func (s *selector) round(k1, k2 int64) (v float64, found, repeats bool) {
+	reg := &s.reg
+	r1, r2 := k1-reg.below, k2-reg.below
+	a, b, interpolated := s.interpolate(r1, r2)
+	if !interpolated {
+		a, b = s.sample(r1, r2)
 	}
-	return leA, ltA, leB, ltB
+	leA, ltA := s.count(a, s.le[0], s.lt[0])
+	leB, ltB := s.count(b, s.le[1], s.lt[1])
+	if r1 == r2 {
+		if ltA < r1 && r1 <= leA {
+			return a, true, r1 < leA
+		}
+		if ltB < r1 && r1 <= leB {
+			return b, true, r1 < leB
+		}
+	}
+	var from, to []int32
+	var drop int64
+	lower, upper := reg.lower, reg.upper
+	switch {
+	case leB < r1:
+		from, drop, lower = s.le[1], leB, b
+	case leA < r1:
+		from, drop, lower = s.le[0], leA, a
+	}
+	top := reg.c
+	switch {
+	case ltA >= r2:
+		to, top, upper = s.lt[0], ltA, a
+	case ltB >= r2:
+		to, top, upper = s.lt[1], ltB, b
+	}
+	if to != nil {
+		reg.upperIsEntry = !interpolated
+	}
+	c := top - drop
+
+	// Interpolate next time with a margin of a few times this round's
+	// error, scaled to the new region, if this round went well.
+	reg.margin = 0
+	if 4*c <= reg.c {
+		m := float64(c) / 2048
+		if interpolated {
+			e := max(math.Abs(float64(leA)-s.aim[0]), math.Abs(float64(ltB)-s.aim[1]))
+			m = max(m, 3*e*float64(c)/float64(reg.c))
+		} else {
+			m = max(m, float64(c)/128)
+		}
+		reg.margin = m + 8
+	}
+	reg.below += drop
+	reg.c = c
+	reg.lower, reg.upper = lower, upper
+	keep := 0
+	for idx, xi := range reg.xs {
+		lo, hi := reg.lo[idx], reg.hi[idx]
+		if from != nil {
+			lo = from[idx]
+		}
+		if to != nil {
+			hi = to[idx]
+		}
+		if lo < hi {
+			reg.xs[keep], reg.lo[keep], reg.hi[keep] = xi, lo, hi
+			keep++
+		}
+	}
+	reg.xs, reg.lo, reg.hi = reg.xs[:keep], reg.lo[:keep], reg.hi[:keep]
+	return 0, false, false
+}
+
+// interpolate returns pivots a <= b strictly inside the region's finite
+// ends, placed by linear interpolation of rank against value at the ranks
+// r1 - margin and r2 + margin, or false when the region's ends are infinite,
+// there is no margin yet, or the pivots would fall outside.
+func (s *selector) interpolate(r1, r2 int64) (a, b float64, ok bool) {
+	reg := &s.reg
+	w := reg.upper - reg.lower
+	if reg.margin == 0 || math.IsInf(w, 0) || math.IsNaN(w) {
+		return 0, 0, false
+	}
+	c := float64(reg.c)
+	qa, qb := float64(r1)-0.5-reg.margin, float64(r2)-0.5+reg.margin
+	if qa <= 0 || qb >= c {
+		return 0, 0, false
+	}
+	a = reg.lower + w*(qa/c)
+	b = reg.lower + w*(qb/c)
+	if !(reg.lower < a && a <= b && b < reg.upper) {
+		return 0, 0, false
+	}
+	s.aim = [2]float64{qa, qb}
+	return a, b, true
+}
+
+// sample draws a stratified sample of the candidates (one uniform draw in
+// each of ns equal slices of the region in row order, so positions come out
+// sorted and map to rows in one pass) and returns two of its order
+// statistics a <= b between which the candidates of ranks r1 <= r2 lie with
+// high probability: 3 binomial standard deviations either side. Both are
+// candidates.
+func (s *selector) sample(r1, r2 int64) (a, b float64) {
+	reg := &s.reg
+	ns := int(min(int64(len(s.smp)), reg.c))
+	smp := s.smp[:ns]
+	cf, nf := float64(reg.c), float64(ns)
+	idx := 0
+	var cum int64 // candidates in rows before idx
+	w := int64(reg.hi[0] - reg.lo[0])
+	for k := range smp {
+		u := float64(s.rng.Uint64()>>11) * 0x1p-53 // uniform in [0, 1)
+		pos := min(int64((float64(k)+u)*cf/nf), reg.c-1)
+		for pos >= cum+w {
+			cum += w
+			idx++
+			w = int64(reg.hi[idx] - reg.lo[idx])
+		}
+		smp[k] = reg.xs[idx] - s.y[reg.lo[idx]+int32(pos-cum)]
+	}
+	q1 := (float64(r1) - 0.5) / cf
+	q2 := (float64(r2) - 0.5) / cf
+	ia := int(max(0, math.Floor(q1*nf-3*math.Sqrt(nf*q1*(1-q1))-1)))
+	ib := int(min(nf-1, math.Ceil(q2*nf+3*math.Sqrt(nf*q2*(1-q2))+1)))
+	a = quickselect(smp, ia, &s.rng)
+	b = a
+	if ib > ia {
+		b = quickselect(smp[ia+1:], ib-ia-1, &s.rng)
+	}
+	return a, b
+}
+
+// count stores, for each row of the region, the number of entries <= t in
+// le and < t in lt, and returns their sums minus the entries left of the
+// candidates. t must lie strictly between the region's pivots, so both
+// counts of a row lie in [lo, hi].
+//
+// Entries <= t form a prefix of the row no longer than the previous row's;
+// the walk down to its end runs on four independent blocks of rows, whose
+// starts are found by binary search. Entries equal to t are looked for in
+// the same walk, and only when there are some is lt counted separately.
+func (s *selector) count(t float64, le, lt []int32) (sumLe, sumLt int64) {
+	reg := &s.reg
+	xs, lo, hi, y := reg.xs, reg.lo, reg.hi, s.y
+	n := len(xs)
+	le = le[:n]
+	var eq int32 // non-zero when some entry equals t
+	const blocks = 4
+	bl := n / blocks
+	if bl < 8 {
+		p := int32(len(y))
+		for idx, xi := range xs {
+			p = leWalk(y, xi, t, min(p, hi[idx]))
+			le[idx] = p
+			if p > 0 {
+				eq |= b2i(xi-y[p-1] == t)
+			}
+		}
+	} else {
+		// Block b covers positions [b*bl, (b+1)*bl), the last one also the
+		// remainder.
+		p0, p1, p2, p3 := s.search(0, t), s.search(bl, t), s.search(2*bl, t), s.search(3*bl, t)
+		xb, hb, lb := xs[:blocks*bl], hi[:blocks*bl], le[:blocks*bl]
+		for k := range bl {
+			i0, i1, i2, i3 := k, bl+k, 2*bl+k, 3*bl+k
+			x0, x1, x2, x3 := xb[i0], xb[i1], xb[i2], xb[i3]
+			p0, p1, p2, p3 = min(p0, hb[i0]), min(p1, hb[i1]), min(p2, hb[i2]), min(p3, hb[i3])
+			if p0 >= 3 && p1 >= 3 && p2 >= 3 && p3 >= 3 {
+				// Three steps at a time without branching; the entries are
+				// ascending, so the ones > t are a suffix of the three.
+				d0 := b2i(x0-y[p0-1] > t) + b2i(x0-y[p0-2] > t) + b2i(x0-y[p0-3] > t)
+				d1 := b2i(x1-y[p1-1] > t) + b2i(x1-y[p1-2] > t) + b2i(x1-y[p1-3] > t)
+				d2 := b2i(x2-y[p2-1] > t) + b2i(x2-y[p2-2] > t) + b2i(x2-y[p2-3] > t)
+				d3 := b2i(x3-y[p3-1] > t) + b2i(x3-y[p3-2] > t) + b2i(x3-y[p3-3] > t)
+				p0, p1, p2, p3 = p0-d0, p1-d1, p2-d2, p3-d3
+				if d0 == 3 {
+					p0 = leWalk(y, x0, t, p0)
+				}
+				if d1 == 3 {
+					p1 = leWalk(y, x1, t, p1)
+				}
+				if d2 == 3 {
+					p2 = leWalk(y, x2, t, p2)
+				}
+				if d3 == 3 {
+					p3 = leWalk(y, x3, t, p3)
+				}
+			} else {
+				p0, p1, p2, p3 = leWalk(y, x0, t, p0), leWalk(y, x1, t, p1), leWalk(y, x2, t, p2), leWalk(y, x3, t, p3)
+			}
+			eq |= eqAt(y, x0, t, p0) | eqAt(y, x1, t, p1) | eqAt(y, x2, t, p2) | eqAt(y, x3, t, p3)
+			lb[i0], lb[i1], lb[i2], lb[i3] = p0, p1, p2, p3
+		}
+		for idx := blocks * bl; idx < n; idx++ {
+			xi := xs[idx]
+			p3 = leWalk(y, xi, t, min(p3, hi[idx]))
+			le[idx] = p3
+			eq |= eqAt(y, xi, t, p3)
+		}
+	}
+	for _, p := range le {
+		sumLe += int64(p)
+	}
+	var sumLo int64
+	for _, l := range lo {
+		sumLo += int64(l)
+	}
+	if eq == 0 {
+		copy(lt[:n], le)
+		return sumLe - sumLo, sumLe - sumLo
+	}
+	lt = lt[:n]
+	for idx, p := range le {
+		xi := xs[idx]
+		for p > 0 && xi-y[p-1] == t {
+			p--
+		}
+		lt[idx] = p
+		sumLt += int64(p)
+	}
+	return sumLe - sumLo, sumLt - sumLo
+}
+
+// search returns the number of entries <= t in the region's row idx, by
+// binary search over its candidates.
+func (s *selector) search(idx int, t float64) int32 {
+	reg := &s.reg
+	xi := reg.xs[idx]
+	lo, hi := reg.lo[idx], reg.hi[idx]
+	for lo < hi {
+		mid := int32(uint32(lo+hi) >> 1)
+		if xi-s.y[mid] > t {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+// leWalk returns the number of entries <= t in row xi given that it is at
+// most p: it walks p down past the entries > t (entries left of the
+// candidates are below t, so the walk stops inside them by itself).
+func leWalk(y []float64, xi, t float64, p int32) int32 {
+	for p > 0 && xi-y[p-1] > t {
+		p--
+	}
+	return p
+}
+
+// eqAt reports, as 0 or 1, whether the last of the first p entries of row
+// xi equals t.
+func eqAt(y []float64, xi, t float64, p int32) int32 {
+	if p > 0 {
+		return b2i(xi-y[p-1] == t)
+	}
+	return 0
+}
+
+func b2i(b bool) int32 {
+	if b {
+		return 1
+	}
+	return 0
 }

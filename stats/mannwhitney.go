@@ -63,7 +63,10 @@ const (
 	// 50 values, Asymptotic otherwise (R's rule).
 	Auto Method = iota
 	// Exact uses the exact null distribution of U. It assumes no ties: with
-	// ties the comparison falls back to Asymptotic, and Result.Method says so.
+	// ties the comparison falls back to Asymptotic, and Result.Method says
+	// so. It also falls back when the smaller sample exceeds 300 values or
+	// n·m exceeds 10^6, where the float64 recurrence would lose precision or
+	// take too long.
 	Exact
 	// Asymptotic uses the normal approximation with tie-corrected variance
 	// and a continuity correction.
@@ -200,7 +203,8 @@ func MannWhitney(canary, baseline []float64, o Options) (Result, error) {
 // with a = alpha/2 two-sided and alpha one-sided, giving [d_(C), d_(nm+1-C)].
 //
 // Method Auto uses Exact when there are no ties and n, m < 50; Exact with
-// ties falls back to Asymptotic. Result.Method reports the method used.
+// ties, or beyond min(n, m) = 300 or n·m = 10^6, falls back to Asymptotic.
+// Result.Method reports the method used.
 func (w *Workspace) MannWhitney(canary, baseline []float64, o Options) (Result, error) {
 	if err := checkSample("canary", canary); err != nil {
 		return Result{}, err
@@ -241,7 +245,7 @@ func (w *Workspace) MannWhitney(canary, baseline []float64, o Options) (Result, 
 			r.Method = Exact
 		}
 	}
-	if r.Ties {
+	if r.Ties || !exactFeasible(n, m) {
 		r.Method = Asymptotic
 	}
 

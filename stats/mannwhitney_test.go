@@ -163,6 +163,9 @@ func TestMannWhitneyAutoMethod(t *testing.T) {
 		{"small with ties", seq(10, 0), seq(10, 0), Auto, Asymptotic},
 		{"exact requested with ties falls back", seq(10, 0), seq(10, 0), Exact, Asymptotic},
 		{"exact requested large", seq(200, 0.5), seq(200, 0), Exact, Exact},
+		{"exact requested at the limit", seq(300, 0.5), seq(3000, 0), Exact, Exact},
+		{"exact requested beyond the limit falls back", seq(301, 0.5), seq(301, 0), Exact, Asymptotic},
+		{"exact requested beyond n·m limit falls back", seq(300, 0.5), seq(4000, 0), Exact, Asymptotic},
 		{"asymptotic requested", seq(5, 0.5), seq(5, 0), Asymptotic, Asymptotic},
 	}
 	for _, tt := range tests {
@@ -378,5 +381,59 @@ func TestRankSum(t *testing.T) {
 	_, tie, ties = rankSum([]float64{1, 3}, []float64{2, 4})
 	if tie != 0 || ties {
 		t.Errorf("tie term %v, ties %v", tie, ties)
+	}
+}
+
+// Benchmark sizes: n = m for each.
+var benchSizes = []struct {
+	name string
+	n    int
+}{
+	{"small", 30},
+	{"medium", 1000},
+	{"huge", 100000},
+}
+
+// benchSamples returns continuous samples (no ties) of n values each, the
+// canary shifted by a fifth of a standard deviation.
+func benchSamples(n int) (canary, baseline []float64) {
+	rng := rand.New(rand.NewPCG(uint64(n), 42))
+	return randomSample(rng, n, false, 0.2), randomSample(rng, n, false, 0)
+}
+
+// benchmarkMannWhitney is the one driver of the full-comparison benchmarks:
+// U, p-value (Auto: exact at n = 30), Hodges-Lehmann shift and 95% interval,
+// with a reused workspace.
+func benchmarkMannWhitney(b *testing.B, n int) {
+	canary, baseline := benchSamples(n)
+	var w Workspace
+	if _, err := w.MannWhitney(canary, baseline, Options{}); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := w.MannWhitney(canary, baseline, Options{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkMannWhitney(b *testing.B) {
+	for _, s := range benchSizes {
+		b.Run(fmt.Sprintf("%s/n=m=%d", s.name, s.n), func(b *testing.B) { benchmarkMannWhitney(b, s.n) })
+	}
+}
+
+// BenchmarkSort200000 sorts the 200000 values of the huge comparison once,
+// with the same sort the comparison uses: the yardstick for its cost.
+func BenchmarkSort200000(b *testing.B) {
+	canary, baseline := benchSamples(100000)
+	all := append(slices.Clone(canary), baseline...)
+	buf := make([]float64, len(all))
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(buf, all)
+		slices.Sort(buf)
 	}
 }

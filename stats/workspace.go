@@ -98,11 +98,13 @@ func growInt64s(b []int64, n int) []int64 {
 // quickselect partially orders a so that a[k] holds the value of rank k
 // (0-based) with nothing larger before it and nothing smaller after it, and
 // returns a[k]. Random pivots and a three-way partition keep it expected
-// O(len(a)) also with many equal values.
+// O(len(a)) also with many equal values; short ranges finish by insertion
+// sort.
 func quickselect(a []float64, k int, rng *rand.PCG) float64 {
 	lo, hi := 0, len(a)-1
-	for lo < hi {
-		p := a[lo+int(rng.Uint64()%uint64(hi-lo+1))]
+	for hi-lo > 16 {
+		// A pivot uniform in [lo, hi], by multiplying rather than dividing.
+		p := a[lo+int((rng.Uint64()>>32)*uint64(hi-lo+1)>>32)]
 		lt, i, gt := lo, lo, hi
 		for i <= gt {
 			switch v := a[i]; {
@@ -125,6 +127,14 @@ func quickselect(a []float64, k int, rng *rand.PCG) float64 {
 		default:
 			return p
 		}
+	}
+	for i := lo + 1; i <= hi; i++ {
+		v := a[i]
+		j := i
+		for ; j > lo && a[j-1] > v; j-- {
+			a[j] = a[j-1]
+		}
+		a[j] = v
 	}
 	return a[k]
 }
