@@ -73,4 +73,5 @@ func ExampleEvaluateBurn() {
 	// 6m0s/30s > 6: long 5.4 short 30.0 fired false
 	// 24m0s/2m0s > 3: long 3.4 short 15.2 fired true
 	// 1h12m0s/6m0s > 1: long 3.4 short 5.4 fired true
+	// fired: true
 }
