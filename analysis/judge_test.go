@@ -156,3 +156,18 @@ func TestJudgeStateMismatch(t *testing.T) {
 		t.Errorf("Judge with another template's state: %v, want ErrStateMismatch", err)
 	}
 }
+
+func TestJudgeAllZeroErrorsPromote(t *testing.T) {
+	tmpl := loadTemplate(t, `templates: [{name: t, metrics: [{name: errors, query: q, allowed_change: 0.5}]}]`)
+	zeros := func() metrics.Samples {
+		s := metrics.Samples{Times: make([]int64, 30), Values: make([]float64, 30)}
+		for i := range s.Times {
+			s.Times[i] = int64(i)
+		}
+		return s
+	}
+	res := judgeOnce(t, tmpl, []analysis.Input{{Baseline: zeros(), Canary: zeros()}})
+	if res.Verdict != analysis.Promote || res.Metrics[0].Classification != analysis.Pass {
+		t.Errorf("no errors on either side: %s / %s (%s), want promote", res.Verdict, res.Metrics[0].Classification, res.Metrics[0].Reason)
+	}
+}

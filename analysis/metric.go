@@ -276,12 +276,18 @@ func (j *Judge) paired(mc *configs.Metric, ms *MetricState, look int, useLog boo
 		if mc.Direction != configs.DirectionIncrease {
 			pDown, wDown, _, se = serialP(&ms.Down, 0, look)
 		}
-		if ms.SumB > 0 {
+		switch {
+		case ms.SumB > 0:
 			nb := float64(ms.Up.N)
 			ratio := ms.SumC / ms.SumB
 			half := z * se / (ms.SumB / nb)
 			r.Change = Float(ratio - 1)
 			r.ChangeCI = [2]Float{Float(ratio - 1 - half), Float(ratio - 1 + half)}
+		case ms.SumB == 0 && ms.SumC == 0:
+			// Nothing on either side (no errors at all): no change.
+			r.Change, r.ChangeCI = 0, [2]Float{0, 0}
+		case ms.SumB == 0 && ms.SumC > 0:
+			r.Change = Float(math.Inf(1))
 		}
 	}
 	j.decide(mc, r, pUp, wUp, pDown, wDown)
