@@ -1,0 +1,256 @@
+// Package prometheus fetches canaryd's samples from a Prometheus server: a
+// metrics.Provider over the HTTP API's range queries (client_golang's
+// api/prometheus/v1), with a per-attempt timeout, bounded retries with
+// backoff on timeouts, 5xx and 429 (never on other 4xx), a limit on requests
+// in flight, and errors that say what to do.
+package prometheus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"time"
+
+	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
+	prom "github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+
+	"github.com/canaryd/canaryd/metrics"
+)
+
+// Source is a metrics.Provider backed by one Prometheus server. It is safe
+// for concurrent use; at most Config.MaxConcurrency requests are in flight.
+type Source struct {
+	cfg    Config
+	q      rangeQuerier
+	hc     *http.Client // nil when q is not HTTP
+	sem    chan struct{}
+	logger *slog.Logger
+	m      sourceMetrics
+}
+
+// sourceMetrics instruments a Source.
+type sourceMetrics struct {
+	duration prom.Histogram
+	errors   *prom.CounterVec
+	retries  prom.Counter
+	inFlight prom.Gauge
+}
+
+// New returns a Source for cfg, which must validate. It registers, on reg
+// (which may be nil):
+//
+//	canaryd_prometheus_request_duration_seconds  histogram, one observation per HTTP attempt
+//	canaryd_prometheus_query_errors_total{kind}   Fetch calls that failed, by kind
+//	canaryd_prometheus_query_retries_total        attempts repeated after a retryable failure
+//	canaryd_prometheus_requests_in_flight         requests being made now
+//
+// Registering two Sources on one registry panics; give each its own label
+// with prometheus.WrapRegistererWith.
+func New(cfg Config, logger *slog.Logger, reg prom.Registerer) (*Source, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	hc, err := config.NewClientFromConfig(cfg.HTTPClientConfig, "canaryd_prometheus")
+	if err != nil {
+		return nil, fmt.Errorf("prometheus: http client: %w", err)
+	}
+	q, err := newAPIQuerier(cfg.URL, hc)
+	if err != nil {
+		return nil, fmt.Errorf("prometheus: api client: %w", err)
+	}
+	s := newSource(cfg, q, logger, reg)
+	s.hc = hc
+	return s, nil
+}
+
+func newSource(cfg Config, q rangeQuerier, logger *slog.Logger, reg prom.Registerer) *Source {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	f := promauto.With(reg)
+	s := &Source{
+		cfg:    cfg,
+		q:      q,
+		sem:    make(chan struct{}, cfg.MaxConcurrency),
+		logger: logger.With("prometheus", cfg.URL),
+		m: sourceMetrics{
+			duration: f.NewHistogram(prom.HistogramOpts{
+				Name:    "canaryd_prometheus_request_duration_seconds",
+				Help:    "Duration of range query requests to Prometheus, one observation per attempt.",
+				Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+			}),
+			errors: f.NewCounterVec(prom.CounterOpts{
+				Name: "canaryd_prometheus_query_errors_total",
+				Help: "Range queries to Prometheus that failed after any retries, by kind of failure.",
+			}, []string{"kind"}),
+			retries: f.NewCounter(prom.CounterOpts{
+				Name: "canaryd_prometheus_query_retries_total",
+				Help: "Range query attempts repeated after a timeout, a 5xx or a 429.",
+			}),
+			inFlight: f.NewGauge(prom.GaugeOpts{
+				Name: "canaryd_prometheus_requests_in_flight",
+				Help: "Range query requests to Prometheus in flight.",
+			}),
+		},
+	}
+	for _, k := range errorKinds() {
+		s.m.errors.WithLabelValues(kindLabel(k))
+	}
+	return s
+}
+
+// Close releases the Source's idle connections. Fetch still works after it.
+func (s *Source) Close() {
+	if s.hc != nil {
+		s.hc.CloseIdleConnections()
+	}
+}
+
+// Fetch runs q as a range query and returns its samples. Several series are
+// merged per q.Aggregate (see metrics.Combine); without an aggregate they are
+// an error wrapping metrics.ErrMultipleSeries. A query that matches nothing
+// returns empty Samples and no error. Other failures are *QueryError,
+// matching one of the Err values of this package.
+func (s *Source) Fetch(ctx context.Context, q metrics.Query) (metrics.Samples, error) {
+	switch {
+	case q.Expr == "":
+		return metrics.Samples{}, fmt.Errorf("query %s: empty query", q)
+	case q.Step <= 0:
+		return metrics.Samples{}, fmt.Errorf("query %s: step must be positive, got %s", q, q.Step)
+	case q.End.Before(q.Start):
+		return metrics.Samples{}, fmt.Errorf("query %s: end %s is before start %s", q, q.End.Format(time.RFC3339), q.Start.Format(time.RFC3339))
+	case !metrics.ValidAggregate(q.Aggregate):
+		return metrics.Samples{}, fmt.Errorf("query %s: unknown aggregate %q (want sum, avg, min or max)", q, q.Aggregate)
+	}
+
+	v, warnings, err := s.fetchWithRetries(ctx, q)
+	if err != nil {
+		return metrics.Samples{}, s.failed(err)
+	}
+	samples, err := s.toSamples(q, v)
+	if err != nil {
+		return metrics.Samples{}, s.failed(err)
+	}
+	samples.Warnings = warnings
+	return samples, nil
+}
+
+func (s *Source) failed(err error) error {
+	kind := context.Canceled
+	var qe *QueryError
+	if errors.As(err, &qe) {
+		kind = qe.Kind
+	}
+	s.m.errors.WithLabelValues(kindLabel(kind)).Inc()
+	return err
+}
+
+func (s *Source) fetchWithRetries(ctx context.Context, q metrics.Query) (model.Value, []string, error) {
+	timeout := time.Duration(s.cfg.Timeout)
+	r := v1.Range{Start: q.Start, End: q.End, Step: q.Step}
+	for attempt := 1; ; attempt++ {
+		v, warnings, status, err := s.attempt(ctx, q.Expr, r, timeout)
+		if err == nil {
+			return v, warnings, nil
+		}
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, nil, fmt.Errorf("query %s: %w", q, ctxErr)
+		}
+		kind, cause := classify(err, status)
+		qe := &QueryError{Metric: q.Metric, Role: q.Role, Query: q.Expr, URL: s.cfg.URL,
+			Kind: kind, Status: status, Attempts: attempt, Timeout: timeout, Err: cause}
+		if !retryable(kind) || attempt > s.cfg.MaxRetries {
+			return nil, nil, qe
+		}
+		wait := s.backoff(attempt)
+		s.logger.Warn("prometheus query failed, retrying", "metric", q.Metric, "role", q.Role,
+			"attempt", attempt, "kind", kindLabel(kind), "status", status, "backoff", wait, "err", cause)
+		s.m.retries.Inc()
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil, fmt.Errorf("query %s: %w (waiting to retry after: %w)", q, ctx.Err(), qe)
+		case <-t.C:
+		}
+	}
+}
+
+// attempt makes one request, within the concurrency limit and the timeout.
+func (s *Source) attempt(ctx context.Context, expr string, r v1.Range, timeout time.Duration) (model.Value, []string, int, error) {
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, 0, ctx.Err()
+	}
+	defer func() { <-s.sem }()
+	s.m.inFlight.Inc()
+	defer s.m.inFlight.Dec()
+
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	v, warnings, status, err := s.q.queryRange(actx, expr, r, timeout)
+	s.m.duration.Observe(time.Since(start).Seconds())
+	return v, warnings, status, err
+}
+
+// backoff returns the wait before retry n (n >= 1): min_backoff doubled per
+// earlier retry, capped at max_backoff, the upper half jittered so that
+// queries failing together do not retry together:
+//
+//	d = min(max_backoff, min_backoff * 2^(n-1));  wait in [d/2, d)
+func (s *Source) backoff(n int) time.Duration {
+	d := time.Duration(s.cfg.MinBackoff)
+	for i := 1; i < n && d < time.Duration(s.cfg.MaxBackoff); i++ {
+		d *= 2
+	}
+	d = min(d, time.Duration(s.cfg.MaxBackoff))
+	half := d / 2
+	if half <= 0 {
+		return d
+	}
+	return half + rand.N(d-half)
+}
+
+// toSamples turns a range query's result into the query's samples.
+func (s *Source) toSamples(q metrics.Query, v model.Value) (metrics.Samples, error) {
+	bad := func(kind error, format string, args ...any) error {
+		return &QueryError{Metric: q.Metric, Role: q.Role, Query: q.Expr, URL: s.cfg.URL, Kind: kind, Err: fmt.Errorf(format, args...)}
+	}
+	matrix, ok := v.(model.Matrix)
+	if !ok {
+		if v == nil {
+			return metrics.Samples{}, bad(ErrBadResponse, "no result")
+		}
+		return metrics.Samples{}, bad(ErrBadResponse, "a range query returned a %s, not a matrix", v.Type())
+	}
+	series := make([]metrics.Series, len(matrix))
+	for i, ss := range matrix {
+		if len(ss.Histograms) > 0 {
+			return metrics.Samples{}, bad(ErrBadQuery, "series %s holds native histograms, which canaryd cannot judge; take a number from them, e.g. histogram_quantile(0.99, ...)", ss.Metric)
+		}
+		sr := metrics.Series{Labels: ss.Metric.String(), Times: make([]int64, len(ss.Values)), Values: make([]float64, len(ss.Values))}
+		for j, p := range ss.Values {
+			sr.Times[j] = int64(p.Timestamp)
+			sr.Values[j] = float64(p.Value)
+		}
+		series[i] = sr
+	}
+	times, values, err := metrics.Combine(q.Aggregate, series)
+	if err != nil {
+		// Only several series without an aggregate fail here (Fetch checked
+		// the aggregate); the kind is not repeated in the detail.
+		return metrics.Samples{}, bad(metrics.ErrMultipleSeries, "%s", strings.TrimPrefix(err.Error(), metrics.ErrMultipleSeries.Error()+": "))
+	}
+	out := metrics.Samples{Query: q.Expr, Times: times, Values: values}
+	out.Tally(q.Start, q.End, q.Step)
+	return out, nil
+}
