@@ -34,9 +34,9 @@ func parseJudgeFlags(name, inputFlag, inputHelp string, args []string, stderr io
 		return nil, fs, err
 	}
 	var missing []string
-	for flag, v := range map[string]string{"config": f.config, "template": f.template, inputFlag: f.input} {
-		if v == "" {
-			missing = append(missing, "--"+flag)
+	for _, fv := range [][2]string{{"config", f.config}, {"template", f.template}, {inputFlag, f.input}} {
+		if fv[1] == "" {
+			missing = append(missing, "--"+fv[0])
 		}
 	}
 	if len(missing) > 0 {

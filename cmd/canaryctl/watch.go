@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/spf13/pflag"
+)
+
+// watchedVerdict is the part of a verdict event watch prints; the full
+// schema is in the README.
+type watchedVerdict struct {
+	AnalysisID string  `json:"analysis_id"`
+	Service    string  `json:"service"`
+	Namespace  string  `json:"namespace"`
+	Step       int     `json:"step"`
+	Weight     float64 `json:"weight"`
+	NextWeight float64 `json:"next_weight"`
+	Verdict    string  `json:"verdict"`
+	Final      bool    `json:"final"`
+	Score      any     `json:"score"`
+	Reason     string  `json:"reason"`
+	IssuedAt   string  `json:"issued_at"`
+}
+
+// runWatch prints verdict events live, as a mesh adapter consumes them.
+func runWatch(args []string, _ io.Reader, stdout, stderr io.Writer) int {
+	fs := pflag.NewFlagSet("watch", pflag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("nats.url", nats.DefaultURL, "NATS server URL")
+	user := fs.String("nats.user", "", "NATS user")
+	password := fs.String("nats.password", "", "NATS password (or set CANARYCTL_NATS_PASSWORD)")
+	creds := fs.String("nats.credentials-file", "", "NATS credentials (.creds) file")
+	service := fs.String("service", "", "only this service's verdicts")
+	namespace := fs.String("namespace", "", "only this namespace's verdicts")
+	limit := fs.Int("limit", 0, "exit after this many verdicts (0: until interrupted)")
+	output := fs.StringP("output", "o", "text", "output format: text or json (one verdict event per line, as published)")
+	if err := fs.Parse(args); err != nil {
+		return usageError(err)
+	}
+	if *output != "text" && *output != "json" {
+		fmt.Fprintf(stderr, "canaryctl watch: --output must be text or json, got %q\n", *output)
+		return 2
+	}
+	opts := []nats.Option{nats.Name("canaryctl watch"), nats.MaxReconnects(-1)}
+	if *password == "" {
+		*password = os.Getenv("CANARYCTL_NATS_PASSWORD")
+	}
+	if *user != "" {
+		opts = append(opts, nats.UserInfo(*user, *password))
+	}
+	if *creds != "" {
+		opts = append(opts, nats.UserCredentials(*creds))
+	}
+	nc, err := nats.Connect(*url, opts...)
+	if err != nil {
+		fmt.Fprintf(stderr, "canaryctl watch: connect to %s: %v\n", *url, err)
+		return 1
+	}
+	defer nc.Close()
+
+	subject := "canary.verdict." + orWildcard(*namespace) + "." + orWildcard(*service)
+	msgs := make(chan *nats.Msg, 256)
+	sub, err := nc.ChanSubscribe(subject, msgs)
+	if err != nil {
+		fmt.Fprintf(stderr, "canaryctl watch: subscribe %s: %v\n", subject, err)
+		return 1
+	}
+	defer sub.Unsubscribe()
+	if err := nc.Flush(); err != nil {
+		fmt.Fprintf(stderr, "canaryctl watch: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "watching %s on %s\n", subject, nc.ConnectedUrlRedacted())
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	seen := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return 0
+		case m := <-msgs:
+			if *output == "json" {
+				fmt.Fprintln(stdout, strings.TrimSpace(string(m.Data)))
+			} else {
+				var v watchedVerdict
+				if err := json.Unmarshal(m.Data, &v); err != nil {
+					fmt.Fprintf(stderr, "canaryctl watch: %s: undecodable verdict: %v\n", m.Subject, err)
+					continue
+				}
+				printVerdict(stdout, &v)
+			}
+			seen++
+			if *limit > 0 && seen >= *limit {
+				return 0
+			}
+		}
+	}
+}
+
+func orWildcard(s string) string {
+	if s == "" {
+		return "*"
+	}
+	return s
+}
+
+func printVerdict(w io.Writer, v *watchedVerdict) {
+	at := v.IssuedAt
+	if t, err := time.Parse(time.RFC3339Nano, v.IssuedAt); err == nil {
+		at = t.Format("15:04:05")
+	}
+	final := ""
+	if v.Final {
+		final = " (final)"
+	}
+	fmt.Fprintf(w, "%s %s/%s %s step %d: %s%s, weight %g%% -> %g%%, score %v\n    %s\n",
+		at, v.Namespace, v.Service, v.AnalysisID, v.Step, strings.ToUpper(v.Verdict), final,
+		v.Weight, v.NextWeight, v.Score, v.Reason)
+}
