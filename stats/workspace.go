@@ -88,13 +88,6 @@ func growInt32s(b []int32, n int) []int32 {
 	return b[:n]
 }
 
-func growInt64s(b []int64, n int) []int64 {
-	if cap(b) < n {
-		return make([]int64, n, n+n/4)
-	}
-	return b[:n]
-}
-
 // quickselect partially orders a so that a[k] holds the value of rank k
 // (0-based) with nothing larger before it and nothing smaller after it, and
 // returns a[k]. Random pivots and a three-way partition keep it expected
