@@ -399,3 +399,42 @@ func TestConcurrencyLimit(t *testing.T) {
 		t.Errorf("peak requests at the server = %d, want %d", p, limit)
 	}
 }
+
+func TestInvalidQueries(t *testing.T) {
+	c := &counted{h: respond(200, okBody)}
+	srv := httptest.NewServer(c)
+	defer srv.Close()
+	src, _ := sourceWithRegistry(t, srv.URL, nil)
+	start := time.Unix(1704067200, 0)
+	tests := []struct {
+		name string
+		edit func(*metrics.Query)
+		want string
+	}{
+		{"empty expr", func(q *metrics.Query) { q.Expr = "" }, "empty query"},
+		{"zero step", func(q *metrics.Query) { q.Step = 0 }, "step must be positive"},
+		{"end before start", func(q *metrics.Query) { q.Start, q.End = q.End, q.Start }, "is before start"},
+		{"unknown aggregate", func(q *metrics.Query) { q.Aggregate = "median" }, `unknown aggregate "median"`},
+		{"too many points", func(q *metrics.Query) { q.Start, q.End, q.Step = start, start.Add(11001*time.Second), time.Second },
+			"11002 points, more than Prometheus answers per series (11001); use a larger step"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			q := faultQuery
+			tt.edit(&q)
+			_, err := src.Fetch(context.Background(), q)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), "latency_p99 for canary") {
+				t.Errorf("Fetch = %v, want an error naming the query and containing %q", err, tt.want)
+			}
+		})
+	}
+	if n := c.requests.Load(); n != 0 {
+		t.Errorf("%d requests reached the server; invalid queries must not be sent", n)
+	}
+	// The largest window Prometheus answers is sent.
+	q := faultQuery
+	q.Start, q.End, q.Step = start, start.Add(11000*time.Second), time.Second
+	if _, err := src.Fetch(context.Background(), q); err != nil {
+		t.Errorf("Fetch of 11001 points: %v", err)
+	}
+}

@@ -258,6 +258,20 @@ func TestRealPrometheus(t *testing.T) {
 		}
 	})
 
+	t.Run("largest window prometheus answers", func(t *testing.T) {
+		// 11000 steps of a second: the most Prometheus evaluates; the source
+		// refuses one more itself (TestInvalidQueries).
+		q := metrics.Query{Metric: "gauge", Role: metrics.Canary, Expr: `canaryd_test_gauge{track="canary"}`,
+			Start: t0, End: t0.Add(11000 * time.Second), Step: time.Second}
+		s, err := src.Fetch(ctx, q)
+		if err != nil {
+			t.Fatalf("Fetch: %v", err)
+		}
+		if s.Len()+s.Gaps != 11001 || s.Len() == 0 || s.Values[0] != 12.3 {
+			t.Errorf("got %d points and %d gaps, first %v; want 11001 steps in all", s.Len(), s.Gaps, s.Values[:min(1, s.Len())])
+		}
+	})
+
 	t.Run("rejected queries", func(t *testing.T) {
 		for _, tt := range []struct{ expr, want string }{
 			{`rate(canaryd_test_gauge[1m]`, "bad_data"},                 // 400: parse error

@@ -24,6 +24,10 @@ import (
 	"github.com/canaryd/canaryd/metrics"
 )
 
+// maxSteps is the most steps Prometheus evaluates in one range query
+// ((end - start) / step); it refuses longer ones with a 400.
+const maxSteps = 11000
+
 // Source is a metrics.Provider backed by one Prometheus server. It is safe
 // for concurrent use; at most Config.MaxConcurrency requests are in flight.
 type Source struct {
@@ -128,6 +132,9 @@ func (s *Source) Fetch(ctx context.Context, q metrics.Query) (metrics.Samples, e
 		return metrics.Samples{}, fmt.Errorf("query %s: end %s is before start %s", q, q.End.Format(time.RFC3339), q.Start.Format(time.RFC3339))
 	case !metrics.ValidAggregate(q.Aggregate):
 		return metrics.Samples{}, fmt.Errorf("query %s: unknown aggregate %q (want sum, avg, min or max)", q, q.Aggregate)
+	case q.End.Sub(q.Start)/q.Step > maxSteps:
+		return metrics.Samples{}, fmt.Errorf("query %s: %s at a %s step is %d points, more than Prometheus answers per series (%d); use a larger step",
+			q, q.End.Sub(q.Start), q.Step, metrics.ExpectedPoints(q.Start, q.End, q.Step), maxSteps+1)
 	}
 
 	v, warnings, err := s.fetchWithRetries(ctx, q)
