@@ -110,21 +110,29 @@ func (a *App) stopRunners(cancel context.CancelFunc) []string {
 }
 
 // releaseLeases hands the analyses back so that another replica resumes
-// them at its next scan.
+// them at its next scan. A write of a stopped runner may still land
+// between our read and our write: a conflict is read again.
 func (a *App) releaseLeases(ctx context.Context, ids []string) error {
 	var errs []error
 	for _, id := range ids {
-		r, rev, err := a.store.get(ctx, id)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		if r.Lease.Owner != a.opts.InstanceID || r.settled() {
-			continue
-		}
-		r.Lease = Lease{}
-		if _, err := a.store.update(ctx, r, rev); err != nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			errs = append(errs, err)
+		for try := 0; ; try++ {
+			r, rev, err := a.store.get(ctx, id)
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+			if r.Lease.Owner != a.opts.InstanceID || r.settled() {
+				break
+			}
+			r.Lease = Lease{}
+			_, err = a.store.update(ctx, r, rev)
+			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) && try < 5 {
+				continue
+			}
+			if err != nil {
+				errs = append(errs, err)
+			}
+			break
 		}
 	}
 	return errors.Join(errs...)
@@ -293,8 +301,11 @@ func maxTime(a, b time.Time) time.Time {
 // owner stopped or died.
 func (a *App) scanLoop(ctx context.Context) {
 	for {
+		// The next scan is due an interval after this one began, however
+		// long this one takes.
+		next := a.clock.Now().Add(a.opts.ScanInterval)
 		a.scan(ctx)
-		if !a.wait(ctx, a.clock.Now().Add(a.opts.ScanInterval)) {
+		if !a.wait(ctx, next) {
 			return
 		}
 	}
