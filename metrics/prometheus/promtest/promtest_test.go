@@ -67,9 +67,12 @@ type recorder struct {
 	fatal, skipped string
 }
 
-func (r *recorder) Fatal(args ...any)                 { r.fatal = fmt.Sprint(args...); runtime.Goexit() }
-func (r *recorder) Fatalf(format string, args ...any) { r.fatal = fmt.Sprintf(format, args...); runtime.Goexit() }
-func (r *recorder) Skip(args ...any)                  { r.skipped = fmt.Sprint(args...); runtime.Goexit() }
+func (r *recorder) Fatal(args ...any) { r.fatal = fmt.Sprint(args...); runtime.Goexit() }
+func (r *recorder) Fatalf(format string, args ...any) {
+	r.fatal = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+func (r *recorder) Skip(args ...any) { r.skipped = fmt.Sprint(args...); runtime.Goexit() }
 
 // run calls f on its own goroutine, so that Fatal and Skip end only f.
 func (r *recorder) run(f func()) {
@@ -80,4 +83,3 @@ func (r *recorder) run(f func()) {
 	}()
 	<-done
 }
-
