@@ -239,6 +239,11 @@ func (s *Source) Querier(mint, maxt int64) (storage.Querier, error) {
 }
 
 func (s *Source) querier(mint, maxt int64) (storage.Querier, error) {
+	// Truncation drops whole chunks; hide the rest of what it dropped too.
+	mint = max(mint, s.head.MinTime())
+	if mint > maxt {
+		return storage.NoopQuerier(), nil
+	}
 	q, err := tsdb.NewBlockQuerier(tsdb.NewRangeHead(s.head, mint, maxt), mint, maxt)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: head querier: %w", err)

@@ -1,0 +1,159 @@
+package embedded_test
+
+import (
+	"errors"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
+
+	"github.com/canaryd/canaryd/metrics/embedded"
+)
+
+func TestAppendAtUnixZero(t *testing.T) {
+	src := newSource(t, embedded.Options{})
+	u := start(t, src)
+	epoch := time.Unix(0, 0)
+	for i := range 5 {
+		ts := epoch.Add(time.Duration(i) * 10 * time.Second)
+		if err := src.Append(ts, map[string]string{"__name__": "x", "analysis": "a1"}, float64(i)); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	assertVector(t, instant(t, u, `x`, epoch.Add(40*time.Second)), map[string]float64{`x{analysis="a1"}`: 4})
+	assertVector(t, instant(t, u, `x`, epoch), map[string]float64{`x{analysis="a1"}`: 0})
+	oldest, newest, ok := src.Span()
+	if !ok || !oldest.Equal(epoch) || !newest.Equal(epoch.Add(40*time.Second)) {
+		t.Errorf("span: %v %v %v", oldest, newest, ok)
+	}
+}
+
+func TestBatch(t *testing.T) {
+	src := newSource(t, embedded.Options{})
+	u := start(t, src)
+	b := src.NewBatch()
+	for i, name := range []string{"a", "b", "c"} {
+		if err := b.Add(at(0), labels.FromStrings("__name__", "x", "analysis", name), float64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Not visible before Commit.
+	assertVector(t, instant(t, u, `x`, at(0)), map[string]float64{})
+	if err := b.Add(at(0), labels.FromStrings("analysis", "nameless"), 1); !errors.Is(err, embedded.ErrInvalidLabels) {
+		t.Errorf("series without a name: got %v", err)
+	}
+	if err := b.Add(at(0), labels.FromStrings("__name__", "bad name!", "x", "y"), 1); err != nil {
+		// UTF-8 metric names are valid in Prometheus 3.
+		t.Errorf("UTF-8 metric name: got %v", err)
+	}
+	if b.Len() != 4 {
+		t.Errorf("len %d, want 4", b.Len())
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	assertVector(t, instant(t, u, `x`, at(0)), map[string]float64{`x{analysis="a"}`: 0, `x{analysis="b"}`: 1, `x{analysis="c"}`: 2})
+	if err := b.Commit(); err == nil {
+		t.Error("second commit succeeded")
+	}
+
+	// Refused samples do not spoil the batch.
+	b = src.NewBatch()
+	if err := b.Add(at(-1), labels.FromStrings("__name__", "x", "analysis", "a"), 5); !errors.Is(err, storage.ErrOutOfOrderSample) {
+		t.Errorf("out of order: got %v", err)
+	}
+	if err := b.Add(at(0), labels.FromStrings("__name__", "x", "analysis", "a"), 5); !errors.Is(err, storage.ErrDuplicateSampleForTimestamp) {
+		t.Errorf("second value at one time: got %v", err)
+	}
+	if err := b.Add(at(1), labels.FromStrings("__name__", "x", "analysis", "a"), 6); err != nil {
+		t.Errorf("in order: %v", err)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	assertVector(t, instant(t, u, `x{analysis="a"}`, at(1)), map[string]float64{`x{analysis="a"}`: 6})
+
+	b = src.NewBatch()
+	if err := b.Add(at(2), labels.FromStrings("__name__", "x", "analysis", "a"), 7); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	assertVector(t, instant(t, u, `x{analysis="a"}`, at(2)), map[string]float64{`x{analysis="a"}`: 6})
+}
+
+func TestRetention(t *testing.T) {
+	src := newSource(t, embedded.Options{Retention: 10 * time.Minute})
+	u := start(t, src)
+	base := t0
+	// One sample a minute for 13 minutes: the span passes 1.25×10m at the
+	// last one, and the head drops what is older than 10m behind it.
+	for i := range 14 {
+		if err := src.Append(base.Add(time.Duration(i)*time.Minute), map[string]string{"__name__": "x"}, float64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src.WaitBackground()
+	if oldest, _, _ := src.Span(); !oldest.Equal(base.Add(3 * time.Minute)) {
+		t.Errorf("oldest sample at %v, want %v", oldest, base.Add(3*time.Minute))
+	}
+	assertVector(t, instant(t, u, `x`, base.Add(time.Minute)), map[string]float64{})
+	assertVector(t, instant(t, u, `x`, base.Add(13*time.Minute)), map[string]float64{`x`: 13})
+}
+
+func TestClose(t *testing.T) {
+	dir := t.TempDir()
+	src, err := embedded.New(embedded.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := src.Start("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Append(at(0), map[string]string{"__name__": "x"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("temporary directory: %v", entries)
+	}
+	if err := src.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("left behind %v", entries)
+	}
+	for name, err := range map[string]error{
+		"append": src.Append(at(1), map[string]string{"__name__": "x"}, 1),
+		"ingest": src.Ingest(at(1), nil, strings.NewReader("x 1\n"), ""),
+		"close":  src.Close(),
+	} {
+		if !errors.Is(err, embedded.ErrClosed) {
+			t.Errorf("%s after close: got %v, want ErrClosed", name, err)
+		}
+	}
+	if _, err := src.Start(""); !errors.Is(err, embedded.ErrClosed) {
+		t.Errorf("start after close: %v", err)
+	}
+	if resp, err := http.Get(u + "/-/ready"); err == nil {
+		resp.Body.Close()
+		t.Error("server still answers after Close")
+	}
+}
+
+func TestOptionsValidation(t *testing.T) {
+	for _, o := range []embedded.Options{
+		{Retention: -time.Second}, {LookbackDelta: -1}, {QueryTimeout: -1}, {MaxSamples: -1},
+	} {
+		if src, err := embedded.New(o); err == nil {
+			_ = src.Close()
+			t.Errorf("%+v accepted", o)
+		}
+	}
+}
