@@ -170,7 +170,7 @@ func startApp(t *testing.T, s *server.Server, c Clock, configPath string, tweak 
 		ListenAddress: "127.0.0.1:0",
 		StoragePath:   t.TempDir(),
 		NATSURL:       s.ClientURL(),
-		Logger:        slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo})),
+		Logger:        testLogger(t),
 		Registerer:    reg,
 		Gatherer:      reg,
 		Clock:         c,
@@ -211,7 +211,12 @@ type client struct {
 
 func connect(t *testing.T, s *server.Server) *client {
 	t.Helper()
-	nc, err := nats.Connect(s.ClientURL())
+	return connectURL(t, s.ClientURL())
+}
+
+func connectURL(t *testing.T, url string) *client {
+	t.Helper()
+	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,4 +357,17 @@ func value(t *testing.T, m prometheus.Metric) float64 {
 		return d.GetGauge().GetValue()
 	}
 	return d.GetCounter().GetValue()
+}
+
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func readAll(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
