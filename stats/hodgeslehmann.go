@@ -225,7 +225,7 @@ func (s *selector) reset(x, y []float64) {
 		s.lt[k] = growInt32s(s.lt[k], n)
 	}
 	s.smp = growFloats(s.smp, min(max((n+m)/4, minSample), maxSample))
-	s.buf = growFloats(s.buf, min(max(2*(n+m), minGather), maxGather))
+	s.buf = growFloats(s.buf, min(max((n+m)/8, minGather), maxGather))
 }
 
 // start makes the whole matrix the region.
@@ -329,7 +329,14 @@ func (s *selector) round(k1, k2 int64) (v float64, found, repeats bool) {
 		a, b = s.sample(r1, r2)
 	}
 	leA, ltA := s.count(a, s.le[0], s.lt[0])
-	leB, ltB := s.count(b, s.le[1], s.lt[1])
+	var leB, ltB int64
+	if interpolated && 2*reg.margin+float64(r2-r1) < float64(len(reg.xs))/2 {
+		// Few entries lie between the pivots: find b's counts by stepping
+		// up from a's, mostly not at all.
+		leB, ltB = s.countFrom(b, s.le[0], s.le[1], s.lt[1])
+	} else {
+		leB, ltB = s.count(b, s.le[1], s.lt[1])
+	}
 	if r1 == r2 {
 		if ltA < r1 && r1 <= leA {
 			return a, true, r1 < leA
@@ -464,7 +471,7 @@ func (s *selector) sample(r1, r2 int64) (a, b float64) {
 // the same walk, and only when there are some is lt counted separately.
 func (s *selector) count(t float64, le, lt []int32) (sumLe, sumLt int64) {
 	reg := &s.reg
-	xs, lo, hi, y := reg.xs, reg.lo, reg.hi, s.y
+	xs, hi, y := reg.xs, reg.hi, s.y
 	n := len(xs)
 	le = le[:n]
 	var eq int32 // non-zero when some entry equals t
@@ -521,21 +528,46 @@ func (s *selector) count(t float64, le, lt []int32) (sumLe, sumLt int64) {
 			eq |= eqAt(y, xi, t, p3)
 		}
 	}
+	return s.sums(t, le, lt, eq != 0)
+}
+
+// countFrom is count for a pivot t above one whose counts <= are in start:
+// each row steps up from there.
+func (s *selector) countFrom(t float64, start, le, lt []int32) (sumLe, sumLt int64) {
+	reg := &s.reg
+	y := s.y
+	le = le[:len(reg.xs)]
+	var eq int32
+	for idx, xi := range reg.xs {
+		p, h := start[idx], reg.hi[idx]
+		for p < h && xi-y[p] <= t {
+			p++
+		}
+		le[idx] = p
+		eq |= eqAt(y, xi, t, p)
+	}
+	return s.sums(t, le, lt, eq != 0)
+}
+
+// sums completes count: it fills lt from le (a copy when no entry equals t)
+// and returns both sums relative to the candidates.
+func (s *selector) sums(t float64, le, lt []int32, ties bool) (sumLe, sumLt int64) {
+	reg := &s.reg
+	var sumLo int64
+	for _, l := range reg.lo {
+		sumLo += int64(l)
+	}
 	for _, p := range le {
 		sumLe += int64(p)
 	}
-	var sumLo int64
-	for _, l := range lo {
-		sumLo += int64(l)
-	}
-	if eq == 0 {
-		copy(lt[:n], le)
+	lt = lt[:len(le)]
+	if !ties {
+		copy(lt, le)
 		return sumLe - sumLo, sumLe - sumLo
 	}
-	lt = lt[:n]
 	for idx, p := range le {
-		xi := xs[idx]
-		for p > 0 && xi-y[p-1] == t {
+		xi := reg.xs[idx]
+		for p > 0 && xi-s.y[p-1] == t {
 			p--
 		}
 		lt[idx] = p

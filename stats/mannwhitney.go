@@ -10,9 +10,12 @@ import (
 // Sentinel errors for unusable input. They are returned wrapped with the
 // sample and index, e.g. "stats: canary[3] is NaN"; test with errors.Is.
 var (
+	// ErrEmpty reports a sample without values.
 	ErrEmpty = errors.New("empty")
-	ErrNaN   = errors.New("NaN")
-	ErrInf   = errors.New("infinite")
+	// ErrNaN reports a NaN value.
+	ErrNaN = errors.New("NaN")
+	// ErrInf reports an infinite value.
+	ErrInf = errors.New("infinite")
 )
 
 // Alternative is the alternative hypothesis of a test. The zero value is
