@@ -305,6 +305,11 @@ func (a *App) Start(ctx context.Context) (err error) {
 }
 
 func (a *App) serveHTTP() error {
+	if a.opts.WebConfigFile != "" {
+		if err := web.Validate(a.opts.WebConfigFile); err != nil {
+			return fmt.Errorf("web config %s: %w", a.opts.WebConfigFile, err)
+		}
+	}
 	ln, err := net.Listen("tcp", a.opts.ListenAddress)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", a.opts.ListenAddress, err)

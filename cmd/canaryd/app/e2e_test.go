@@ -3,161 +3,14 @@ package app
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"net/http"
-	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/cmd/canaryd/app/apptest"
 	"github.com/canaryd/canaryd/rollout"
 )
-
-// latencyCollector exposes demo_latency_seconds for each service and
-// version, a new value around its level (±5%) at every scrape.
-type latencyCollector struct {
-	mu     sync.Mutex
-	rng    *rand.Rand
-	desc   *prometheus.Desc
-	levels map[[2]string]float64 // {service, version} -> level
-}
-
-func (c *latencyCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-
-func (c *latencyCollector) Collect(ch chan<- prometheus.Metric) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k, level := range c.levels {
-		v := level * (1 + 0.05*(2*c.rng.Float64()-1))
-		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, v, k[0], k[1])
-	}
-}
-
-// serveLatency serves the series of levels on a real /metrics endpoint.
-func serveLatency(t *testing.T, levels map[[2]string]float64) string {
-	t.Helper()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(&latencyCollector{
-		rng:    rand.New(rand.NewPCG(1, 2)),
-		desc:   prometheus.NewDesc("demo_latency_seconds", "Request latency.", []string{"service", "version"}, nil),
-		levels: levels,
-	})
-	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	t.Cleanup(srv.Close)
-	return strings.TrimPrefix(srv.URL, "http://")
-}
-
-// startScrapingPrometheus runs the prometheus binary scraping targets
-// every second and returns its URL. promtest serves fixed historical
-// series; the daemon's end-to-end test needs live scrapes.
-func startScrapingPrometheus(t *testing.T, targets ...string) string {
-	t.Helper()
-	bin, err := exec.LookPath("prometheus")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("prometheus not on PATH; install Debian's prometheus package (make test-deps)")
-		}
-		t.Skip("prometheus not on PATH; install Debian's prometheus package (make test-deps)")
-	}
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: canaryd-e2e
-    static_configs:
-      - targets: [%s]
-`, strings.Join(targets, ", "))
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for try := 1; ; try++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		var out syncBuffer
-		cmd := exec.Command(bin,
-			"--config.file="+filepath.Join(dir, "prometheus.yml"),
-			"--storage.tsdb.path="+filepath.Join(dir, "data"),
-			"--web.listen-address="+addr,
-			"--log.level=warn",
-		)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		stop := func() {
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		url := "http://" + addr
-		if err := waitHTTP(url+"/-/ready", done); err == nil {
-			t.Cleanup(stop)
-			return url
-		} else {
-			stop()
-			if try < 5 && strings.Contains(out.String(), "address already in use") {
-				continue
-			}
-			t.Fatalf("prometheus not ready: %v\n%s", err, out.String())
-		}
-	}
-}
-
-// waitHTTP polls url until it answers 200 or the process exits: there is
-// no event to wait on for another process' readiness.
-func waitHTTP(url string, exited <-chan struct{}) error {
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		if resp, err := http.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("process exited")
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
 
 // e2eConfig judges demo_latency_seconds every 5s over two steps.
 const e2eConfig = `
@@ -179,11 +32,11 @@ templates:
 // canary is promoted through every step, a bad one rolled back, and both
 // are visible on NATS and over HTTP.
 func TestEndToEnd(t *testing.T) {
-	target := serveLatency(t, map[[2]string]float64{
+	target := apptest.ServeLatency(t, map[[2]string]float64{
 		{"checkout", "v1"}: 0.100, {"checkout", "v2"}: 0.100,
 		{"search", "v1"}: 0.200, {"search", "v2"}: 0.400,
 	})
-	promURL := startScrapingPrometheus(t, target)
+	promURL := apptest.StartScrapingPrometheus(t, target)
 	cfg := writeConfig(t, t.TempDir(), fmt.Sprintf(e2eConfig, promURL))
 
 	a, err := New(Options{

@@ -25,8 +25,12 @@ func (a *App) setProvider(cfg *configs.Config) error {
 		p = src
 	}
 	a.cfgMu.Lock()
+	old := a.provider
 	a.cfg, a.provider, a.srcReg = cfg, p, reg
 	a.cfgMu.Unlock()
+	if c, ok := old.(interface{ Close() }); ok && old != p {
+		c.Close() // idle connections only: fetches in flight still finish
+	}
 	return nil
 }
 
