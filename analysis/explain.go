@@ -30,6 +30,21 @@ func pct(v Float) string {
 	return fmt.Sprintf("%+.1f%%", 100*f)
 }
 
+// confidence names the two-sided level whose interval excludes the
+// margin exactly when a one-sided test at level alpha rejects.
+func confidence(alpha float64) string {
+	c := 100 * (1 - 2*alpha)
+	switch {
+	case math.IsNaN(c):
+		return "n/a"
+	case c >= 99.99:
+		return ">99.99%"
+	case c >= 99:
+		return fmt.Sprintf("%.2f%%", c)
+	}
+	return fmt.Sprintf("%.1f%%", c)
+}
+
 func pval(v Float) string {
 	f := float64(v)
 	if math.IsNaN(f) {
@@ -75,8 +90,8 @@ func explainMetric(mc *configs.Metric, r *MetricResult) string {
 		}
 		return fmt.Sprintf("%scanary mean %.4g within its bounds", prefix, float64(r.Change))
 	}
-	est := fmt.Sprintf("canary %s vs baseline (%.0f%% CI %s to %s) over %d paired points",
-		pct(r.Change), 100*(1-2*float64(r.Alpha)), pct(r.ChangeCI[0]), pct(r.ChangeCI[1]), r.TotalPairs)
+	est := fmt.Sprintf("canary %s vs baseline (%s CI %s to %s) over %d paired points",
+		pct(r.Change), confidence(float64(r.Alpha)), pct(r.ChangeCI[0]), pct(r.ChangeCI[1]), r.TotalPairs)
 	switch r.Classification {
 	case High, Low:
 		dir := "higher"

@@ -34,8 +34,9 @@ type Recorder interface {
 }
 
 // Queries renders the queries of every metric and role of template t for
-// the window [start, end] of judgement interval. The result holds two
-// queries per metric: baseline at 2i, canary at 2i+1.
+// the window (start, end] of judgement interval: the first point is one
+// query step after start, so that consecutive intervals share no point.
+// The result holds two queries per metric: baseline at 2i, canary at 2i+1.
 func Queries(t *configs.Template, target Target, interval int, start, end time.Time, dst []metrics.Query) ([]metrics.Query, error) {
 	dst = dst[:0]
 	for i := range t.Metrics {
@@ -60,7 +61,7 @@ func Queries(t *configs.Template, target Target, interval int, start, end time.T
 				Metric:    mc.Name,
 				Role:      role,
 				Expr:      expr,
-				Start:     start,
+				Start:     start.Add(t.QueryStep()),
 				End:       end,
 				Step:      t.QueryStep(),
 				Interval:  interval,

@@ -251,7 +251,13 @@ func serialP(s *stats.Serial, theta float64, look int) (p float64, window string
 func (j *Judge) paired(mc *configs.Metric, ms *MetricState, look int, useLog bool, alpha float64, r *MetricResult) {
 	delta := mc.Margin()
 	r.why = whyTested
-	z := stats.NormalQuantile(1 - alpha)
+	// The interval is at the look's level with the test's degrees of
+	// freedom, so that it excludes the margin exactly when the test rejects.
+	df := ms.Up.PooledDF()
+	if useLog {
+		df = ms.Log.PooledDF()
+	}
+	z := stats.StudentQuantile(1-alpha/float64(max(1, len(j.t.Metrics))), df)
 	var pUp, pDown float64 = math.NaN(), math.NaN()
 	var wUp, wDown string
 	if useLog {

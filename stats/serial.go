@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"gonum.org/v1/gonum/mathext"
+	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // Serial accumulates, block by block, the sufficient statistics of an
@@ -185,6 +186,15 @@ func StudentUpperTail(t, df float64) float64 {
 		return 1 - tail
 	}
 	return tail
+}
+
+// StudentQuantile returns the p-quantile of Student's t distribution with
+// df degrees of freedom: the t with P(T ≤ t) = p.
+func StudentQuantile(p, df float64) float64 {
+	if math.IsNaN(p) || math.IsNaN(df) || df <= 0 || p < 0 || p > 1 {
+		return math.NaN()
+	}
+	return distuv.StudentsT{Mu: 0, Sigma: 1, Nu: df}.Quantile(p)
 }
 
 // AR1Inflation returns (1+ρ)/(1−ρ), the factor by which lag-1

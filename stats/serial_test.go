@@ -172,6 +172,9 @@ func TestStudentUpperTail(t *testing.T) {
 			t.Errorf("StudentUpperTail(%v, %v) = %v, want %v", c.t, c.df, got, c.want)
 		}
 	}
+	if got := StudentQuantile(0.975, 10); !scalar.EqualWithinAbsOrRel(got, 2.228138851986, 1e-9, 1e-9) {
+		t.Errorf("StudentQuantile(0.975, 10) = %v, want 2.228138851986", got)
+	}
 	// Far in the tail it converges to the normal's.
 	if got, want := StudentUpperTail(10, 1e7), NormalUpperTail(10); !scalar.EqualWithinRel(got, want, 1e-3) {
 		t.Errorf("StudentUpperTail(10, 1e7) = %v, want about %v", got, want)
