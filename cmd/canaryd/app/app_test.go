@@ -14,6 +14,7 @@ import (
 func TestLifecycle(t *testing.T) {
 	tests := []struct {
 		name     string
+		template string
 		canary   string
 		verdicts []analysis.Verdict
 		weights  [][2]float64 // weight, next_weight per verdict
@@ -29,6 +30,16 @@ func TestLifecycle(t *testing.T) {
 			state:    string(rollout.Succeeded),
 			confirm:  http.StatusOK,
 			rollback: http.StatusForbidden,
+		},
+		{
+			name:     "lifetime ends an analysis that only holds",
+			template: "slow",
+			canary:   "v2",
+			verdicts: []analysis.Verdict{analysis.Hold, analysis.Rollback},
+			weights:  [][2]float64{{10, 10}, {10, 0}},
+			state:    string(rollout.RolledBack),
+			confirm:  http.StatusForbidden,
+			rollback: http.StatusOK,
 		},
 		{
 			name:     "bad canary rolls back",
@@ -48,7 +59,11 @@ func TestLifecycle(t *testing.T) {
 			c := connect(t, s)
 			verdicts := stored[Verdict](c, verdictPrefix+">")
 
-			c.publishEvent(event("deploy-1", tt.canary))
+			e := event("deploy-1", tt.canary)
+			if tt.template != "" {
+				e.Template = tt.template
+			}
+			c.publishEvent(e)
 			c.waitRecord("deploy-1", nil)
 
 			var v Verdict

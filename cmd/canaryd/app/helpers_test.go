@@ -125,6 +125,15 @@ templates:
     metrics:
       - name: latency
         query: 'latency_seconds{service="{{.Service}}",version="{{.Version}}"}'
+  - name: slow
+    interval: 1m
+    steps: [10, 50, 100]
+    min_samples: 1000
+    lifetime: 2m
+    lifetime_outcome: rollback
+    metrics:
+      - name: latency
+        query: 'latency_seconds{service="{{.Service}}",version="{{.Version}}"}'
 `
 
 func writeConfig(t *testing.T, dir, text string) string {
