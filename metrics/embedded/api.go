@@ -180,7 +180,7 @@ func (s *Source) serveQuery(w http.ResponseWriter, r *http.Request) {
 func (s *Source) respond(w http.ResponseWriter, r *http.Request, endpoint string, query func(context.Context) (*promql.Result, string, *apiError)) {
 	buf := bufPool.Get().(*[]byte)
 	defer func() {
-		if cap(*buf) <= 1<<20 { // do not keep one huge answer's buffer
+		if cap(*buf) <= 8<<20 { // keep buffers of ordinary answers, not of huge ones
 			bufPool.Put(buf)
 		}
 	}()

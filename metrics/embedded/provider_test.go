@@ -10,6 +10,7 @@ import (
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	prom "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/embedded"
@@ -103,4 +104,42 @@ func TestProviderReportsQueryErrorsWithoutRetrying(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkFetch measures what the daemon pays per query: the production
+// provider over loopback HTTP, a range query over one 10s interval of 1,000
+// counters, summed by the provider (Aggregate "sum") after decoding every
+// series.
+func BenchmarkFetch(b *testing.B) {
+	const n = 1_000
+	src := newSource(b, embedded.Options{Retention: 24 * time.Hour})
+	lbls := make([]labels.Labels, n)
+	for i := range lbls {
+		lbls[i] = benchLabels(i)
+	}
+	for j := range 91 {
+		appendAll(b, src, lbls, t0.Add(time.Duration(j)*10*time.Second), float64(j*j))
+	}
+	end := t0.Add(15 * time.Minute)
+	cfg := prometheus.DefaultConfig()
+	cfg.URL = start(b, src)
+	provider, err := prometheus.New(cfg, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(provider.Close)
+	q := metrics.Query{Metric: "requests", Role: metrics.Canary, Expr: `rate(canaryd_bench_requests_total[1m])`,
+		Start: end.Add(-10 * time.Second), End: end, Step: 10 * time.Second, Aggregate: "sum"}
+	b.Run("series=1000/window=1step", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			s, err := provider.Fetch(context.Background(), q)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if s.Len() != 2 {
+				b.Fatalf("got %d points, want 2", s.Len())
+			}
+		}
+	})
 }
