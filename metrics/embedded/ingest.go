@@ -38,6 +38,8 @@ type target struct {
 	// timestamp, by label hash: the series that go stale when a scrape no
 	// longer has them.
 	last map[uint64]labels.Labels
+	// up is set once Scrape has written the target's up series.
+	up bool
 }
 
 // Ingest stores one scrape of a target taken at ts: r holds the exposition
@@ -176,6 +178,7 @@ func (s *Source) ingest(tl labels.Labels, ts time.Time, body []byte, contentType
 		return fmt.Errorf("ingest %s at %s: commit: %w", tl, formatMillis(t), err)
 	}
 	tgt.last = cur
+	tgt.up = tgt.up || withUp
 	s.m.appended.Add(float64(n))
 	rej.count(s.m.rejected)
 	s.enforceRetention()
@@ -223,6 +226,51 @@ func (s *Source) markFailed(tgt *target, tl labels.Labels, t int64, withUp bool)
 		return fmt.Errorf("stale markers for %s: %w", tl, err)
 	}
 	tgt.last = nil
+	tgt.up = tgt.up || withUp
+	s.m.appended.Add(float64(n))
+	return nil
+}
+
+// EndTarget marks every series of the target's last scrape stale at ts (and
+// its up series, if Scrape wrote one) and forgets the target, as Prometheus
+// does when a target leaves service discovery. Call it when a simulated
+// service stops, so that queries stop seeing its series at ts rather than
+// one lookback delta later. A target never ingested is no error.
+func (s *Source) EndTarget(ts time.Time, target map[string]string) error {
+	tl, err := targetLabels(target)
+	if err != nil {
+		return err
+	}
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	key := tl.String()
+	s.targetsMu.Lock()
+	tgt, ok := s.targets[key]
+	delete(s.targets, key)
+	s.targetsMu.Unlock()
+	if !ok {
+		return nil
+	}
+	tgt.mu.Lock()
+	defer tgt.mu.Unlock()
+	t := ts.UnixMilli()
+	app := s.head.AppenderV2(context.Background())
+	n := 0
+	for _, lset := range tgt.last {
+		if appendStale(app, lset, t) {
+			n++
+		}
+	}
+	if tgt.up && appendStale(app, upSeries(tl), t) {
+		n++
+	}
+	if err := app.Commit(); err != nil {
+		return fmt.Errorf("end target %s: %w", tl, err)
+	}
+	tgt.last, tgt.up = nil, false
 	s.m.appended.Add(float64(n))
 	return nil
 }

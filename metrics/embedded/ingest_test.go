@@ -259,3 +259,33 @@ func TestIngestInvalidInput(t *testing.T) {
 		t.Error("unsupported content type accepted")
 	}
 }
+
+func TestEndTarget(t *testing.T) {
+	src := newSource(t, embedded.Options{})
+	u := start(t, src)
+	svc := newService()
+	svc.inflight.Set(3)
+	metricsURL := serveMetrics(t, svc.reg)
+	canary := map[string]string{"service": "checkout", "track": "canary"}
+	baseline := map[string]string{"service": "checkout", "track": "baseline"}
+	for i := range 2 {
+		if err := src.Scrape(context.Background(), metricsURL, at(i), canary); err != nil {
+			t.Fatal(err)
+		}
+		if err := src.Scrape(context.Background(), metricsURL, at(i), baseline); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := src.EndTarget(at(2), canary); err != nil {
+		t.Fatal(err)
+	}
+	// The canary's series, up included, end at once; the baseline's go on
+	// until the lookback delta runs out.
+	assertVector(t, instant(t, u, `{__name__=~"up|demo_inflight"}`, at(2).Add(time.Second)), map[string]float64{
+		`up{service="checkout", track="baseline"}`:            1,
+		`demo_inflight{service="checkout", track="baseline"}`: 3,
+	})
+	if err := src.EndTarget(at(2), map[string]string{"service": "never-seen"}); err != nil {
+		t.Errorf("ending an unknown target: %v", err)
+	}
+}
