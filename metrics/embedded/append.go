@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -35,8 +34,7 @@ type Batch struct {
 	s        *Source
 	app      storage.AppenderV2
 	appended int
-	rejected int
-	err      error // set when the source was closed under the batch
+	err      error // why the batch takes no more samples: ended, failed, or the source closed
 }
 
 // NewBatch starts a Batch.
@@ -62,8 +60,8 @@ func (b *Batch) Add(ts time.Time, lbls labels.Labels, v float64) error {
 	if b.err != nil {
 		return b.err
 	}
+	lbls = lbls.WithoutEmpty()
 	if err := validSeries(lbls); err != nil {
-		b.rejected++
 		b.s.m.rejected.WithLabelValues(reasonInvalid).Inc()
 		return err
 	}
@@ -87,7 +85,6 @@ func (b *Batch) add(lbls labels.Labels, t int64, v float64) error {
 		return nil
 	}
 	if reason := rejectReason(err); reason != "" {
-		b.rejected++
 		b.s.m.rejected.WithLabelValues(reason).Inc()
 		return fmt.Errorf("series %s at %s: %w", lbls, formatMillis(t), err)
 	}
@@ -170,5 +167,5 @@ func validSeries(lbls labels.Labels) error {
 
 // formatMillis shows a Unix millisecond time for errors.
 func formatMillis(t int64) string {
-	return strings.Replace(time.UnixMilli(t).UTC().Format(time.RFC3339Nano), "+00:00", "Z", 1)
+	return time.UnixMilli(t).UTC().Format(time.RFC3339Nano)
 }
