@@ -532,7 +532,8 @@ func (s *selector) count(t float64, le, lt []int32) (sumLe, sumLt int64) {
 }
 
 // countFrom is count for a pivot t above one whose counts <= are in start:
-// each row steps up from there.
+// each row steps up from there, a few entries at most before it switches to
+// binary search (with ties, many entries can lie between the pivots).
 func (s *selector) countFrom(t float64, start, le, lt []int32) (sumLe, sumLt int64) {
 	reg := &s.reg
 	y := s.y
@@ -540,8 +541,11 @@ func (s *selector) countFrom(t float64, start, le, lt []int32) (sumLe, sumLt int
 	var eq int32
 	for idx, xi := range reg.xs {
 		p, h := start[idx], reg.hi[idx]
-		for p < h && xi-y[p] <= t {
+		for end := min(h, p+4); p < end && xi-y[p] <= t; {
 			p++
+		}
+		if p < h && xi-y[p] <= t {
+			p = upperBound(y, xi, t, p+1, h)
 		}
 		le[idx] = p
 		eq |= eqAt(y, xi, t, p)
@@ -549,8 +553,25 @@ func (s *selector) countFrom(t float64, start, le, lt []int32) (sumLe, sumLt int
 	return s.sums(t, le, lt, eq != 0)
 }
 
+// upperBound returns the first column j in [lo, hi) of row xi whose entry
+// is > t, or hi.
+func upperBound(y []float64, xi, t float64, lo, hi int32) int32 {
+	for lo < hi {
+		mid := int32(uint32(lo+hi) >> 1)
+		if xi-y[mid] > t {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
 // sums completes count: it fills lt from le (a copy when no entry equals t)
-// and returns both sums relative to the candidates.
+// and returns both sums relative to the candidates. Entries < t, like those
+// <= t, form prefixes no longer than the previous row's, so lt is walked
+// down from the previous row's position: O(n + m) however many entries
+// equal t.
 func (s *selector) sums(t float64, le, lt []int32, ties bool) (sumLe, sumLt int64) {
 	reg := &s.reg
 	var sumLo int64
@@ -565,13 +586,15 @@ func (s *selector) sums(t float64, le, lt []int32, ties bool) (sumLe, sumLt int6
 		copy(lt, le)
 		return sumLe - sumLo, sumLe - sumLo
 	}
+	q := int32(len(s.y))
 	for idx, p := range le {
 		xi := reg.xs[idx]
-		for p > 0 && xi-s.y[p-1] == t {
-			p--
+		q = min(q, p)
+		for q > 0 && xi-s.y[q-1] >= t {
+			q--
 		}
-		lt[idx] = p
-		sumLt += int64(p)
+		lt[idx] = q
+		sumLt += int64(q)
 	}
 	return sumLe - sumLo, sumLt - sumLo
 }
@@ -580,17 +603,7 @@ func (s *selector) sums(t float64, le, lt []int32, ties bool) (sumLe, sumLt int6
 // binary search over its candidates.
 func (s *selector) search(idx int, t float64) int32 {
 	reg := &s.reg
-	xi := reg.xs[idx]
-	lo, hi := reg.lo[idx], reg.hi[idx]
-	for lo < hi {
-		mid := int32(uint32(lo+hi) >> 1)
-		if xi-s.y[mid] > t {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
-	}
-	return lo
+	return upperBound(s.y, reg.xs[idx], t, reg.lo[idx], reg.hi[idx])
 }
 
 // leWalk returns the number of entries <= t in row xi given that it is at

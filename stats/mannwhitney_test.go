@@ -425,6 +425,29 @@ func BenchmarkMannWhitney(b *testing.B) {
 	}
 }
 
+// BenchmarkMannWhitneyShapes runs the huge comparison on the shapes of
+// hlSample: ties by the million (grid, counts, zeros) must cost no more
+// than continuous data.
+func BenchmarkMannWhitneyShapes(b *testing.B) {
+	for _, shape := range hlShapes {
+		b.Run(shape, func(b *testing.B) {
+			rng := rand.New(rand.NewPCG(15, 16))
+			canary, baseline := hlSample(rng, 100000, shape, 0.3), hlSample(rng, 100000, shape, 0)
+			var w Workspace
+			if _, err := w.MannWhitney(canary, baseline, Options{}); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := w.MannWhitney(canary, baseline, Options{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
 // BenchmarkSort200000 sorts the 200000 values of the huge comparison once,
 // with the same sort the comparison uses: the yardstick for its cost.
 func BenchmarkSort200000(b *testing.B) {
