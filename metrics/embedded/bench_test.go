@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
@@ -163,4 +164,37 @@ func rec(h http.Handler, form string) []byte {
 	r := httptest.NewRecorder()
 	h.ServeHTTP(r, httptest.NewRequest(http.MethodGet, "/api/v1/query_range?"+form, nil))
 	return r.Body.Bytes()
+}
+
+// BenchmarkHeap measures the heap the source keeps: 10,000 series with an
+// hour of 10s samples (360 each, values of a slowly rising counter), after
+// a garbage collection, per series and per sample. Run it with
+// -benchtime=1x; each operation builds a fresh source.
+func BenchmarkHeap(b *testing.B) {
+	const n, samples = 10_000, 360
+	lbls := make([]labels.Labels, n)
+	for i := range lbls {
+		lbls[i] = benchLabels(i)
+	}
+	var perSeries float64
+	for i := 0; i < b.N; i++ {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		src, err := embedded.New(embedded.Options{Dir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j := range samples {
+			appendAll(b, src, lbls, t0.Add(time.Duration(j)*10*time.Second), float64(j*7))
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		perSeries = float64(after.HeapAlloc-before.HeapAlloc) / n
+		if err := src.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(perSeries, "heap-bytes/series")
+	b.ReportMetric(perSeries/samples, "heap-bytes/sample")
 }
