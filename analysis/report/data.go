@@ -1,0 +1,172 @@
+package report
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/rollout"
+)
+
+// Data is everything one analysis' report shows.
+type Data struct {
+	ID        string
+	Service   string
+	Namespace string
+	Template  string
+	Baseline  analysis.Version
+	Canary    analysis.Version
+	// State is "running" or how the analysis ended (rollout.Outcome:
+	// succeeded, rolled_back, expired, aborted).
+	State string
+	// Steps are the plan's canary weights in percent.
+	Steps []float64
+	// Source says where the data comes from ("canaryd", "replay of
+	// FILE"); shown in the page's footer.
+	Source string
+	// Generated is when the report was rendered.
+	Generated time.Time
+	// Timeline holds the judgements, oldest first.
+	Timeline []Judgement
+	// Series holds what the judged intervals fetched; nil when the
+	// samples are not available (the charts of the series are then left
+	// out, and SeriesNote says why).
+	Series     *metrics.Recording
+	SeriesNote string
+}
+
+// Judgement is one verdict of the timeline with the evidence of every
+// metric.
+type Judgement struct {
+	// Seq numbers the analysis' verdicts from 1.
+	Seq int
+	// Interval is the 0-based judgement index, -1 for a verdict that
+	// judged nothing (an abort).
+	Interval int
+	// Start and End are the judged window; zero when unknown.
+	Start, End time.Time
+	// Step is the 1-based rollout step judged, Weight the canary weight
+	// during the judgement and NextWeight the weight it set.
+	Step       int
+	Weight     float64
+	NextWeight float64
+	Verdict    analysis.Verdict
+	Final      bool
+	Outcome    rollout.Outcome
+	Score      analysis.Float
+	Reason     string
+	Metrics    []analysis.MetricResult
+	IssuedAt   time.Time
+}
+
+// Summary is one analysis as the index page lists it.
+type Summary struct {
+	ID        string
+	Service   string
+	Namespace string
+	Template  string
+	State     string
+	// Step is the current 1-based step of Steps, Weight the current
+	// canary weight in percent.
+	Step        int
+	Steps       int
+	Weight      float64
+	Judgements  int
+	LastVerdict analysis.Verdict // empty before the first judgement
+	LastScore   analysis.Float
+	UpdatedAt   time.Time
+}
+
+// Replay is the input of FromReplay: a template, the recording it was
+// replayed over, the replay's result and where the recording came from.
+type Replay struct {
+	Template  *configs.Template
+	Recording *metrics.Recording
+	Result    *analysis.ReplayResult
+	// Source names the recording (a file name) for the footer.
+	Source string
+	// Generated is when the report is made.
+	Generated time.Time
+}
+
+// FromReplay builds the report of a replayed analysis: the judgements of
+// r.Result walk the template's rollout plan as the daemon would have, and
+// the timeline ends at the first final verdict (the daemon stops there).
+// Identity fields come from the recording's metadata (analysis, service,
+// namespace, baseline_version, canary_version) with placeholders when it
+// has none. The series are the recording's judged intervals.
+func FromReplay(r Replay) *Data {
+	t, rec := r.Template, r.Recording
+	meta := func(key, def string) string {
+		if v := rec.Meta[key]; v != "" {
+			return v
+		}
+		return def
+	}
+	d := &Data{
+		ID:        meta("analysis", "replay"),
+		Service:   meta("service", "recorded-service"),
+		Namespace: meta("namespace", "recorded"),
+		Template:  t.Name,
+		Baseline:  analysis.Version{Version: meta("baseline_version", "baseline")},
+		Canary:    analysis.Version{Version: meta("canary_version", "canary")},
+		State:     "running",
+		Steps:     slices.Clone(t.Steps),
+		Source:    "replay of " + cmp.Or(r.Source, "a recording"),
+		Generated: r.Generated,
+	}
+	plan := rollout.Plan{
+		Steps:             slices.Clone(t.Steps),
+		JudgementsPerStep: t.JudgementsPerStep,
+		MaxJudgements:     t.MaxJudgements(),
+		LifetimeOutcome:   t.LifetimeOutcome,
+	}
+	var pos rollout.Position
+	judged := map[int]bool{}
+	for i := range r.Result.Intervals {
+		j := &r.Result.Intervals[i]
+		var dec rollout.Decision
+		pos, dec = plan.Next(pos, j.Verdict)
+		e := Judgement{
+			Seq:        len(d.Timeline) + 1,
+			Interval:   j.Interval,
+			Step:       dec.Step,
+			Weight:     dec.Weight,
+			NextWeight: dec.NextWeight,
+			Verdict:    dec.Verdict,
+			Final:      dec.Final,
+			Outcome:    dec.Outcome,
+			Score:      j.Score,
+			Reason:     j.Reason,
+			Metrics:    j.Metrics,
+		}
+		if k, ok := slices.BinarySearchFunc(rec.Intervals, j.Interval, func(iv metrics.RecordedInterval, idx int) int { return iv.Index - idx }); ok {
+			e.Start, e.End = rec.Intervals[k].Start, rec.Intervals[k].End
+		}
+		judged[j.Interval] = true
+		d.Timeline = append(d.Timeline, e)
+		if dec.Final {
+			d.State = string(dec.Outcome)
+			break
+		}
+	}
+	series := &metrics.Recording{Version: rec.Version, Meta: rec.Meta}
+	for _, iv := range rec.Intervals {
+		if judged[iv.Index] {
+			series.Intervals = append(series.Intervals, iv)
+		}
+	}
+	d.Series = series
+	return d
+}
+
+// FinalJudgement returns the latest judgement, or nil before the first.
+func (d *Data) FinalJudgement() *Judgement {
+	if len(d.Timeline) == 0 {
+		return nil
+	}
+	return &d.Timeline[len(d.Timeline)-1]
+}
