@@ -1,0 +1,364 @@
+package batch
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/canaryd/canaryd/metrics"
+)
+
+// Source is what a Provider needs from the metrics source: a query's
+// samples as usual (metrics.Provider, used for every query that is not
+// batched), and one range query's series unmerged, with their labels, to
+// split among the analyses of a batch. metrics/prometheus.Source is one.
+type Source interface {
+	metrics.Provider
+	FetchMatrix(ctx context.Context, q metrics.Query) (model.Matrix, []string, error)
+}
+
+// Defaults of Options.
+const (
+	DefaultWindow  = 50 * time.Millisecond
+	DefaultMaxSize = 500
+)
+
+// maxShapes bounds the cache of query shapes; templates make few, so
+// reaching it means queries are not rendered from templates and the cache
+// starts again.
+const maxShapes = 10000
+
+// Options configure a Provider.
+type Options struct {
+	// Window is how long a batch waits for more queries after its first;
+	// default DefaultWindow. It is added to the fetch time of a query that
+	// is not alone in its batch.
+	Window time.Duration
+	// MaxSize sends a batch as soon as it holds this many queries; default
+	// DefaultMaxSize.
+	MaxSize int
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+	// Registerer receives the provider's metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+}
+
+// Provider is a metrics.Provider that shares range queries between
+// analyses: queries arriving within Window for the same window, step and
+// role whose rendered PromQL differs only in the values of equality
+// matchers are sent as one query (see the package documentation), and its
+// series are split back to each caller. It is safe for concurrent use.
+type Provider struct {
+	src    Source
+	window time.Duration
+	max    int
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	shapes map[string]*shape
+	groups map[groupKey]*group
+
+	requests prometheus.Counter
+	queries  *prometheus.CounterVec
+}
+
+// groupKey says which queries may share a request: one shape, one window,
+// one role, and the same values in every literal that is not an equality
+// matcher.
+type groupKey struct {
+	shape      string
+	fixed      string
+	role       metrics.Role
+	start, end int64
+	step       time.Duration
+}
+
+type member struct {
+	ctx  context.Context
+	q    metrics.Query
+	vals []string
+	done chan struct{}
+	// alone asks the caller to send its own query: the batch could not
+	// answer it exactly.
+	alone bool
+	out   metrics.Samples
+}
+
+type group struct {
+	shape   *shape
+	members []*member
+	timer   *time.Timer
+}
+
+// New returns a Provider over src.
+func New(src Source, o Options) *Provider {
+	if o.Window <= 0 {
+		o.Window = DefaultWindow
+	}
+	if o.MaxSize <= 0 {
+		o.MaxSize = DefaultMaxSize
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	f := promauto.With(o.Registerer)
+	p := &Provider{
+		src:    src,
+		window: o.Window,
+		max:    o.MaxSize,
+		logger: o.Logger,
+		shapes: map[string]*shape{},
+		groups: map[groupKey]*group{},
+		requests: f.NewCounter(prometheus.CounterOpts{
+			Name: "canaryd_batch_requests_total",
+			Help: "Range queries sent on behalf of several analyses' queries.",
+		}),
+		queries: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "canaryd_batch_queries_total",
+			Help: "Queries fetched through the batching provider, by how: batched, alone (no other query to share with), refused (a shape that cannot be batched safely), fallback (the batch failed or could not answer it).",
+		}, []string{"how"}),
+	}
+	for _, h := range []string{"batched", "alone", "refused", "fallback"} {
+		p.queries.WithLabelValues(h)
+	}
+	return p
+}
+
+// Fetch fetches q, sharing one request with other queries of its batch
+// when it can. The samples are exactly those the source would return for q
+// alone; when the batch cannot guarantee that (a failed request, several
+// series without an aggregate, native histograms), q is sent alone.
+func (p *Provider) Fetch(ctx context.Context, q metrics.Query) (metrics.Samples, error) {
+	l, err := lex(q.Expr)
+	if err != nil || len(l.vals) == 0 {
+		p.queries.WithLabelValues("refused").Inc()
+		return p.src.Fetch(ctx, q)
+	}
+	sh := p.shapeOf(l)
+	fixed, ok := sh.groupValues(l.vals)
+	if !ok {
+		p.queries.WithLabelValues("refused").Inc()
+		return p.src.Fetch(ctx, q)
+	}
+	m := &member{ctx: ctx, q: q, vals: l.vals, done: make(chan struct{})}
+	p.add(groupKey{shape: sh.key, fixed: fixed, role: q.Role, start: q.Start.UnixNano(), end: q.End.UnixNano(), step: q.Step}, sh, m)
+	select {
+	case <-m.done:
+	case <-ctx.Done():
+		return metrics.Samples{}, fmt.Errorf("query %s: %w", q, ctx.Err())
+	}
+	if m.alone {
+		return p.src.Fetch(ctx, q)
+	}
+	return m.out, nil
+}
+
+// shapeOf returns the cached shape of l, analysing it the first time.
+func (p *Provider) shapeOf(l lexed) *shape {
+	p.mu.Lock()
+	sh := p.shapes[l.key]
+	p.mu.Unlock()
+	if sh != nil {
+		return sh
+	}
+	sh = newShape(l)
+	if sh.refused != nil {
+		p.logger.Debug("query shape not batchable", "query", sh.probe, "reason", sh.refused)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.shapes) >= maxShapes {
+		clear(p.shapes)
+	}
+	p.shapes[l.key] = sh
+	return sh
+}
+
+// groupValues returns the values of vals that every member of a batch must
+// share (all but equality matchers), joined; false when the shape is
+// refused or vals give one label two equality values.
+func (sh *shape) groupValues(vals []string) (string, bool) {
+	if sh.refused != nil {
+		return "", false
+	}
+	var b strings.Builder
+	for i, s := range sh.slots {
+		if s.typ != labels.MatchEqual {
+			b.WriteString(vals[i])
+			b.WriteByte(0)
+			continue
+		}
+		for j := range i {
+			if sh.slots[j].typ == labels.MatchEqual && sh.slots[j].label == s.label && vals[j] != vals[i] {
+				return "", false
+			}
+		}
+	}
+	return b.String(), true
+}
+
+// add puts m in its batch, and sends the batch when it is full.
+func (p *Provider) add(k groupKey, sh *shape, m *member) {
+	p.mu.Lock()
+	g := p.groups[k]
+	if g == nil {
+		g = &group{shape: sh}
+		p.groups[k] = g
+		g.timer = time.AfterFunc(p.window, func() {
+			p.mu.Lock()
+			if p.groups[k] != g {
+				p.mu.Unlock()
+				return // sent when it filled up
+			}
+			delete(p.groups, k)
+			p.mu.Unlock()
+			p.send(g)
+		})
+	}
+	g.members = append(g.members, m)
+	full := len(g.members) >= p.max
+	if full {
+		delete(p.groups, k)
+		g.timer.Stop()
+	}
+	p.mu.Unlock()
+	if full {
+		go p.send(g)
+	}
+}
+
+// send answers a batch: one request for all its members, split by the
+// labels that tell them apart.
+func (p *Provider) send(g *group) {
+	ms := g.members
+	if len(ms) == 1 {
+		p.queries.WithLabelValues("alone").Inc()
+		aloneAll(ms)
+		return
+	}
+	vals := make([][]string, len(ms))
+	for i, m := range ms {
+		vals[i] = m.vals
+	}
+	expr, split, err := g.shape.rewrite(vals)
+	if err != nil {
+		p.logger.Debug("batch refused", "query", ms[0].q.Expr, "queries", len(ms), "reason", err)
+		p.queries.WithLabelValues("refused").Add(float64(len(ms)))
+		aloneAll(ms)
+		return
+	}
+	q := ms[0].q
+	q.Expr, q.Aggregate = expr, ""
+	ctx, cancel := anyContext(ms)
+	mat, warnings, err := p.src.FetchMatrix(ctx, q)
+	cancel()
+	p.requests.Inc()
+	if err != nil {
+		p.logger.Warn("batched query failed; sending each query alone", "metric", q.Metric, "role", q.Role, "queries", len(ms), "err", err)
+		p.queries.WithLabelValues("fallback").Add(float64(len(ms)))
+		aloneAll(ms)
+		return
+	}
+
+	// Each member's value of each split label, from the first slot that
+	// holds it.
+	slotOf := make([]int, len(split))
+	for j, l := range split {
+		slotOf[j] = slices.IndexFunc(g.shape.slots, func(s slot) bool { return s.label == l })
+	}
+	var kb strings.Builder
+	keyOf := func(value func(j int) string) string {
+		kb.Reset()
+		for j := range split {
+			kb.WriteString(value(j))
+			kb.WriteByte(0)
+		}
+		return kb.String()
+	}
+	byKey := make(map[string][]*model.SampleStream, len(ms))
+	for _, ss := range mat {
+		k := keyOf(func(j int) string { return string(ss.Metric[model.LabelName(split[j])]) })
+		byKey[k] = append(byKey[k], ss)
+	}
+	var batched, fallback int
+	for _, m := range ms {
+		k := keyOf(func(j int) string { return m.vals[slotOf[j]] })
+		if toSamples(m, byKey[k], warnings) {
+			batched++
+		} else {
+			fallback++
+		}
+		close(m.done)
+	}
+	p.queries.WithLabelValues("batched").Add(float64(batched))
+	p.queries.WithLabelValues("fallback").Add(float64(fallback))
+}
+
+// toSamples gives m its series as the source's Fetch would have: merged
+// by m's aggregate, tallied over m's window. It returns false, marking m
+// alone, when only the source's own answer would be exact: native
+// histograms, or several series without an aggregate (whose error names
+// the series).
+func toSamples(m *member, streams []*model.SampleStream, warnings []string) bool {
+	series := make([]metrics.Series, len(streams))
+	for i, ss := range streams {
+		if len(ss.Histograms) > 0 {
+			m.alone = true
+			return false
+		}
+		s := metrics.Series{Times: make([]int64, len(ss.Values)), Values: make([]float64, len(ss.Values))}
+		for j, v := range ss.Values {
+			s.Times[j] = int64(v.Timestamp)
+			s.Values[j] = float64(v.Value)
+		}
+		series[i] = s
+	}
+	times, values, err := metrics.Combine(m.q.Aggregate, series)
+	if err != nil {
+		m.alone = true
+		return false
+	}
+	out := metrics.Samples{Query: m.q.Expr, Times: times, Values: values, Warnings: slices.Clone(warnings)}
+	out.Tally(m.q.Start, m.q.End, m.q.Step)
+	m.out = out
+	return true
+}
+
+func aloneAll(ms []*member) {
+	for _, m := range ms {
+		m.alone = true
+		close(m.done)
+	}
+}
+
+// anyContext returns a context that ends when every member's context has
+// ended: the request is wanted while anyone still waits for it.
+func anyContext(ms []*member) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(ms[0].ctx))
+	var left atomic.Int64
+	left.Store(int64(len(ms)))
+	stops := make([]func() bool, len(ms))
+	for i, m := range ms {
+		stops[i] = context.AfterFunc(m.ctx, func() {
+			if left.Add(-1) == 0 {
+				cancel()
+			}
+		})
+	}
+	return ctx, func() {
+		for _, stop := range stops {
+			stop()
+		}
+		cancel()
+	}
+}
