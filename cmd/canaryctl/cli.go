@@ -21,6 +21,7 @@ func commands() map[string]command {
 		"check-config": {"validate config files and list every problem with its line", runCheckConfig},
 		"judge":        {"judge one set of baseline and canary samples with a template", runJudge},
 		"replay":       {"replay a recorded analysis interval by interval, as the daemon would", runReplay},
+		"report":       {"replay a recording and write its analysis report as one self-contained HTML file", runReport},
 		"watch":        {"print verdict events live from NATS, as a mesh adapter consumes them", runWatch},
 	}
 }
