@@ -99,85 +99,95 @@ func (s *Source) serveProbe(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (s *Source) serveQueryRange(w http.ResponseWriter, r *http.Request) {
-	s.respond(w, r, "query_range", func(ctx context.Context) (*promql.Result, string, *apiError) {
+	s.respond(w, r, "query_range", func(ctx context.Context, emit emitFunc) *apiError {
 		if err := r.ParseForm(); err != nil {
-			return nil, "", &apiError{errBadData, fmt.Errorf("parse form: %w", err)}
+			return &apiError{errBadData, fmt.Errorf("parse form: %w", err)}
 		}
 		start, err := parseTime(r.FormValue("start"))
 		if err != nil {
-			return nil, "", badParam("start", err)
+			return badParam("start", err)
 		}
 		end, err := parseTime(r.FormValue("end"))
 		if err != nil {
-			return nil, "", badParam("end", err)
+			return badParam("end", err)
 		}
 		if end.Before(start) {
-			return nil, "", badParam("end", errors.New("end timestamp must not be before start time"))
+			return badParam("end", errors.New("end timestamp must not be before start time"))
 		}
 		step, err := parseDuration(r.FormValue("step"))
 		if err != nil {
-			return nil, "", badParam("step", err)
+			return badParam("step", err)
 		}
 		if step <= 0 {
-			return nil, "", badParam("step", errors.New("zero or negative query resolution step widths are not accepted. Try a positive integer"))
+			return badParam("step", errors.New("zero or negative query resolution step widths are not accepted. Try a positive integer"))
 		}
 		if end.Sub(start)/step > maxPoints {
-			return nil, "", &apiError{errBadData, errors.New("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")}
+			return &apiError{errBadData, errors.New("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")}
 		}
 		opts, aerr := queryOpts(r)
 		if aerr != nil {
-			return nil, "", aerr
+			return aerr
 		}
 		ctx, cancel, aerr := withTimeout(ctx, r)
 		if aerr != nil {
-			return nil, "", aerr
+			return aerr
 		}
 		defer cancel()
 		qs := r.FormValue("query")
 		q, err := s.engine.NewRangeQuery(ctx, queryable{s}, opts, qs, start, end, step)
 		if err != nil {
-			return nil, "", badParam("query", err)
+			return badParam("query", err)
 		}
+		// The result's memory goes back to the engine's pools at Close:
+		// encode it first.
 		defer q.Close()
-		return q.Exec(ctx), qs, nil
+		return emit(q.Exec(ctx), qs)
 	})
 }
 
 func (s *Source) serveQuery(w http.ResponseWriter, r *http.Request) {
-	s.respond(w, r, "query", func(ctx context.Context) (*promql.Result, string, *apiError) {
+	s.respond(w, r, "query", func(ctx context.Context, emit emitFunc) *apiError {
 		if err := r.ParseForm(); err != nil {
-			return nil, "", &apiError{errBadData, fmt.Errorf("parse form: %w", err)}
+			return &apiError{errBadData, fmt.Errorf("parse form: %w", err)}
 		}
 		ts := s.defaultQueryTime()
 		if v := r.FormValue("time"); v != "" {
 			t, err := parseTime(v)
 			if err != nil {
-				return nil, "", badParam("time", err)
+				return badParam("time", err)
 			}
 			ts = t
 		}
 		opts, aerr := queryOpts(r)
 		if aerr != nil {
-			return nil, "", aerr
+			return aerr
 		}
 		ctx, cancel, aerr := withTimeout(ctx, r)
 		if aerr != nil {
-			return nil, "", aerr
+			return aerr
 		}
 		defer cancel()
 		qs := r.FormValue("query")
 		q, err := s.engine.NewInstantQuery(ctx, queryable{s}, opts, qs, ts)
 		if err != nil {
-			return nil, "", badParam("query", err)
+			return badParam("query", err)
 		}
+		// The result's memory goes back to the engine's pools at Close:
+		// encode it first.
 		defer q.Close()
-		return q.Exec(ctx), qs, nil
+		return emit(q.Exec(ctx), qs)
 	})
 }
 
-// respond runs query under the life lock and writes its answer. query
-// returns the result and the query text, or an error answer.
-func (s *Source) respond(w http.ResponseWriter, r *http.Request, endpoint string, query func(context.Context) (*promql.Result, string, *apiError)) {
+// emitFunc encodes a query's result; qs is the query text, for annotations.
+type emitFunc func(res *promql.Result, qs string) *apiError
+
+// queryFunc prepares and runs a query, passes its result to emit before
+// releasing it, and returns emit's error or its own.
+type queryFunc func(ctx context.Context, emit emitFunc) *apiError
+
+// respond runs query under the life lock and writes its answer.
+func (s *Source) respond(w http.ResponseWriter, r *http.Request, endpoint string, query queryFunc) {
 	buf := bufPool.Get().(*[]byte)
 	defer func() {
 		if cap(*buf) <= 8<<20 { // keep buffers of ordinary answers, not of huge ones
@@ -198,7 +208,7 @@ func (s *Source) respond(w http.ResponseWriter, r *http.Request, endpoint string
 	}
 }
 
-func (s *Source) answer(ctx context.Context, endpoint string, query func(context.Context) (*promql.Result, string, *apiError), b []byte) ([]byte, *apiError) {
+func (s *Source) answer(ctx context.Context, endpoint string, query queryFunc, b []byte) ([]byte, *apiError) {
 	s.life.RLock()
 	defer s.life.RUnlock()
 	result := "success"
@@ -207,18 +217,19 @@ func (s *Source) answer(ctx context.Context, endpoint string, query func(context
 		result = errUnavailable
 		return nil, &apiError{errUnavailable, ErrClosed}
 	}
-	res, qs, aerr := query(ctx)
-	if aerr == nil && res.Err != nil {
-		aerr = execError(res.Err)
-	}
+	aerr := query(ctx, func(res *promql.Result, qs string) *apiError {
+		if res.Err != nil {
+			return execError(res.Err)
+		}
+		var err error
+		if b, err = appendSuccess(b, res, qs); err != nil {
+			return &apiError{errInternal, err}
+		}
+		return nil
+	})
 	if aerr != nil {
 		result = aerr.typ
 		return nil, aerr
-	}
-	b, err := appendSuccess(b, res, qs)
-	if err != nil {
-		result = errInternal
-		return nil, &apiError{errInternal, err}
 	}
 	return b, nil
 }

@@ -2,9 +2,12 @@ package embedded_test
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -155,5 +158,75 @@ func TestOptionsValidation(t *testing.T) {
 			_ = src.Close()
 			t.Errorf("%+v accepted", o)
 		}
+	}
+}
+
+// TestConcurrentUse ingests four targets, appends a batch series and runs
+// queries at once while retention truncates the head, for the race
+// detector, then checks the newest values and that retention held.
+func TestConcurrentUse(t *testing.T) {
+	src := newSource(t, embedded.Options{Retention: 2 * time.Minute})
+	u := start(t, src)
+	const steps = 120 // 30 minutes at 15s: the head is truncated several times
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	// Writers move in step, as scrapes of one clock do: a writer far ahead
+	// would have the others' samples truncated away as too old.
+	wg.Go(func() {
+		for i := range steps {
+			var step sync.WaitGroup
+			for w := range 4 {
+				step.Go(func() {
+					target := map[string]string{"service": fmt.Sprintf("svc%d", w)}
+					body := fmt.Sprintf("requests_total %d\ninflight %d\n", i*10, w)
+					if err := src.Ingest(at(i), target, strings.NewReader(body), ""); err != nil {
+						errs <- err
+					}
+				})
+			}
+			step.Go(func() {
+				b := src.NewBatch()
+				if err := b.Add(at(i), labels.FromStrings("__name__", "synthetic", "analysis", "a1"), float64(i)); err != nil {
+					errs <- err
+				}
+				if err := b.Commit(); err != nil {
+					errs <- err
+				}
+			})
+			step.Wait()
+		}
+	})
+	for range 2 {
+		wg.Go(func() {
+			for i := range 40 {
+				form := url.Values{"query": {"sum(rate(requests_total[1m]))"},
+					"start": {formatSeconds(at(i))}, "end": {formatSeconds(at(i + 20))}, "step": {"15"}}
+				resp, err := http.PostForm(u+"/api/v1/query_range", form)
+				if err != nil {
+					errs <- err
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					errs <- fmt.Errorf("query: HTTP %d", resp.StatusCode)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	src.WaitBackground()
+	assertVector(t, instant(t, u, `requests_total`, at(steps-1)), map[string]float64{
+		`requests_total{service="svc0"}`: 1190, `requests_total{service="svc1"}`: 1190,
+		`requests_total{service="svc2"}`: 1190, `requests_total{service="svc3"}`: 1190,
+	})
+	assertVector(t, instant(t, u, `synthetic`, at(steps-1)), map[string]float64{`synthetic{analysis="a1"}`: steps - 1})
+	oldest, _, _ := src.Span()
+	if oldest.Before(at(steps - 1).Add(-2*time.Minute - 30*time.Second)) {
+		t.Errorf("oldest sample %v: retention of 2m not enforced", oldest)
 	}
 }

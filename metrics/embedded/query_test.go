@@ -369,3 +369,19 @@ func call(t *testing.T, method, u string, form url.Values) (apiAnswer, int) {
 	}
 	return a, resp.StatusCode
 }
+
+// TestHandlerTimeout checks that a query over its time limit gets
+// Prometheus's timeout answer, HTTP 503. A 1ns limit has passed before the
+// engine starts, so the outcome does not depend on timing.
+func TestHandlerTimeout(t *testing.T) {
+	src := newSource(t, embedded.Options{QueryTimeout: time.Nanosecond})
+	if err := src.Append(at(0), map[string]string{"__name__": "x"}, 1); err != nil {
+		t.Fatal(err)
+	}
+	u := start(t, src)
+	a, status := call(t, http.MethodGet, u+"/api/v1/query_range",
+		url.Values{"query": {"x"}, "start": {formatSeconds(at(0))}, "end": {formatSeconds(at(4))}, "step": {"15"}})
+	if status != http.StatusServiceUnavailable || a.Status != "error" || a.ErrorType != "timeout" {
+		t.Errorf("got HTTP %d %+v, want 503 timeout", status, a)
+	}
+}

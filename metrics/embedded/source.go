@@ -292,20 +292,34 @@ func (s *Source) NumSeries() uint64 { return s.head.NumSeries() }
 // the background: a truncation waits for queries reading the data it drops.
 // The caller holds the life lock for reading.
 func (s *Source) enforceRetention() {
-	mint, maxt := s.head.MinTime(), s.head.MaxTime()
-	keep := s.opts.Retention.Milliseconds()
-	if mint > maxt || maxt-mint <= keep+keep/4 {
-		return
-	}
-	if !s.truncating.CompareAndSwap(false, true) {
+	if !s.overRetention() || !s.truncating.CompareAndSwap(false, true) {
 		return
 	}
 	s.background.Go(func() {
-		defer s.truncating.Store(false)
-		if err := s.head.Truncate(maxt - keep); err != nil {
-			s.logger.Error("embedded: retention: truncating head failed", "err", err)
+		for {
+			for s.overRetention() {
+				if err := s.head.Truncate(s.head.MaxTime() - s.opts.Retention.Milliseconds()); err != nil {
+					// The next commit tries again.
+					s.logger.Error("embedded: retention: truncating head failed", "err", err)
+					s.truncating.Store(false)
+					return
+				}
+			}
+			s.truncating.Store(false)
+			// Appends that came while this goroutine was busy did not start
+			// another one: look again.
+			if !s.overRetention() || !s.truncating.CompareAndSwap(false, true) {
+				return
+			}
 		}
 	})
+}
+
+// overRetention reports whether the head spans more than 1.25×Retention.
+func (s *Source) overRetention() bool {
+	mint, maxt := s.head.MinTime(), s.head.MaxTime()
+	keep := s.opts.Retention.Milliseconds()
+	return mint <= maxt && maxt-mint > keep+keep/4
 }
 
 // Close stops the HTTP server if one runs (without waiting for requests in
