@@ -87,6 +87,7 @@ func BenchmarkDecodeRangeResponse(b *testing.B) {
 		{"medium/1000", 1, 1000, ""},
 		{"large/10000", 1, 10000, ""},
 		{"large/10x1000-sum", 10, 1000, "sum"},
+		{"wide/1000x10-sum", 1000, 10, "sum"},
 	} {
 		b.Run(bm.name, func(b *testing.B) { benchmarkDecode(b, bm.series, bm.points, bm.aggregate) })
 	}

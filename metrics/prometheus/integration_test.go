@@ -258,6 +258,36 @@ func TestRealPrometheus(t *testing.T) {
 		}
 	})
 
+	t.Run("series unmerged", func(t *testing.T) {
+		q := metrics.Query{Metric: "pods", Role: metrics.Canary, Expr: `canaryd_test_pods`, Aggregate: "sum",
+			Start: t0, End: t0.Add(9 * time.Minute), Step: time.Minute}
+		m, warnings, err := src.FetchMatrix(ctx, q)
+		if err != nil {
+			t.Fatalf("FetchMatrix: %v", err)
+		}
+		if len(m) != 3 || len(warnings) != 0 {
+			t.Fatalf("FetchMatrix: %d series, warnings %v; want 3 series", len(m), warnings)
+		}
+		want := map[string][]float64{"a": {1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, "b": {10, 20, 30, 40, 50, 60, 70, 80, 90, 100}, "c": {100, 200, nan, 400, 500}}
+		for _, ss := range m {
+			pod := string(ss.Metric["pod"])
+			got := make([]float64, len(ss.Values))
+			for i, p := range ss.Values {
+				got[i] = float64(p.Value)
+				if int64(p.Timestamp) != step(i) {
+					t.Errorf("pod %s point %d at %d, want %d", pod, i, int64(p.Timestamp), step(i))
+				}
+			}
+			if !closeTo(got, want[pod]) {
+				t.Errorf("pod %s: %v, want %v", pod, got, want[pod])
+			}
+		}
+		q.Step = 0
+		if _, _, err := src.FetchMatrix(ctx, q); err == nil || !strings.Contains(err.Error(), "step must be positive") {
+			t.Errorf("FetchMatrix with a zero step = %v, want the same check as Fetch", err)
+		}
+	})
+
 	t.Run("largest window prometheus answers", func(t *testing.T) {
 		// 11000 steps of a second: the most Prometheus evaluates; the source
 		// refuses one more itself (TestInvalidQueries).

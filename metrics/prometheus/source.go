@@ -123,20 +123,12 @@ func (s *Source) Close() {
 // returns empty Samples and no error. Other failures are *QueryError,
 // matching one of the Err values of this package.
 func (s *Source) Fetch(ctx context.Context, q metrics.Query) (metrics.Samples, error) {
-	switch {
-	case q.Expr == "":
-		return metrics.Samples{}, fmt.Errorf("query %s: empty query", q)
-	case q.Step <= 0:
-		return metrics.Samples{}, fmt.Errorf("query %s: step must be positive, got %s", q, q.Step)
-	case q.End.Before(q.Start):
-		return metrics.Samples{}, fmt.Errorf("query %s: end %s is before start %s", q, q.End.Format(time.RFC3339), q.Start.Format(time.RFC3339))
-	case !metrics.ValidAggregate(q.Aggregate):
-		return metrics.Samples{}, fmt.Errorf("query %s: unknown aggregate %q (want sum, avg, min or max)", q, q.Aggregate)
-	case q.End.Sub(q.Start)/q.Step > maxSteps:
-		return metrics.Samples{}, fmt.Errorf("query %s: %s at a %s step is %d points, more than Prometheus answers per series (%d); use a larger step",
-			q, q.End.Sub(q.Start), q.Step, metrics.ExpectedPoints(q.Start, q.End, q.Step), maxSteps+1)
+	if err := checkQuery(q); err != nil {
+		return metrics.Samples{}, err
 	}
-
+	if !metrics.ValidAggregate(q.Aggregate) {
+		return metrics.Samples{}, fmt.Errorf("query %s: unknown aggregate %q (want sum, avg, min or max)", q, q.Aggregate)
+	}
 	v, warnings, err := s.fetchWithRetries(ctx, q)
 	if err != nil {
 		return metrics.Samples{}, s.failed(err)
@@ -147,6 +139,23 @@ func (s *Source) Fetch(ctx context.Context, q metrics.Query) (metrics.Samples, e
 	}
 	samples.Warnings = warnings
 	return samples, nil
+}
+
+// checkQuery refuses, before anything is sent, a query no Prometheus can
+// answer.
+func checkQuery(q metrics.Query) error {
+	switch {
+	case q.Expr == "":
+		return fmt.Errorf("query %s: empty query", q)
+	case q.Step <= 0:
+		return fmt.Errorf("query %s: step must be positive, got %s", q, q.Step)
+	case q.End.Before(q.Start):
+		return fmt.Errorf("query %s: end %s is before start %s", q, q.End.Format(time.RFC3339), q.Start.Format(time.RFC3339))
+	case q.End.Sub(q.Start)/q.Step > maxSteps:
+		return fmt.Errorf("query %s: %s at a %s step is %d points, more than Prometheus answers per series (%d); use a larger step",
+			q, q.End.Sub(q.Start), q.Step, metrics.ExpectedPoints(q.Start, q.End, q.Step), maxSteps+1)
+	}
+	return nil
 }
 
 func (s *Source) failed(err error) error {
@@ -227,24 +236,40 @@ func (s *Source) backoff(n int) time.Duration {
 	return half + rand.N(d-half)
 }
 
+// asMatrix checks that a range query's result is a matrix.
+func (s *Source) asMatrix(q metrics.Query, v model.Value) (model.Matrix, error) {
+	m, ok := v.(model.Matrix)
+	if ok {
+		return m, nil
+	}
+	qe := &QueryError{Metric: q.Metric, Role: q.Role, Query: q.Expr, URL: s.cfg.URL, Kind: ErrBadResponse, Err: errors.New("no result")}
+	if v != nil {
+		qe.Err = fmt.Errorf("a range query returned a %s, not a matrix", v.Type())
+	}
+	return nil, qe
+}
+
 // toSamples turns a range query's result into the query's samples.
 func (s *Source) toSamples(q metrics.Query, v model.Value) (metrics.Samples, error) {
+	matrix, err := s.asMatrix(q, v)
+	if err != nil {
+		return metrics.Samples{}, err
+	}
 	bad := func(kind error, format string, args ...any) error {
 		return &QueryError{Metric: q.Metric, Role: q.Role, Query: q.Expr, URL: s.cfg.URL, Kind: kind, Err: fmt.Errorf(format, args...)}
 	}
-	matrix, ok := v.(model.Matrix)
-	if !ok {
-		if v == nil {
-			return metrics.Samples{}, bad(ErrBadResponse, "no result")
-		}
-		return metrics.Samples{}, bad(ErrBadResponse, "a range query returned a %s, not a matrix", v.Type())
-	}
+	// Labels are formatted only for the error that lists them: formatting
+	// every series' labels costs more than converting its points.
+	withLabels := q.Aggregate == "" && len(matrix) > 1
 	series := make([]metrics.Series, len(matrix))
 	for i, ss := range matrix {
 		if len(ss.Histograms) > 0 {
 			return metrics.Samples{}, bad(ErrBadQuery, "series %s holds native histograms, which canaryd cannot judge; take a number from them, e.g. histogram_quantile(0.99, ...)", ss.Metric)
 		}
-		sr := metrics.Series{Labels: ss.Metric.String(), Times: make([]int64, len(ss.Values)), Values: make([]float64, len(ss.Values))}
+		sr := metrics.Series{Times: make([]int64, len(ss.Values)), Values: make([]float64, len(ss.Values))}
+		if withLabels {
+			sr.Labels = ss.Metric.String()
+		}
 		for j, p := range ss.Values {
 			sr.Times[j] = int64(p.Timestamp)
 			sr.Values[j] = float64(p.Value)
