@@ -143,6 +143,7 @@ type App struct {
 
 	runMu   sync.Mutex
 	running map[string]context.CancelFunc
+	settled map[string]bool // analyses the scan need not read again
 	stopped bool
 	runWG   sync.WaitGroup
 
@@ -187,6 +188,7 @@ func New(opts Options) (*App, error) {
 		cfg:     cfg,
 		fatal:   make(chan error, 1),
 		running: map[string]context.CancelFunc{},
+		settled: map[string]bool{},
 	}
 	if err := a.setProvider(cfg); err != nil {
 		return nil, err

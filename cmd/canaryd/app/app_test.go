@@ -280,7 +280,13 @@ func TestReload(t *testing.T) {
 		t.Errorf("POST with the old config: %d", code)
 	}
 
-	writeConfig(t, dir, testConfig+strings.Replace(testConfig[strings.Index(testConfig, "  - name: web"):], "name: web", "name: api", 1))
+	writeConfig(t, dir, testConfig+`
+  - name: api
+    interval: 1m
+    metrics:
+      - name: latency
+        query: 'latency_seconds{service="{{.Service}}",version="{{.Version}}"}'
+`)
 	if code := httpJSON(t, "POST", a.url+"/-/reload", "", nil); code != http.StatusOK {
 		t.Fatalf("good reload: %d", code)
 	}

@@ -21,6 +21,10 @@ import (
 // replica.
 const consumerName = "canaryd"
 
+// analysisTTL is how long an analysis stays in the bucket after its last
+// change: running analyses change at every judgement.
+const analysisTTL = 7 * 24 * time.Hour
+
 // dedupeWindow is how long the stream remembers message ids: a verdict
 // republished by a resuming replica within it is stored once.
 const dedupeWindow = time.Hour
@@ -114,6 +118,7 @@ func setupJetStream(ctx context.Context, js jetstream.JetStream, c *configs.NATS
 		Bucket:      c.KVBucketOrDefault(),
 		Description: "canaryd analyses",
 		Storage:     jetstream.FileStorage,
+		TTL:         analysisTTL,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("key-value bucket %s: %w", c.KVBucketOrDefault(), err)

@@ -320,14 +320,25 @@ func (a *App) scan(ctx context.Context) {
 		}
 		return
 	}
+	listed := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		listed[id] = true
+	}
+	a.runMu.Lock()
+	for id := range a.settled {
+		if !listed[id] { // expired from the bucket
+			delete(a.settled, id)
+		}
+	}
+	a.runMu.Unlock()
 	for _, id := range ids {
 		if ctx.Err() != nil {
 			return
 		}
 		a.runMu.Lock()
-		mine := a.running[id] != nil
+		skip := a.running[id] != nil || a.settled[id]
 		a.runMu.Unlock()
-		if mine {
+		if skip {
 			continue
 		}
 		r, rev, err := a.store.get(ctx, id)
@@ -335,6 +346,10 @@ func (a *App) scan(ctx context.Context) {
 			continue
 		}
 		if r.settled() {
+			// Settled is for good: never read this one again.
+			a.runMu.Lock()
+			a.settled[id] = true
+			a.runMu.Unlock()
 			continue
 		}
 		now := a.clock.Now()
