@@ -1,0 +1,175 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/metrics"
+)
+
+func TestFlaggerHooks(t *testing.T) {
+	s := startNATS(t)
+	clock := newFakeClock()
+	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
+	c := connect(t, s)
+	verdicts := stored[Verdict](c, verdictPrefix+">")
+
+	// Two analyses of one service: the older promoted, the latest held
+	// at its first step for want of a judgement.
+	c.publishEvent(event("old", "v2"))
+	c.waitRecord("old", nil)
+	clock.Advance(time.Minute)
+	next(t, verdicts)
+	clock.Advance(time.Second)
+	c.publishEvent(event("new", "bad-v3"))
+	c.waitRecord("new", nil)
+
+	tests := []struct {
+		name, hook, body string
+		want             int
+		errContains      string
+	}{
+		{"latest analysis has no verdict", "confirm-promotion", `{"name":"web","namespace":"prod","phase":"Progressing"}`, http.StatusForbidden, "analysis new: no verdict yet"},
+		{"pinned analysis promoted", "confirm-promotion", `{"name":"web","namespace":"prod","metadata":{"analysis_id":"old"}}`, http.StatusOK, ""},
+		{"pinned analysis did not roll back", "rollback", `{"name":"web","namespace":"prod","metadata":{"analysis_id":"old"}}`, http.StatusForbidden, "latest verdict is promote"},
+		{"unknown pinned analysis", "rollback", `{"metadata":{"analysis_id":"nope"}}`, http.StatusNotFound, "not found"},
+		{"unknown canary", "confirm-promotion", `{"name":"api","namespace":"prod"}`, http.StatusNotFound, "no analysis for prod/api"},
+		{"no name", "confirm-promotion", `{"namespace":"prod"}`, http.StatusBadRequest, "name and namespace"},
+		{"not json", "rollback", `{`, http.StatusBadRequest, "decode flagger payload"},
+	}
+	for _, tt := range tests {
+		var body map[string]any
+		code := httpJSON(t, "POST", a.url+"/api/v1/flagger/"+tt.hook, tt.body, &body)
+		if code != tt.want {
+			t.Errorf("%s: %d %v, want %d", tt.name, code, body, tt.want)
+		}
+		if msg, _ := body["error"].(string); !strings.Contains(msg, tt.errContains) {
+			t.Errorf("%s: error %q, want it to contain %q", tt.name, msg, tt.errContains)
+		}
+	}
+}
+
+// failingProvider fails every query, as an unreachable Prometheus would.
+type failingProvider struct{}
+
+func (failingProvider) Fetch(context.Context, metrics.Query) (metrics.Samples, error) {
+	return metrics.Samples{}, errors.New("connection refused")
+}
+
+func TestQueryErrorsHold(t *testing.T) {
+	s := startNATS(t)
+	clock := newFakeClock()
+	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), func(o *Options, _ *hooks) {
+		o.Provider = failingProvider{}
+	})
+	c := connect(t, s)
+	verdicts := stored[Verdict](c, verdictPrefix+">")
+	c.publishEvent(event("e1", "v2"))
+	c.waitRecord("e1", nil)
+	clock.Advance(time.Minute)
+	v := next(t, verdicts)
+	if v.Verdict != analysis.Hold || v.NextWeight != 10 || len(v.Metrics) != 1 || v.Metrics[0].Classification != analysis.Error ||
+		!strings.Contains(v.Metrics[0].Reason, "connection refused") {
+		t.Errorf("verdict with every query failing: %+v", v)
+	}
+	if got := value(t, a.metrics.queryErrors); got != 1 {
+		t.Errorf("canaryd_query_errors_total = %v, want 1", got)
+	}
+}
+
+func TestNATSCredentials(t *testing.T) {
+	dir := t.TempDir()
+	s, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: dir,
+		Username: "canary", Password: "s3cret", NoLog: true, NoSigs: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats not ready")
+	}
+	for _, tt := range []struct {
+		password string
+		ok       bool
+	}{{"s3cret", true}, {"wrong", false}} {
+		cfg := strings.Replace(testConfig, "global:\n", fmt.Sprintf("global:\n  nats:\n    url: %s\n    user: canary\n    password: %s\n", s.ClientURL(), tt.password), 1)
+		a, err := New(Options{ConfigFile: writeConfig(t, t.TempDir(), cfg), Provider: synthProvider{}, Logger: testLogger(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = a.Start(t.Context())
+		if (err == nil) != tt.ok {
+			t.Errorf("password %q: start error %v, want success %v", tt.password, err, tt.ok)
+		}
+		if err == nil {
+			if !a.Ready() {
+				t.Errorf("password %q: started but not ready", tt.password)
+			}
+			if err := a.Stop(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+}
+
+func TestWebConfigBasicAuth(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := filepath.Join(t.TempDir(), "web.yml")
+	if err := os.WriteFile(web, []byte("basic_auth_users:\n  admin: "+string(hash)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startNATS(t)
+	a := startApp(t, s, newFakeClock(), writeConfig(t, t.TempDir(), testConfig), func(o *Options, _ *hooks) {
+		o.WebConfigFile = web
+	})
+	for _, tt := range []struct {
+		user, password string
+		want           int
+	}{{"", "", http.StatusUnauthorized}, {"admin", "nope", http.StatusUnauthorized}, {"admin", "pw", http.StatusOK}} {
+		req, err := http.NewRequestWithContext(t.Context(), "GET", a.url+"/api/v1/analyses", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tt.user != "" {
+			req.SetBasicAuth(tt.user, tt.password)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("user %q password %q: %d, want %d", tt.user, tt.password, resp.StatusCode, tt.want)
+		}
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.yml")
+	if err := os.WriteFile(bad, []byte("basic_auth_users: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Options{ConfigFile: writeConfig(t, t.TempDir(), testConfig), Provider: synthProvider{}, NATSURL: s.ClientURL(),
+		ListenAddress: "127.0.0.1:0", WebConfigFile: bad, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(t.Context()); err == nil || !strings.Contains(err.Error(), "web config") {
+		t.Errorf("start with a broken web config: %v, want a web config error", err)
+	}
+}
