@@ -107,15 +107,20 @@ func BenchmarkIngest(b *testing.B) {
 	})
 }
 
-// BenchmarkQueryRange answers range queries over 1,000 counters (10s
-// samples for 15 minutes) through the HTTP handler, JSON encoding
-// included, transport excluded:
+// BenchmarkQueryRange answers range queries over counters with 10s samples
+// for 15 minutes through the HTTP handler, JSON encoding included,
+// transport excluded, for 1,000 and 10,000 series:
 //
-//	window=10m    rate over 10 minutes at a 10s step: 1,000 series × 61 points
-//	window=1step  the same query over one 10s interval: 1,000 series × 2 points
+//	window=10m    rate over 10 minutes at a 10s step: n series × 61 points
+//	window=1step  the same query over one 10s interval: n series × 2 points
 //	grouped       sum by (track) over 10 minutes: 2 series × 61 points
 func BenchmarkQueryRange(b *testing.B) {
-	const n = 1_000
+	for _, n := range []int{1_000, 10_000} {
+		b.Run("series="+strconv.Itoa(n), func(b *testing.B) { benchQueryRange(b, n) })
+	}
+}
+
+func benchQueryRange(b *testing.B, n int) {
 	src := newSource(b, embedded.Options{Retention: 24 * time.Hour})
 	lbls := make([]labels.Labels, n)
 	for i := range lbls {
@@ -132,9 +137,9 @@ func BenchmarkQueryRange(b *testing.B) {
 		start       time.Time
 		series      int
 	}{
-		{"series=1000/window=10m", `rate(canaryd_bench_requests_total[1m])`, end.Add(-10 * time.Minute), n},
-		{"series=1000/window=1step", `rate(canaryd_bench_requests_total[1m])`, end.Add(-10 * time.Second), n},
-		{"series=1000/grouped", `sum by (track) (rate(canaryd_bench_requests_total[1m]))`, end.Add(-10 * time.Minute), 2},
+		{"window=10m", `rate(canaryd_bench_requests_total[1m])`, end.Add(-10 * time.Minute), n},
+		{"window=1step", `rate(canaryd_bench_requests_total[1m])`, end.Add(-10 * time.Second), n},
+		{"grouped", `sum by (track) (rate(canaryd_bench_requests_total[1m]))`, end.Add(-10 * time.Minute), 2},
 	} {
 		form := url.Values{
 			"query": {bc.query}, "start": {formatSeconds(bc.start)}, "end": {formatSeconds(end)}, "step": {"10"},

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -22,6 +23,14 @@ var errHistograms = errors.New("result holds native histograms, which the embedd
 
 // appendMatrix writes [{"metric":{...},"values":[[t,"v"],...]},...].
 func appendMatrix(b []byte, m promql.Matrix) ([]byte, error) {
+	// Size the buffer once: growing a multi-megabyte answer by append
+	// copies it over and over.
+	points, labelBytes := 0, 0
+	for _, s := range m {
+		points += len(s.Floats)
+		labelBytes += int(s.Metric.ByteSize())
+	}
+	b = slices.Grow(b, points*pointSize+len(m)*32+labelBytes*2)
 	b = append(b, '[')
 	for i, s := range m {
 		if len(s.Histograms) > 0 {
@@ -46,6 +55,11 @@ func appendMatrix(b []byte, m promql.Matrix) ([]byte, error) {
 
 // appendVector writes [{"metric":{...},"value":[t,"v"]},...].
 func appendVector(b []byte, v promql.Vector) ([]byte, error) {
+	labelBytes := 0
+	for _, s := range v {
+		labelBytes += int(s.Metric.ByteSize())
+	}
+	b = slices.Grow(b, len(v)*(pointSize+32)+labelBytes*2)
 	b = append(b, '[')
 	for i, s := range v {
 		if s.H != nil {
@@ -78,6 +92,10 @@ func appendLabels(b []byte, ls labels.Labels) []byte {
 	})
 	return append(b, '}')
 }
+
+// pointSize is the usual length of a point, [1772366400.123,"12.345678"],
+// for sizing buffers.
+const pointSize = 32
 
 // appendPoint writes [t,"v"].
 func appendPoint(b []byte, t int64, v float64) []byte {
