@@ -40,6 +40,8 @@ func hlSample(rng *rand.Rand, n int, shape string, shift float64) []float64 {
 			x[i] = (rng.NormFloat64() + shift) * 1e-10
 		case "huge":
 			x[i] = (rng.NormFloat64() + shift) * 1e10
+		case "extreme": // differences overflow to ±Inf
+			x[i] = math.Copysign(math.MaxFloat64*rng.Float64(), rng.NormFloat64()+shift)
 		}
 	}
 	return x
@@ -54,7 +56,7 @@ func TestSelectorAgainstBruteForce(t *testing.T) {
 	sizes := [][2]int{{1, 1}, {1, 9000}, {9000, 1}, {2, 3000}, {70, 80}, {120, 200}, {333, 41}, {17, 900}, {250, 260}}
 	var s selector
 	for _, sz := range sizes {
-		for _, shape := range hlShapes {
+		for _, shape := range append(hlShapes, "extreme") {
 			n, m := sz[0], sz[1]
 			x := hlSample(rng, n, shape, 0.3)
 			y := hlSample(rng, m, shape, 0)
