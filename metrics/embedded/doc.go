@@ -19,6 +19,9 @@
 //     honor_labels: false does (a clashing scraped label is kept as
 //     exported_<name>), honours explicit timestamps, and writes stale markers
 //     for series a target stopped exposing, or all of them when a scrape fails.
+//   - Classic histogram and summary label values are normalised as in
+//     Prometheus 3: le="1" is stored as le="1.0", so match bucket bounds
+//     with le="1.0" or a regular expression, not le="1".
 //   - Queries run on promql.Engine with Prometheus's defaults (5m lookback,
 //     @ modifier and negative offsets on, 1m default subquery step).
 //   - Answers and errors have Prometheus's JSON shape, error types and HTTP

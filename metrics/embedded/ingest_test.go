@@ -1,6 +1,7 @@
 package embedded_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 
 	prom "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/storage"
 
@@ -288,4 +290,42 @@ func TestEndTarget(t *testing.T) {
 	if err := src.EndTarget(at(2), map[string]string{"service": "never-seen"}); err != nil {
 		t.Errorf("ending an unknown target: %v", err)
 	}
+}
+
+// TestIngestProtobuf feeds the delimited protobuf format with a histogram
+// that also has native buckets: the classic buckets are stored.
+func TestIngestProtobuf(t *testing.T) {
+	reg := prom.NewRegistry()
+	h := prom.NewHistogram(prom.HistogramOpts{
+		Name: "lat_seconds", Help: "Latency.", Buckets: []float64{0.1, 1},
+		NativeHistogramBucketFactor: 1.1,
+	})
+	reg.MustRegister(h)
+	for _, v := range []float64{0.05, 0.5, 0.5, 2} {
+		h.Observe(v)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	format := expfmt.NewFormat(expfmt.TypeProtoDelim)
+	enc := expfmt.NewEncoder(&buf, format)
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := newSource(t, embedded.Options{})
+	u := start(t, src)
+	if err := src.Ingest(at(0), map[string]string{"job": "demo"}, &buf, string(format)); err != nil {
+		t.Fatalf("ingest: %v", err)
+	}
+	assertVector(t, instant(t, u, `{__name__=~"lat_seconds_.*"}`, at(0)), map[string]float64{
+		`lat_seconds_bucket{job="demo", le="0.1"}`:  1,
+		`lat_seconds_bucket{job="demo", le="1.0"}`:  3,
+		`lat_seconds_bucket{job="demo", le="+Inf"}`: 4,
+		`lat_seconds_count{job="demo"}`:             4,
+		`lat_seconds_sum{job="demo"}`:               3.05,
+	})
 }
