@@ -19,7 +19,8 @@ import (
 	"github.com/prometheus/prometheus/tsdb"
 )
 
-// ErrClosed is returned by every method of a Source after Close.
+// ErrClosed is returned by ingestion, appends, queries and Start on a
+// Source after Close.
 var ErrClosed = errors.New("embedded metrics source closed")
 
 // Options configure a Source. The zero value works: every field has a
@@ -61,10 +62,10 @@ type Options struct {
 
 // Defaults of Options.
 const (
-	DefaultRetention     = time.Hour
-	DefaultLookbackDelta = 5 * time.Minute
-	DefaultQueryTimeout  = 2 * time.Minute
-	DefaultMaxSamples    = 50_000_000
+	DefaultRetention     = time.Hour       // DefaultRetention is Options.Retention's default.
+	DefaultLookbackDelta = 5 * time.Minute // DefaultLookbackDelta is Prometheus's lookback delta.
+	DefaultQueryTimeout  = 2 * time.Minute // DefaultQueryTimeout is Prometheus's query timeout.
+	DefaultMaxSamples    = 50_000_000      // DefaultMaxSamples is Prometheus's query sample limit.
 )
 
 // subqueryStep is the step of a subquery that names none, in milliseconds:
@@ -228,7 +229,8 @@ func newSourceMetrics(reg prometheus.Registerer) sourceMetrics {
 
 // Querier returns a querier over the samples in [mint, maxt] (Unix
 // milliseconds), making the Source a storage.Queryable for in-process PromQL
-// or direct reads. The caller must close it.
+// or direct reads. The caller must close it: an open querier holds up the
+// truncation that enforces Retention.
 func (s *Source) Querier(mint, maxt int64) (storage.Querier, error) {
 	s.life.RLock()
 	defer s.life.RUnlock()
