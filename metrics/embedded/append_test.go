@@ -80,6 +80,19 @@ func TestBatch(t *testing.T) {
 	}
 	assertVector(t, instant(t, u, `x{analysis="a"}`, at(1)), map[string]float64{`x{analysis="a"}`: 6})
 
+	// A new series more than an hour (half the head's 2h chunk range)
+	// behind the newest sample is out of bounds, as in Prometheus's head.
+	b = src.NewBatch()
+	if err := b.Add(at(1).Add(-61*time.Minute), labels.FromStrings("__name__", "x", "analysis", "late"), 1); !errors.Is(err, storage.ErrOutOfBounds) {
+		t.Errorf("61 minutes late: got %v", err)
+	}
+	if err := b.Add(at(1).Add(-59*time.Minute), labels.FromStrings("__name__", "x", "analysis", "late"), 1); err != nil {
+		t.Errorf("59 minutes late: %v", err)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+
 	b = src.NewBatch()
 	if err := b.Add(at(2), labels.FromStrings("__name__", "x", "analysis", "a"), 7); err != nil {
 		t.Fatal(err)

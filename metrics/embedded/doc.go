@@ -28,7 +28,8 @@
 //     status codes.
 //
 // What it does not do: out-of-order samples (a sample older than its series'
-// newest is rejected and reported), native histograms (protobuf input is read
+// newest is refused and reported, and so is one more than an hour older than
+// the newest sample held, as in Prometheus's head), native histograms (protobuf input is read
 // as classic histograms), exemplars, metadata, remote write, and any API
 // endpoint beyond query_range, query and the readiness probes.
 package embedded
