@@ -55,8 +55,8 @@ type target struct {
 // invalid labels, stores nothing except those stale markers (as Prometheus
 // treats a failed scrape) and returns the error. Samples refused one by one
 // (older than the series' newest, a second value at one time, or over an
-// hour older than the newest sample held) are left
-// out; the rest is stored and the error reports how many were refused.
+// hour older than the newest sample held) are left out; the rest is stored
+// and the error reports how many were refused.
 //
 // Target label names must be valid and must not start with "__"; empty
 // values mean the label is absent. Scrapes of one target are serialised;
