@@ -59,6 +59,20 @@ func newProvider(t *testing.T, u string, reg *prom.Registry) *prometheus.Source 
 	return p
 }
 
+// TestFetchNoData checks that a query matching nothing is an empty answer,
+// not an error, with every step counted as a gap.
+func TestFetchNoData(t *testing.T) {
+	src := loadFleet(t)
+	provider := newProvider(t, start(t, src), prom.NewRegistry())
+	s, err := provider.Fetch(context.Background(), metrics.Query{
+		Metric: "missing", Role: metrics.Baseline, Expr: `rate(demo_requests_total{track="nowhere"}[1m])`,
+		Start: at(4), End: at(8), Step: interval,
+	})
+	if err != nil || !s.Empty() || s.Gaps != 5 {
+		t.Errorf("got %+v, %v; want empty samples with 5 gaps and no error", s, err)
+	}
+}
+
 // TestProviderReportsQueryErrorsWithoutRetrying checks that a query the
 // source rejects reaches the provider as ErrBadQuery after one request.
 func TestProviderReportsQueryErrorsWithoutRetrying(t *testing.T) {
