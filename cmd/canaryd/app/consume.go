@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -43,7 +44,7 @@ func (a *App) consume(cons jetstream.Consumer) error {
 // handleDeploy starts the analysis of one deploy event. An invalid event
 // is terminated (never redelivered) and rejected on canary.rejected; a
 // repeated id is acknowledged and starts nothing; a failure to store is
-// redelivered later.
+// redelivered later, and rejected at the last delivery.
 func (a *App) handleDeploy(ctx context.Context, msg jetstream.Msg) {
 	raw := msg.Data()
 	e, err := decodeEvent(raw)
@@ -64,6 +65,11 @@ func (a *App) handleDeploy(ctx context.Context, msg jetstream.Msg) {
 			a.ack(msg)
 			return
 		case !errors.Is(err, errInvalid):
+			if md, merr := msg.Metadata(); merr == nil && md.NumDelivered >= maxDeliver {
+				// The server will not deliver it again: say so.
+				err = fmt.Errorf("could not store the analysis after %d deliveries: %w", md.NumDelivered, err)
+				break
+			}
 			a.logger.Error("store analysis; will retry", "analysis_id", e.ID, "err", err)
 			if nerr := msg.NakWithDelay(retryDelay); nerr != nil {
 				a.metrics.natsErrors.Inc()

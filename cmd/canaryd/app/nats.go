@@ -25,6 +25,10 @@ const consumerName = "canaryd"
 // change: running analyses change at every judgement.
 const analysisTTL = 7 * 24 * time.Hour
 
+// maxDeliver bounds the deliveries of a deploy event that cannot be
+// stored; the last failure is published as a rejection.
+const maxDeliver = 5
+
 // dedupeWindow is how long the stream remembers message ids: a verdict
 // republished by a resuming replica within it is stored once.
 const dedupeWindow = time.Hour
@@ -109,7 +113,7 @@ func setupJetStream(ctx context.Context, js jetstream.JetStream, c *configs.NATS
 		FilterSubject: deployPrefix + ">",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       30 * time.Second,
-		MaxDeliver:    5,
+		MaxDeliver:    maxDeliver,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("consumer %s: %w", consumerName, err)
