@@ -354,4 +354,6 @@ func (r *result) print(w io.Writer) {
 		r.NATSErrors, r.QueryErrors, r.PrometheusErrors, r.SourceErrors, r.BatchFallback, r.BatchRefused)
 }
 
-func secs(s float64) string { return time.Duration(s * float64(time.Second)).Round(100 * time.Microsecond).String() }
+func secs(s float64) string {
+	return time.Duration(s * float64(time.Second)).Round(100 * time.Microsecond).String()
+}
