@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -183,5 +184,18 @@ templates:
 			t.Errorf("verdict %d on the stream has seq %d", i, v.Seq)
 		}
 		t.Logf("verdict %s seq %d: %s %v -> %v", v.AnalysisID, v.Seq, v.Verdict, v.Weight, v.NextWeight)
+	}
+
+	// SIGTERM stops the daemon cleanly.
+	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-second.done:
+	case <-ctx.Done():
+		t.Fatal("no exit after SIGTERM")
+	}
+	if code := second.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("exit code %d after SIGTERM, want 0", code)
 	}
 }
