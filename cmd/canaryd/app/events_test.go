@@ -3,6 +3,8 @@ package app
 import (
 	"strings"
 	"testing"
+
+	"github.com/canaryd/canaryd/analysis"
 )
 
 func TestSubjectNames(t *testing.T) {
@@ -31,6 +33,26 @@ func TestDecodeEvent(t *testing.T) {
 		_, err := decodeEvent([]byte(tt.body))
 		if (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
 			t.Errorf("%s: error %v, want %q", tt.name, err, tt.err)
+		}
+	}
+}
+
+func TestAddVerdictKeepsRecentEvidence(t *testing.T) {
+	r := &Record{}
+	for seq := 1; seq <= historyCap+5; seq++ {
+		r.Published = seq - 2 // the latest two are not published yet
+		r.addVerdict(Verdict{Seq: seq, Metrics: []analysis.MetricResult{{Name: "m"}}})
+	}
+	if len(r.History) != historyCap || r.History[0].Seq != 6 || r.Latest().Seq != historyCap+5 {
+		t.Fatalf("history of %d from seq %d to %d", len(r.History), r.History[0].Seq, r.Latest().Seq)
+	}
+	for i, v := range r.History {
+		want := 0
+		if i >= len(r.History)-evidenceCap {
+			want = 1
+		}
+		if len(v.Metrics) != want {
+			t.Errorf("verdict seq %d keeps %d metrics, want %d", v.Seq, len(v.Metrics), want)
 		}
 	}
 }

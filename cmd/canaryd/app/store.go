@@ -14,9 +14,14 @@ import (
 	"github.com/canaryd/canaryd/rollout"
 )
 
-// historyCap bounds the verdicts a record keeps: enough for any template
-// people write, small enough for one key-value entry.
-const historyCap = 32
+// historyCap bounds the verdicts a record keeps, and evidenceCap those of
+// them that keep their per-metric evidence, so that a record of a
+// template with many metrics stays far below NATS' 1 MiB message limit.
+// Every verdict's evidence is on the stream.
+const (
+	historyCap  = 32
+	evidenceCap = 4
+)
 
 // keyPrefix prefixes every analysis key in the bucket.
 const keyPrefix = "analysis."
@@ -87,11 +92,17 @@ func (r *Record) Latest() *Verdict {
 	return &r.History[len(r.History)-1]
 }
 
-// addVerdict appends v to the history, keeping the latest historyCap.
+// addVerdict appends v to the history, keeping the latest historyCap, and
+// the evidence of the latest evidenceCap and of any not yet published.
 func (r *Record) addVerdict(v Verdict) {
 	r.History = append(r.History, v)
 	if n := len(r.History); n > historyCap {
 		r.History = append(r.History[:0], r.History[n-historyCap:]...)
+	}
+	for i := range len(r.History) - evidenceCap {
+		if h := &r.History[i]; h.Seq <= r.Published {
+			h.Metrics = []analysis.MetricResult{}
+		}
 	}
 }
 
