@@ -1,0 +1,107 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// benchConfig never ends an analysis: every round judges every analysis.
+const benchConfig = `
+global:
+  prometheus:
+    url: http://127.0.0.1:9
+templates:
+  - name: web
+    interval: 1m
+    steps: [50, 100]
+    judgements_per_step: 1000000
+    min_samples: 10
+    metrics:
+      - name: latency
+        query: 'latency_seconds{service="{{.Service}}",version="{{.Version}}"}'
+      - name: errors
+        query: 'errors_ratio{service="{{.Service}}",version="{{.Version}}"}'
+`
+
+// BenchmarkRound measures one judgement round of a replica running n
+// analyses: fetch (synthetic provider, 31 points per series), judge,
+// persist with compare-and-swap, publish, record as published. One op is
+// one round; judgements/s is n per round time.
+func BenchmarkRound(b *testing.B) {
+	for _, n := range []int{10, 100, 500} {
+		b.Run(fmt.Sprintf("analyses=%d", n), func(b *testing.B) { benchmarkRound(b, n) })
+	}
+}
+
+func benchmarkRound(b *testing.B, n int) {
+	dir := b.TempDir()
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Start()
+	defer func() { s.Shutdown(); s.WaitForShutdown() }()
+	if !s.ReadyForConnections(10 * time.Second) {
+		b.Fatal("nats not ready")
+	}
+	cfg := filepath.Join(dir, "canaryd.yml")
+	if err := os.WriteFile(cfg, []byte(benchConfig), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	clock := newFakeClock()
+	reg := prometheus.NewRegistry()
+	a, err := New(Options{ConfigFile: cfg, NATSURL: s.ClientURL(), StoragePath: dir, Clock: clock, Provider: synthProvider{},
+		Registerer: reg, Gatherer: reg, Logger: slog.New(slog.DiscardHandler), ScanInterval: time.Hour, LeaseGrace: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := a.Start(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer a.Stop(ctx)
+
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer nc.Close()
+	got := make(chan struct{}, 4*n)
+	sub, err := nc.Subscribe(verdictPrefix+">", func(*nats.Msg) { got <- struct{}{} })
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := nc.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		e := event(fmt.Sprintf("b%d", i), "v2")
+		if _, err := a.create(ctx, e); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for range b.N {
+		clock.Advance(time.Minute)
+		for range n {
+			select {
+			case <-got:
+			case <-time.After(waitTimeout):
+				b.Fatal("timed out waiting for verdicts")
+			}
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/time.Since(start).Seconds(), "judgements/s")
+}
