@@ -112,11 +112,11 @@ func seriesChart(metric string, b, c series, ws []window) template.HTML {
 			cv.rect(x0, top, x1-x0, bottom-top, "window-alt")
 		}
 		cv.group(fmt.Sprintf("judgement #%d: %s", wn.seq, wn.verdict))
-		cv.rect(x0, padTop, x1-x0, 6, "strip v-"+string(wn.verdict))
-		cv.end()
+		cv.rect(x0+0.5, padTop-4, x1-x0-1, 14, "strip v-"+string(wn.verdict))
 		if x1-x0 >= 26 {
-			cv.text((x0+x1)/2, top+12, "middle", "window-label", fmt.Sprintf("#%d", wn.seq))
+			cv.text((x0+x1)/2, padTop+7, "middle", "window-label", fmt.Sprintf("#%d", wn.seq))
 		}
+		cv.end()
 	}
 	for _, v := range yt {
 		cv.line(padLeft, y.at(v), w-padRight, y.at(v), "grid")
@@ -370,7 +370,7 @@ func intervalChart(hist *metricHistory, tl []Judgement) template.HTML {
 // timelineChart draws the canary weight over the judgements, one marker
 // per verdict in its colour with the score above it.
 func timelineChart(tl []Judgement) template.HTML {
-	w, h := wideWidth, 200.0
+	w, h := wideWidth, 170.0
 	c := newCanvas(w, h, "verdict timeline: canary weight and verdict of every judgement")
 	n := len(tl)
 	x := scale{0, float64(n), padLeft, w - padRight}
