@@ -146,6 +146,7 @@ func BenchmarkFetch(b *testing.B) {
 		Start: end.Add(-10 * time.Second), End: end, Step: 10 * time.Second, Aggregate: "sum"}
 	b.Run("series=1000/window=1step", func(b *testing.B) {
 		b.ReportAllocs()
+		cpu := startCPU()
 		for i := 0; i < b.N; i++ {
 			s, err := provider.Fetch(context.Background(), q)
 			if err != nil {
@@ -155,5 +156,6 @@ func BenchmarkFetch(b *testing.B) {
 				b.Fatalf("got %d points, want 2", s.Len())
 			}
 		}
+		cpu.report(b)
 	})
 }
