@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the external programs the test suite runs for real: the Prometheus
-# server and promtool (Debian's prometheus package). Idempotent.
+# server and promtool (Debian's prometheus package), and headless Chromium
+# (Debian's chromium package) for the report's browser test. Idempotent.
 set -euo pipefail
 
 need=()
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
@@ -18,6 +20,7 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "$(printf '%s\n' "${need[@]}" | sort -u)" >/dev/null
+mapfile -t pkgs < <(printf '%s\n' "${need[@]}" | sort -u)
+apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
 # The Debian package starts a system service; the tests start their own servers.
 if command -v systemctl >/dev/null 2>&1; then systemctl disable --now prometheus >/dev/null 2>&1 || true; fi
