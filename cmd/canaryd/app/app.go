@@ -394,7 +394,8 @@ func (a *App) Stop(ctx context.Context) error {
 // Reload re-reads the config file. On error the running config stays and
 // canaryd_config_last_reload_successful is 0. Running analyses keep their
 // windows and plan; they judge with the reloaded template from their next
-// judgement on.
+// judgement on. global.prometheus takes effect at once; global.nats needs
+// a restart.
 func (a *App) Reload() error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
