@@ -173,3 +173,38 @@ func TestWebConfigBasicAuth(t *testing.T) {
 		t.Errorf("start with a broken web config: %v, want a web config error", err)
 	}
 }
+
+// TestReloadChangesMetrics reloads a template with one more metric in the
+// middle of an analysis: the next judgement uses both metrics.
+func TestReloadChangesMetrics(t *testing.T) {
+	s := startNATS(t)
+	dir := t.TempDir()
+	path := writeConfig(t, dir, testConfig)
+	clock := newFakeClock()
+	a := startApp(t, s, clock, path, nil)
+	c := connect(t, s)
+	verdicts := stored[Verdict](c, verdictPrefix+">")
+	c.publishEvent(event("m1", "v2"))
+	c.waitRecord("m1", nil)
+	clock.Advance(time.Minute)
+	if v := next(t, verdicts); len(v.Metrics) != 1 {
+		t.Fatalf("first verdict has %d metrics", len(v.Metrics))
+	}
+	extra := strings.Replace(testConfig, `        query: 'latency_seconds{service="{{.Service}}",version="{{.Version}}"}'
+  - name: slow`, `        query: 'latency_seconds{service="{{.Service}}",version="{{.Version}}"}'
+      - name: cpu
+        query: 'cpu_seconds{service="{{.Service}}",version="{{.Version}}"}'
+  - name: slow`, 1)
+	if extra == testConfig {
+		t.Fatal("test config changed shape")
+	}
+	writeConfig(t, dir, extra)
+	if err := a.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	v := next(t, verdicts)
+	if len(v.Metrics) != 2 || v.Metrics[1].Name != "cpu" || v.Seq != 2 {
+		t.Errorf("after the reload: seq %d with %d metrics", v.Seq, len(v.Metrics))
+	}
+}
