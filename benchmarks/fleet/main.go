@@ -48,6 +48,7 @@ type options struct {
 	memProfile  string
 	out         string
 	label       string
+	logFile     string
 }
 
 func main() {
@@ -68,6 +69,7 @@ func main() {
 	flag.StringVar(&o.memProfile, "memprofile", "", "write a heap profile at the end of the measured time to this file")
 	flag.StringVar(&o.out, "out", "", "append the result as one JSON line to this file")
 	flag.StringVar(&o.label, "label", "", "a label stored with the result")
+	flag.StringVar(&o.logFile, "log", "", "write the daemon's warnings and errors to this file (default: discard)")
 	flag.Parse()
 
 	if *serve {

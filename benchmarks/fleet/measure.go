@@ -163,7 +163,7 @@ func (l *latencies) quantile(q float64) time.Duration {
 	for i, c := range l.counts {
 		seen += c
 		if seen >= rank {
-			return time.Duration(1e4 * math.Pow(latencyGrowth, float64(i)))
+			return min(l.max, time.Duration(1e4*math.Pow(latencyGrowth, float64(i))))
 		}
 	}
 	return l.max
@@ -267,6 +267,7 @@ type result struct {
 	Missing             int     `json:"judgements_missing"`
 	Duplicates          int     `json:"duplicate_verdicts"`
 	Active              float64 `json:"analyses_active"`
+	SubmitFailed        int     `json:"submissions_failed"`
 	VerdictBytes        float64 `json:"verdict_bytes_mean"`
 
 	LatencyP50 float64 `json:"latency_p50_seconds"`
@@ -292,7 +293,7 @@ type result struct {
 	BatchRefused     float64 `json:"batch_refused_queries"`
 }
 
-func (r *recorder) result(o *options, measured time.Duration, cpu float64, before memSample, mem []memSample,
+func (r *recorder) result(o *options, failed int, measured time.Duration, cpu float64, before memSample, mem []memSample,
 	asked int64, src sourceStats, c map[string]float64, active float64) *result {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -312,6 +313,7 @@ func (r *recorder) result(o *options, measured time.Duration, cpu float64, befor
 		Duration: simSec, Batch: o.batch, Align: o.align, Factor: o.factor, GoMaxProc: runtime.GOMAXPROCS(0),
 		JudgementsPerSecond: float64(r.made) / simSec,
 		VerdictBytes:        float64(r.bytes.Load()) / float64(max(1, r.received.Load())),
+		SubmitFailed:        failed,
 		Due:                 due, Made: r.made, Missing: due - r.made, Duplicates: r.duplicates, Active: active,
 		LatencyP50: r.lat.quantile(0.5).Seconds(), LatencyP99: r.lat.quantile(0.99).Seconds(), LatencyMax: r.lat.max.Seconds(),
 		CPUCores:         cpu / wallSec,
@@ -342,6 +344,9 @@ func (r *result) print(w io.Writer) {
 		r.Analyses, r.Metrics, r.Interval, r.Step, r.Duration, r.Batch, r.Align, r.Factor)
 	fmt.Fprintf(w, "judgements/s              %.1f  (due %d, made and published %d, missing %d, duplicates %d, active at end %.0f)\n",
 		r.JudgementsPerSecond, r.Due, r.Made, r.Missing, r.Duplicates, r.Active)
+	if r.SubmitFailed > 0 {
+		fmt.Fprintf(w, "submissions failed        %d of %d (the daemon did not store them within 30s)\n", r.SubmitFailed, r.Analyses)
+	}
 	fmt.Fprintf(w, "verdict size              %.0f bytes on average\n", r.VerdictBytes)
 	fmt.Fprintf(w, "verdict latency           p50 %s  p99 %s  max %s  (interval end to verdict on NATS)\n",
 		secs(r.LatencyP50), secs(r.LatencyP99), secs(r.LatencyMax))

@@ -103,7 +103,15 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	logger := slog.New(slog.DiscardHandler)
+	if o.logFile != "" {
+		f, err := os.Create(o.logFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		logger = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
 	a, err := app.New(app.Options{
 		ConfigFile:        cfgFile,
 		ListenAddress:     "127.0.0.1:0",
@@ -158,10 +166,15 @@ func run(ctx context.Context, o options, out io.Writer) error {
 
 	// Submit, evenly over one interval of wall time.
 	submitStart := time.Now()
-	if err := submit(ctx, api, &o, rec); err != nil {
-		return err
+	failed, err := submit(ctx, api, &o, rec)
+	if ctx.Err() != nil {
+		return ctx.Err()
 	}
-	fmt.Fprintf(out, "submitted %d analyses in %s\n", o.analyses, time.Since(submitStart).Round(time.Millisecond))
+	fmt.Fprintf(out, "submitted %d analyses in %s", o.analyses-failed, time.Since(submitStart).Round(time.Millisecond))
+	if failed > 0 {
+		fmt.Fprintf(out, "; %d failed, the first: %v", failed, err)
+	}
+	fmt.Fprintln(out)
 
 	// Measure.
 	t0 := time.Now()
@@ -222,7 +235,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	src1.Series -= src0.Series
 	src1.Errors -= src0.Errors
 	src1.CPUSeconds -= src0.CPUSeconds
-	r := rec.result(&o, measured, cpu1-cpu0, before, mem, asked1-asked0, src1, counters, active)
+	r := rec.result(&o, failed, measured, cpu1-cpu0, before, mem, asked1-asked0, src1, counters, active)
 	r.print(out)
 	return appendResult(o.out, r)
 }
@@ -230,11 +243,10 @@ func run(ctx context.Context, o options, out io.Writer) error {
 // submit posts o.analyses deploy events to the daemon's API, paced evenly
 // over one interval of wall time, and records each analysis' first due
 // judgement.
-func submit(ctx context.Context, api string, o *options, rec *recorder) error {
+func submit(ctx context.Context, api string, o *options, rec *recorder) (failed int, firstErr error) {
 	wall := time.Duration(float64(o.interval) / o.factor)
 	start := time.Now()
 	next := atomic.Int64{}
-	var firstErr error
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for range o.workers {
@@ -250,20 +262,17 @@ func submit(ctx context.Context, api string, o *options, rec *recorder) error {
 				}
 				if err := post(ctx, api, i, rec); err != nil {
 					mu.Lock()
+					failed++
 					if firstErr == nil {
 						firstErr = err
 					}
 					mu.Unlock()
-					return
 				}
 			}
 		})
 	}
 	wg.Wait()
-	if firstErr == nil {
-		firstErr = ctx.Err()
-	}
-	return firstErr
+	return failed, firstErr
 }
 
 func post(ctx context.Context, api string, i int, rec *recorder) error {

@@ -22,36 +22,65 @@ type lexed struct {
 	vals []string
 }
 
-// lex cuts expr at its string literals with the PromQL lexer, so that
-// queries can be grouped without parsing each one.
+// lex cuts expr at its string literals, so that queries can be grouped
+// without parsing each one. It scans the way the PromQL lexer does for
+// what matters here: "double", 'single' and `raw` strings, backslash
+// escapes in the first two, and # comments to the end of the line. A shape
+// is only ever batched after its probe parses with every literal in a
+// label matcher, so a query this scan misreads is sent alone, never
+// rewritten wrongly.
 func lex(expr string) (lexed, error) {
 	var (
 		key  strings.Builder
 		vals []string
-		it   parser.Item
 		last int
 	)
-	l := parser.Lex(expr)
-	for {
-		l.NextItem(&it)
-		switch it.Typ {
-		case parser.EOF:
-			key.WriteString(expr[last:])
-			return lexed{key: key.String(), vals: vals}, nil
-		case parser.ERROR:
-			return lexed{}, fmt.Errorf("lex query: %s", it.Val)
-		case parser.STRING:
-			v, err := strutil.Unquote(it.Val)
-			if err != nil {
-				return lexed{}, fmt.Errorf("lex query: string %s: %w", it.Val, err)
+	if strings.IndexByte(expr, 0) >= 0 {
+		return lexed{}, errors.New("lex query: NUL byte")
+	}
+	key.Grow(len(expr))
+	for i := 0; i < len(expr); i++ {
+		switch c := expr[i]; c {
+		case '#':
+			nl := strings.IndexByte(expr[i:], '\n')
+			if nl < 0 {
+				i = len(expr)
+				break
 			}
-			pos := int(it.Pos)
-			key.WriteString(expr[last:pos])
+			i += nl
+		case '"', '\'', '`':
+			end, escaped := -1, false
+			for j := i + 1; j < len(expr); j++ {
+				if expr[j] == '\\' && c != '`' {
+					escaped = true
+					j++
+					continue
+				}
+				if expr[j] == c {
+					end = j
+					break
+				}
+			}
+			if end < 0 {
+				return lexed{}, fmt.Errorf("lex query: unterminated string at %d", i)
+			}
+			v := expr[i+1 : end]
+			if escaped {
+				u, err := strutil.Unquote(expr[i : end+1])
+				if err != nil {
+					return lexed{}, fmt.Errorf("lex query: string %s: %w", expr[i:end+1], err)
+				}
+				v = u
+			}
+			key.WriteString(expr[last:i])
 			key.WriteByte(0)
-			last = pos + len(it.Val)
+			last = end + 1
 			vals = append(vals, v)
+			i = end
 		}
 	}
+	key.WriteString(expr[last:])
+	return lexed{key: key.String(), vals: vals}, nil
 }
 
 // slot is what a string literal of a shape is: the value of a label

@@ -103,6 +103,10 @@ func TestLex(t *testing.T) {
 	if strings.Join(l.vals, ",") != "1,2,3.*" || strings.Count(l.key, "\x00") != 3 {
 		t.Errorf("lex = %q %q", l.key, l.vals)
 	}
+	l, err = lex(`a{x="a\"b", y='c\'d'} # it's a comment`)
+	if err != nil || strings.Join(l.vals, ",") != `a"b,c'd` {
+		t.Errorf("lex of escaped quotes = %q, %v", l.vals, err)
+	}
 	if _, err := lex(`a{x="unterminated}`); err == nil {
 		t.Error("lex of an unterminated string: no error")
 	}
