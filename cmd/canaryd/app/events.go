@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/configs"
@@ -90,6 +93,16 @@ func (e *Event) validate(cfg *configs.Config) error {
 	if !nameRE.MatchString(e.Namespace) {
 		errs = append(errs, fmt.Sprintf("namespace %q must match %s", e.Namespace, nameRE))
 	}
+	for _, v := range []struct{ field, value string }{{"baseline.version", e.Baseline.Version}, {"canary.version", e.Canary.Version}} {
+		if !safeValue(v.value) {
+			errs = append(errs, fmt.Sprintf("%s %q must not hold quotes, backslashes or control characters (it goes into PromQL strings)", v.field, v.value))
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(e.Variables)) {
+		if !safeValue(e.Variables[k]) {
+			errs = append(errs, fmt.Sprintf("variables.%s %q must not hold quotes, backslashes or control characters (it goes into PromQL strings)", k, e.Variables[k]))
+		}
+	}
 	var tmpl *configs.Template
 	switch {
 	case e.Template == "":
@@ -107,6 +120,15 @@ func (e *Event) validate(cfg *configs.Config) error {
 		return fmt.Errorf("template %q: %w", e.Template, err)
 	}
 	return nil
+}
+
+// safeValue reports whether v can be put between the quotes of a PromQL
+// string as it is: a quote or backslash would end or escape the string and
+// let an event rewrite its template's queries.
+func safeValue(v string) bool {
+	return !strings.ContainsFunc(v, func(r rune) bool {
+		return r == '"' || r == '\'' || r == '`' || r == '\\' || unicode.IsControl(r)
+	})
 }
 
 // Rejection is published on canary.rejected.<namespace>.<service> for an
