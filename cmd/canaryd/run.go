@@ -36,6 +36,9 @@ type pflagValue struct {
 func (v pflagValue) Type() string { return v.typ }
 
 func run(args []string) int {
+	if len(args) > 0 && args[0] == "demo" {
+		return runDemo(args[1:])
+	}
 	fs := pflag.NewFlagSet("canaryd", pflag.ContinueOnError)
 	var opts app.Options
 	fs.StringVar(&opts.ConfigFile, "config.file", "canaryd.yml", "Configuration file.")

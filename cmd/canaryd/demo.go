@@ -1,0 +1,36 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/pflag"
+
+	"github.com/canaryd/canaryd/cmd/canaryd/demo"
+)
+
+// runDemo is `canaryd demo`: the daemon's whole job on embedded defaults,
+// a healthy canary promoted and a regressed one rolled back.
+func runDemo(args []string) int {
+	fs := pflag.NewFlagSet("canaryd demo", pflag.ContinueOnError)
+	listen := fs.String("web.listen-address", "127.0.0.1:0", "Address of the demo daemon's HTTP API.")
+	speed := fs.Float64("speed", 30, "How much faster than the wall clock simulated time runs.")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if _, err := demo.Run(ctx, demo.Options{Out: os.Stdout, ListenAddress: *listen, Factor: *speed}); err != nil {
+		fmt.Fprintln(os.Stderr, "canaryd demo:", err)
+		return 1
+	}
+	return 0
+}
