@@ -50,8 +50,8 @@ func (c *canvas) text(x, y float64, anchor, class, s string) {
 	fmt.Fprintf(&c.b, `<text x="%s" y="%s" text-anchor="%s" class="%s">%s</text>`, f(x), f(y), anchor, class, template.HTMLEscapeString(s))
 }
 
-// title adds a tooltip to the element opened by the next call: a group
-// that ends at end().
+// group opens a group of elements with tip as its tooltip; end closes
+// it.
 func (c *canvas) group(tip string) {
 	fmt.Fprintf(&c.b, `<g><title>%s</title>`, template.HTMLEscapeString(tip))
 }
