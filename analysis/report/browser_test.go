@@ -101,6 +101,7 @@ func TestBrowserReport(t *testing.T) {
 		link, stateText, finalVerdict, badgeColour string
 		verdicts, panels, classes                  []string
 		charts                                     []int
+		margin                                     []float64
 		nodes                                      []*cdp.Node
 		shot                                       []byte
 	)
@@ -117,6 +118,14 @@ func TestBrowserReport(t *testing.T) {
 		chromedp.Evaluate(`[...document.querySelectorAll('section.metric')].map(s => s.dataset.classification)`, &classes),
 		chromedp.Evaluate(`[...document.querySelectorAll('section.metric')].map(s => [...s.querySelectorAll('svg')].filter(g => g.getBoundingClientRect().width > 100).length)`, &charts),
 		chromedp.Evaluate(`getComputedStyle(document.querySelector('#state')).backgroundColor`, &badgeColour),
+		// Where the first panel's interval lies against its margin line,
+		// as drawn on the screen.
+		chromedp.Evaluate(`(() => {
+			const s = document.querySelector('section.metric');
+			const m = s.querySelector('svg line.margin').getBoundingClientRect();
+			const ci = s.querySelector('svg line.ci').getBoundingClientRect();
+			return [m.left, ci.left, ci.right];
+		})()`, &margin),
 		chromedp.Nodes(`#timeline svg circle.marker`, &nodes, chromedp.ByQueryAll),
 		chromedp.FullScreenshot(&shot, 100),
 	)
@@ -160,6 +169,11 @@ func TestBrowserReport(t *testing.T) {
 		if n != 3 {
 			t.Errorf("panel %s shows %d charts, want 3 (interval, series, distributions)", panels[i], n)
 		}
+	}
+	// The regression shows at a glance: the deciding panel's interval
+	// lies wholly past the allowed-change line.
+	if len(margin) != 3 || !(margin[1] > margin[0]) || !(margin[2] > margin[1]) {
+		t.Errorf("first panel: margin line at x=%v, interval at %v; want the interval wholly right of the line", margin[:min(1, len(margin))], margin[min(1, len(margin)):])
 	}
 	// The embedded style sheet applies (the policy allows inline styles
 	// only): the rolled-back badge is red.
