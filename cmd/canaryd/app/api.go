@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/rollout"
 )
 
 // Handler returns the daemon's HTTP API, /metrics and the health
@@ -51,7 +52,44 @@ func (a *App) Handler() http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
 	})
-	return mux
+	return jsonErrors(mux)
+}
+
+// jsonErrors makes the mux's own answers for unknown paths (404) and
+// methods (405, with its Allow header) JSON errors like the API's.
+func jsonErrors(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		c := &statusOnly{header: http.Header{}}
+		h.ServeHTTP(c, r)
+		if allow := c.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		code := c.code
+		if code == 0 {
+			code = http.StatusNotFound
+		}
+		writeError(w, code, fmt.Errorf("%s %s: %s", r.Method, r.URL.Path, strings.ToLower(http.StatusText(code))))
+	})
+}
+
+// statusOnly keeps the status and headers a handler writes, and drops the
+// body.
+type statusOnly struct {
+	header http.Header
+	code   int
+}
+
+func (s *statusOnly) Header() http.Header         { return s.header }
+func (s *statusOnly) Write(b []byte) (int, error) { return len(b), nil }
+func (s *statusOnly) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
 }
 
 // AnalysisView is an analysis as the API shows it.
@@ -197,6 +235,12 @@ func (a *App) listAnalyses(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
+	switch st := q.Get("state"); st {
+	case "", "running", string(rollout.Succeeded), string(rollout.RolledBack), string(rollout.Expired), string(rollout.Aborted):
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Errorf("state %q is not one of running, succeeded, rolled_back, expired, aborted", st))
+		return
+	}
 	recs, err := a.records(r.Context())
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, err)

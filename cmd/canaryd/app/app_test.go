@@ -297,8 +297,19 @@ func TestReload(t *testing.T) {
 	if code := httpJSON(t, "POST", a.url+"/api/v1/analyses", body, nil); code != http.StatusCreated {
 		t.Errorf("POST with the new template: %d", code)
 	}
-	if code := httpJSON(t, "GET", a.url+"/-/reload", "", nil); code != http.StatusMethodNotAllowed {
-		t.Errorf("GET /-/reload: %d, want 405", code)
+	for _, tt := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/-/reload", http.StatusMethodNotAllowed},
+		{"DELETE", "/api/v1/analyses/r1", http.StatusMethodNotAllowed},
+		{"GET", "/api/v2/analyses", http.StatusNotFound},
+		{"GET", "/api/v1/analyses?state=finished", http.StatusBadRequest},
+	} {
+		var errBody map[string]string
+		if code := httpJSON(t, tt.method, a.url+tt.path, "", &errBody); code != tt.want || errBody["error"] == "" {
+			t.Errorf("%s %s: %d %v, want %d with a JSON error", tt.method, tt.path, code, errBody, tt.want)
+		}
 	}
 	var m strings.Builder
 	resp, err := http.Get(a.url + "/metrics")
