@@ -119,7 +119,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	body := readAll(t, resp)
-	for _, want := range []string{`canaryd_verdicts_total{verdict="rollback"} 1`, "canaryd_analyses_active ", "canaryd_config_last_reload_successful 1"} {
+	for _, want := range []string{`canaryd_verdicts_total{verdict="rollback"} 1`, "canaryd_analyses_active ", "canaryd_config_last_reload_successful 1", "canaryd_prometheus_request_duration_seconds_count"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
