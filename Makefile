@@ -1,31 +1,30 @@
-# canaryd build and test entry points. The README's two commands call these.
+# canaryd build and test entry points (the README shows the commands behind them).
 GO ?= go
 PKGS := ./...
 
-.PHONY: all build test test-deps demo lint bench fmt
+.PHONY: all build test test-deps demo replay-demo lint bench
 
 all: build
 
 build:
 	$(GO) build $(PKGS)
 
-## test-deps: installs what the tests need (Debian's prometheus package).
+## test-deps: installs what the tests run for real (Prometheus, promtool, Chromium).
 test-deps:
 	@./scripts/test-deps.sh
 
 ## test: the whole suite, with the race detector, after installing its dependencies.
-test: test-deps
-	$(GO) vet $(PKGS)
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+test:
+	./scripts/test.sh
 
-## demo: canaryd's main job on embedded defaults: judge a healthy and a
-## regressed canary, interval by interval, from recordings in testdata/.
+## demo: canaryd's main job on embedded defaults: a healthy canary promoted
+## and a regressed one rolled back, on a compressed clock.
 demo:
-	$(GO) build -o /dev/null ./cmd/canaryctl
-	@echo "== A healthy canary (testdata/recordings/healthy.json)"
+	$(GO) run ./cmd/canaryd demo
+
+## replay-demo: the judge alone, over recorded analyses in testdata/.
+replay-demo:
 	$(GO) run ./cmd/canaryctl replay --config testdata/recordings/config.yml --template scenario --recording testdata/recordings/healthy.json
-	@echo
-	@echo "== A canary whose p99 latency regressed by 50% (testdata/recordings/regressed-p99.json)"
 	$(GO) run ./cmd/canaryctl replay --config testdata/recordings/config.yml --template scenario --recording testdata/recordings/regressed-p99.json
 
 lint:
