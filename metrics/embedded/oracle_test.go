@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -181,5 +183,48 @@ func compareMatrices(t *testing.T, got, want model.Matrix) {
 				t.Errorf("%s point %d: got %v@%v, want %v@%v", w.Metric, i, gv, g.Values[i].Timestamp, wv, w.Values[i].Timestamp)
 			}
 		}
+	}
+}
+
+// TestErrorsAgainstPrometheus sends the same bad requests to a real
+// Prometheus server and to the source and requires the same HTTP status and
+// error type (messages differ between versions).
+func TestErrorsAgainstPrometheus(t *testing.T) {
+	series := oracleSeries()
+	oracle := promtest.Start(t, series, promtest.Options{})
+	src := newSource(t, embedded.Options{})
+	if err := src.Ingest(oracleStart, nil, strings.NewReader(series), "application/openmetrics-text; version=1.0.0; charset=utf-8"); err != nil {
+		t.Fatalf("ingest: %v", err)
+	}
+	ours := start(t, src)
+
+	s, e := formatSeconds(oracleStart.Add(5*time.Minute)), formatSeconds(oracleStart.Add(10*time.Minute))
+	for _, tc := range []struct {
+		name string
+		path string
+		form url.Values
+	}{
+		{"parse error", "/api/v1/query_range", url.Values{"query": {"rate(req_total[1m]"}, "start": {s}, "end": {e}, "step": {"15"}}},
+		{"unknown function", "/api/v1/query_range", url.Values{"query": {"no_such_function(mem)"}, "start": {s}, "end": {e}, "step": {"15"}}},
+		{"missing start", "/api/v1/query_range", url.Values{"query": {"mem"}, "end": {e}, "step": {"15"}}},
+		{"end before start", "/api/v1/query_range", url.Values{"query": {"mem"}, "start": {e}, "end": {s}, "step": {"15"}}},
+		{"zero step", "/api/v1/query_range", url.Values{"query": {"mem"}, "start": {s}, "end": {e}, "step": {"0"}}},
+		{"too many points", "/api/v1/query_range", url.Values{"query": {"mem"}, "start": {s}, "end": {e}, "step": {"0.01"}}},
+		{"bad timeout", "/api/v1/query_range", url.Values{"query": {"mem"}, "start": {s}, "end": {e}, "step": {"15"}, "timeout": {"soon"}}},
+		{"range vector in a range query", "/api/v1/query_range", url.Values{"query": {"mem[1m]"}, "start": {s}, "end": {e}, "step": {"15"}}},
+		{"many-to-many", "/api/v1/query_range", url.Values{"query": {"lat_bucket + on(track) lat_bucket"}, "start": {s}, "end": {e}, "step": {"15"}}},
+		{"bad instant time", "/api/v1/query", url.Values{"query": {"mem"}, "time": {"yesterday"}}},
+		{"instant parse error", "/api/v1/query", url.Values{"query": {"sum("}, "time": {e}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, method := range []string{http.MethodGet, http.MethodPost} {
+				want, wantStatus := call(t, method, oracle.URL+tc.path, tc.form)
+				got, gotStatus := call(t, method, ours+tc.path, tc.form)
+				if gotStatus != wantStatus || got.Status != want.Status || got.ErrorType != want.ErrorType {
+					t.Errorf("%s: got HTTP %d %s %s (%s), want HTTP %d %s %s (%s)", method,
+						gotStatus, got.Status, got.ErrorType, got.Error, wantStatus, want.Status, want.ErrorType, want.Error)
+				}
+			}
+		})
 	}
 }
