@@ -139,6 +139,59 @@ func TestAgainstPrometheus(t *testing.T) {
 	}
 }
 
+// TestInstantAgainstPrometheus does the same for instant queries, whose
+// answers are vectors and scalars.
+func TestInstantAgainstPrometheus(t *testing.T) {
+	series := oracleSeries()
+	oracle := promtest.Start(t, series, promtest.Options{})
+	src := newSource(t, embedded.Options{})
+	if err := src.Ingest(oracleStart, nil, strings.NewReader(series), "application/openmetrics-text; version=1.0.0; charset=utf-8"); err != nil {
+		t.Fatalf("ingest: %v", err)
+	}
+	ours := start(t, src)
+	at := oracleStart.Add(12*time.Minute + 7*time.Second)
+	for _, q := range []string{`rate(req_total[50s])`, `sum by (track) (mem)`, `scalar(sum(mem))`, `count(mem)`, `vector(1)`, `nothing`} {
+		t.Run(q, func(t *testing.T) {
+			want, got := instantValue(t, oracle.URL, q, at), instantValue(t, ours, q, at)
+			if want.Type() != got.Type() {
+				t.Fatalf("got %s, want %s", got.Type(), want.Type())
+			}
+			switch w := want.(type) {
+			case model.Vector:
+				g := got.(model.Vector)
+				toMatrix := func(v model.Vector) model.Matrix {
+					m := make(model.Matrix, len(v))
+					for i, s := range v {
+						m[i] = &model.SampleStream{Metric: s.Metric, Values: []model.SamplePair{{Timestamp: s.Timestamp, Value: s.Value}}}
+					}
+					return m
+				}
+				compareMatrices(t, toMatrix(g), toMatrix(w))
+			case *model.Scalar:
+				g := got.(*model.Scalar)
+				if g.Timestamp != w.Timestamp || !near(float64(g.Value), float64(w.Value)) {
+					t.Errorf("got %v, want %v", g, w)
+				}
+			default:
+				t.Fatalf("unexpected %s", want.Type())
+			}
+		})
+	}
+}
+
+func instantValue(t *testing.T, u, q string, at time.Time) model.Value {
+	t.Helper()
+	c, err := api.NewClient(api.Config{Address: u})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _, _, err := v1.NewAPI(c).Query(context.Background(), q, at)
+	if err != nil {
+		t.Fatalf("%s: %v", u, err)
+	}
+	return v
+}
+
 func queryRange(t *testing.T, u, q string, r v1.Range) model.Matrix {
 	t.Helper()
 	c, err := api.NewClient(api.Config{Address: u})
