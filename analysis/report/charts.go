@@ -20,7 +20,7 @@ const (
 	padLeft     = 58.0
 	padRight    = 18.0
 	padTop      = 14.0
-	padBottom   = 34.0
+	padBottom   = 40.0
 )
 
 // series is one role's points of one metric over the whole analysis.
@@ -124,7 +124,7 @@ func seriesChart(metric string, b, c series, ws []window) template.HTML {
 	}
 	for _, v := range xt {
 		cv.line(x.at(v), bottom, x.at(v), bottom+4, "axis")
-		cv.text(x.at(v), bottom+17, "middle", "tick", durationLabel(v))
+		cv.text(x.at(v), bottom+17, tickAnchor(x.at(v), w), "tick", durationLabel(v))
 	}
 	cv.line(padLeft, bottom, w-padRight, bottom, "axis")
 	cv.text(w-padRight, h-4, "end", "axis-title", "time since the first judged window")
@@ -271,7 +271,7 @@ func distChart(metric string, bv, cv []float64) template.HTML {
 	c.line(padLeft, axisY, w-padRight, axisY, "axis")
 	for _, v := range xt {
 		c.line(x.at(v), axisY, x.at(v), axisY+4, "axis")
-		c.text(x.at(v), axisY+17, "middle", "tick", tickLabel(v, xstep))
+		c.text(x.at(v), axisY+17, tickAnchor(x.at(v), w), "tick", tickLabel(v, xstep))
 	}
 	return c.html()
 }
@@ -322,7 +322,7 @@ func intervalChart(hist *metricHistory, tl []Judgement) template.HTML {
 	}
 	for _, v := range xt {
 		c.line(x.at(v), top, x.at(v), bottom, "grid")
-		c.text(x.at(v), bottom+17, "middle", "tick", pctTick(v, xstep))
+		c.text(x.at(v), bottom+17, tickAnchor(x.at(v), w), "tick", pctTick(v, xstep))
 	}
 	c.line(x.at(0), top, x.at(0), bottom, "zero")
 	for _, m := range margins {
@@ -408,4 +408,14 @@ func timelineChart(tl []Judgement) template.HTML {
 	c.line(padLeft, h-padBottom, w-padRight, h-padBottom, "axis")
 	c.text(w-padRight, h-4, "end", "axis-title", "judgement (marker: verdict, above: score; line: canary weight)")
 	return c.html()
+}
+
+// tickAnchor centres a tick label under its tick, except near the right
+// edge of a chart w wide, where the label ends at the tick so that it is
+// not cut off.
+func tickAnchor(x, w float64) string {
+	if x > w-padRight-12 {
+		return "end"
+	}
+	return "middle"
 }

@@ -23,10 +23,10 @@ func fmtNum(v float64) string {
 	if a == 0 {
 		return "0"
 	}
-	if a >= 1e6 || a < 1e-3 {
+	if a >= 1e6 || a < 1e-4 {
 		return strconv.FormatFloat(v, 'e', 3, 64)
 	}
-	return strconv.FormatFloat(v, 'f', max(0, 3-int(math.Floor(math.Log10(max(a, 1e-3))))), 64)
+	return strconv.FormatFloat(v, 'f', max(0, 3-int(math.Floor(math.Log10(max(a, 1e-4))))), 64)
 }
 
 // fmtPct formats a relative change with its sign: +41.8%.
