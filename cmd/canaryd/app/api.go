@@ -17,11 +17,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/report"
 	"github.com/canaryd/canaryd/rollout"
 )
 
-// Handler returns the daemon's HTTP API, /metrics and the health
-// endpoints.
+// Handler returns the daemon's HTTP API, the report pages (/analyses),
+// /metrics and the health endpoints.
 func (a *App) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/analyses", a.postAnalysis)
@@ -31,6 +32,9 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/analyses/{id}/abort", a.postAbort)
 	mux.HandleFunc("POST /api/v1/flagger/confirm-promotion", a.flaggerConfirmPromotion)
 	mux.HandleFunc("POST /api/v1/flagger/rollback", a.flaggerRollback)
+	pages := report.Handler(reportSource{a}, a.logger, a.clock.Now)
+	mux.Handle("GET /analyses", pages)
+	mux.Handle("GET /analyses/{id}", pages)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(
 		prometheus.Gatherers{a.opts.Gatherer, a.sourceGatherer()},
 		promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelError)},

@@ -47,6 +47,10 @@ type Options struct {
 	// StoragePath holds the embedded NATS server's data; default a
 	// temporary directory removed at the end.
 	StoragePath string
+	// Hold, when set, is called once both rollouts have ended, before the
+	// daemon stops: the report pages stay served until it returns (a
+	// command waits for an interrupt here, a test reads the reports).
+	Hold func(ctx context.Context, res *Result)
 }
 
 // Rollout is how one of the demo's rollouts ended.
@@ -211,6 +215,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	fmt.Fprintf(o.Out, "canaryd demo: every piece embedded, nothing to install\n")
 	fmt.Fprintf(o.Out, "  HTTP API        %s/api/v1/analyses\n", res.APIURL)
+	fmt.Fprintf(o.Out, "  reports         %s/analyses\n", res.APIURL)
 	fmt.Fprintf(o.Out, "  NATS            %s   (canaryctl watch --nats.url %s)\n", ns.ClientURL(), ns.ClientURL())
 	fmt.Fprintf(o.Out, "  metrics source  %s   (Prometheus HTTP API, PromQL)\n", promURL)
 	fmt.Fprintf(o.Out, "  clock           1 simulated minute every %s\n\n", clock.Wall(time.Minute).Round(10*time.Millisecond))
@@ -265,8 +270,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	for _, p := range pairs {
 		r := final[p.name]
 		res.Rollouts = append(res.Rollouts, *r)
-		fmt.Fprintf(o.Out, "%-9s %-8s after %d judgement(s): %s\n          details: %s/api/v1/analyses/%s\n",
-			r.Service, strings.ToUpper(string(r.Verdict)), r.Judgements, r.Reason, res.APIURL, r.AnalysisID)
+		fmt.Fprintf(o.Out, "%-9s %-8s after %d judgement(s): %s\n          details: %s/api/v1/analyses/%s\n          report:  %s/analyses/%s\n",
+			r.Service, strings.ToUpper(string(r.Verdict)), r.Judgements, r.Reason, res.APIURL, r.AnalysisID, res.APIURL, r.AnalysisID)
+	}
+	if o.Hold != nil {
+		o.Hold(ctx, res)
 	}
 	return res, nil
 }

@@ -3,6 +3,11 @@ package demo
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +21,16 @@ func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
 	var out bytes.Buffer
-	res, err := Run(ctx, Options{Out: &out, Factor: 60, StoragePath: t.TempDir()})
+	var report string
+	hold := func(ctx context.Context, res *Result) {
+		// The rolled-back canary's report, read while the daemon runs.
+		for _, r := range res.Rollouts {
+			if r.Verdict == analysis.Rollback {
+				report = getPage(t, ctx, res.APIURL+"/analyses/"+r.AnalysisID)
+			}
+		}
+	}
+	res, err := Run(ctx, Options{Out: &out, Factor: 60, StoragePath: t.TempDir(), Hold: hold})
 	t.Log("\n" + out.String())
 	if err != nil {
 		t.Fatal(err)
@@ -34,4 +48,37 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(out.String(), res.APIURL) {
 		t.Errorf("the demo must print the API address")
 	}
+	// The report shows the regression first: the rolled-back state, and
+	// a failed deciding metric in the first panel, with its series.
+	first := regexp.MustCompile(`<section class="panel metric" id="metric-[^"]+" data-metric="([^"]+)"\s+data-classification="([^"]+)" data-deciding="true"`).FindStringSubmatch(report)
+	if !strings.Contains(report, `data-state="rolled_back"`) || first == nil || (first[2] != "high" && first[2] != "low") {
+		t.Errorf("the rolled-back canary's report does not lead with a failed deciding metric (first panel %v)", first)
+	}
+	if !strings.Contains(out.String(), res.APIURL+"/analyses/") {
+		t.Errorf("the demo must print the report URLs")
+	}
+}
+
+func getPage(t *testing.T, ctx context.Context, url string) string {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Errorf("get %s: %v", url, err)
+		return ""
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Errorf("get %s: %d %v", url, resp.StatusCode, err)
+	}
+	if dir := os.Getenv("CANARYD_TEST_ARTIFACTS"); dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, "demo-rolled-back-report.html"), b, 0o644); err != nil {
+			t.Error(err)
+		}
+	}
+	return string(b)
 }

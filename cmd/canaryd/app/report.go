@@ -1,0 +1,163 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/report"
+	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/rollout"
+)
+
+// reportFetchTimeout bounds the queries of one report page.
+const reportFetchTimeout = 30 * time.Second
+
+// reportSource serves the report pages (GET /analyses and
+// /analyses/{id}) from the key-value store.
+//
+// The daemon keeps no samples: when a report is requested, it queries the
+// metrics source again for each judged window of the verdict history (at
+// most historyCap windows, the same queries and windows as the
+// judgements), through the current config's template. This keeps the
+// bucket small and costs queries only when someone looks. The price: a
+// window older than the source's retention comes back empty, and a
+// template changed by a reload renders its current queries; the evidence
+// (changes, intervals, p-values, classifications) always comes from the
+// stored verdicts, which do not change.
+type reportSource struct{ a *App }
+
+// Analyses lists the stored analyses, newest first.
+func (s reportSource) Analyses(ctx context.Context) ([]report.Summary, error) {
+	if s.a.store == nil {
+		return nil, errors.New("not started")
+	}
+	recs, err := s.a.records(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// Newest first: the index is read for what is happening now.
+	slices.Reverse(recs)
+	out := make([]report.Summary, len(recs))
+	for i, r := range recs {
+		out[i] = report.Summary{
+			ID:         r.ID,
+			Service:    r.Event.Service,
+			Namespace:  r.Event.Namespace,
+			Template:   r.Event.Template,
+			State:      r.State(),
+			Step:       min(r.Position.Step+1, len(r.Plan.Steps)),
+			Steps:      len(r.Plan.Steps),
+			Weight:     r.Plan.Weight(r.Position),
+			Judgements: r.Position.Judgements,
+			UpdatedAt:  r.UpdatedAt,
+		}
+		if v := r.Latest(); v != nil {
+			out[i].LastVerdict, out[i].LastScore = v.Verdict, v.Score
+		}
+	}
+	return out, nil
+}
+
+// Analysis returns one analysis' report data with its series fetched
+// again.
+func (s reportSource) Analysis(ctx context.Context, id string) (*report.Data, error) {
+	if s.a.store == nil {
+		return nil, errors.New("not started")
+	}
+	if !idRE.MatchString(id) {
+		return nil, fmt.Errorf("analysis %q: %w", id, report.ErrNotFound)
+	}
+	r, _, err := s.a.store.get(ctx, id)
+	if errors.Is(err, errNotFound) {
+		return nil, fmt.Errorf("analysis %q: %w", id, report.ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	d := &report.Data{
+		ID:        r.ID,
+		Service:   r.Event.Service,
+		Namespace: r.Event.Namespace,
+		Template:  r.Event.Template,
+		Baseline:  r.Event.Baseline,
+		Canary:    r.Event.Canary,
+		State:     r.State(),
+		Steps:     r.Plan.Steps,
+		Source:    "canaryd instance " + s.a.opts.InstanceID,
+		Timeline:  timelineOf(r),
+	}
+	s.fetchSeries(ctx, r, d)
+	return d, nil
+}
+
+// timelineOf turns the verdict history into the report's timeline. The
+// history's judged verdicts are the latest judgements, so counting back
+// from the number of judgements gives each its index and window; an abort
+// judged nothing.
+func timelineOf(r *Record) []report.Judgement {
+	tl := make([]report.Judgement, len(r.History))
+	k := r.Position.Judgements - 1
+	for i := len(r.History) - 1; i >= 0; i-- {
+		v := &r.History[i]
+		j := report.Judgement{
+			Seq: v.Seq, Interval: -1, Step: v.Step, Weight: v.Weight, NextWeight: v.NextWeight,
+			Verdict: v.Verdict, Final: v.Final, Outcome: v.Outcome, Score: v.Score, Reason: v.Reason,
+			Metrics: v.Metrics, IssuedAt: v.IssuedAt,
+		}
+		if v.Outcome != rollout.Aborted && k >= 0 {
+			j.Interval = k
+			j.Start = r.Start.Add(time.Duration(k) * r.Interval)
+			j.End = j.Start.Add(r.Interval)
+			k--
+		}
+		tl[i] = j
+	}
+	return tl
+}
+
+// fetchSeries queries the judged windows of d's timeline again and keeps
+// the samples in d.Series; what it cannot fetch it says in d.SeriesNote.
+func (s reportSource) fetchSeries(ctx context.Context, r *Record, d *report.Data) {
+	tmpl := s.a.config().Template(r.Event.Template)
+	if tmpl == nil {
+		d.SeriesNote = fmt.Sprintf("template %q is no longer in the config, so its queries cannot be run again.", r.Event.Template)
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, reportFetchTimeout)
+	defer cancel()
+	rec := &metrics.Recording{Version: metrics.RecordingVersion, Meta: map[string]string{"analysis": r.ID}}
+	var problems []string
+	for _, j := range d.Timeline {
+		if j.Interval < 0 {
+			continue
+		}
+		in, err := analysis.Fetch(ctx, s.a.source(), tmpl, r.Event.Target(), j.Interval, j.Start, j.End, rec)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("judgement #%d: %v", j.Seq, err))
+			continue
+		}
+		for i := range in {
+			if in[i].Err != nil {
+				problems = append(problems, fmt.Sprintf("judgement #%d %s: %v", j.Seq, tmpl.Metrics[i].Name, in[i].Err))
+			}
+		}
+	}
+	if len(rec.Intervals) > 0 {
+		d.Series = rec
+	}
+	if len(problems) > 0 {
+		const maxShown = 3
+		more := ""
+		if len(problems) > maxShown {
+			more = fmt.Sprintf(" (and %d more)", len(problems)-maxShown)
+			problems = problems[:maxShown]
+		}
+		d.SeriesNote = "the metrics source did not answer every query again: " + strings.Join(problems, "; ") + more
+		s.a.logger.Warn("report: fetch series", "analysis_id", r.ID, "problems", len(problems))
+	}
+}
