@@ -19,6 +19,7 @@ func runDemo(args []string) int {
 	fs := pflag.NewFlagSet("canaryd demo", pflag.ContinueOnError)
 	listen := fs.String("web.listen-address", "127.0.0.1:0", "Address of the demo daemon's HTTP API.")
 	speed := fs.Float64("speed", 30, "How much faster than the wall clock simulated time runs.")
+	hold := fs.Bool("hold", false, "Keep the daemon, its API and the reports served after both rollouts end, until interrupted.")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0
@@ -28,7 +29,14 @@ func runDemo(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if _, err := demo.Run(ctx, demo.Options{Out: os.Stdout, ListenAddress: *listen, Factor: *speed}); err != nil {
+	opts := demo.Options{Out: os.Stdout, ListenAddress: *listen, Factor: *speed}
+	if *hold {
+		opts.Hold = func(ctx context.Context, _ *demo.Result) {
+			fmt.Println("\nServing the API and the reports until interrupted (Ctrl-C).")
+			<-ctx.Done()
+		}
+	}
+	if _, err := demo.Run(ctx, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "canaryd demo:", err)
 		return 1
 	}

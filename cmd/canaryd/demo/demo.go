@@ -169,6 +169,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	if err := feed.until(origin); err != nil {
 		return nil, err
 	}
+	clock.SetLimit(origin)
 	feedCtx, stopFeed := context.WithCancel(ctx)
 	var feedWG sync.WaitGroup
 	feedWG.Add(1)
@@ -333,9 +334,14 @@ func (f *feeder) run(ctx context.Context, c *Clock) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if err := f.until(c.Now().Add(10 * time.Second)); err != nil {
+		c.mu.Lock()
+		target := c.unlimited().Add(10 * time.Second)
+		c.mu.Unlock()
+		if err := f.until(target); err != nil {
 			return
 		}
+		// Judgements may run up to the newest scrape ingested.
+		c.SetLimit(f.next.Add(-scrape))
 		select {
 		case <-ctx.Done():
 			return
