@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	prom "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 
@@ -241,5 +242,22 @@ func TestConcurrentUse(t *testing.T) {
 	oldest, _, _ := src.Span()
 	if oldest.Before(at(steps - 1).Add(-2*time.Minute - 30*time.Second)) {
 		t.Errorf("oldest sample %v: retention of 2m not enforced", oldest)
+	}
+}
+
+// TestTwoSourcesOneRegistry checks the documented way to register two
+// sources on one registry: wrap it with a label per source.
+func TestTwoSourcesOneRegistry(t *testing.T) {
+	reg := prom.NewRegistry()
+	for _, name := range []string{"a", "b"} {
+		src := newSource(t, embedded.Options{Registerer: prom.WrapRegistererWith(prom.Labels{"source": name}, reg)})
+		if err := src.Append(at(0), map[string]string{"__name__": "x"}, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"a", "b"} {
+		if got := counterValue(t, reg, "canaryd_embedded_samples_appended_total", map[string]string{"source": name}); got != 1 {
+			t.Errorf("source %s appended %v, want 1", name, got)
+		}
 	}
 }
