@@ -1,6 +1,7 @@
 package embedded_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	prom "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
 
 	"github.com/canaryd/canaryd/metrics/embedded"
 )
@@ -259,5 +261,35 @@ func TestTwoSourcesOneRegistry(t *testing.T) {
 		if got := counterValue(t, reg, "canaryd_embedded_samples_appended_total", map[string]string{"source": name}); got != 1 {
 			t.Errorf("source %s appended %v, want 1", name, got)
 		}
+	}
+}
+
+// TestQuerier reads samples back through the storage.Queryable interface.
+func TestQuerier(t *testing.T) {
+	src := newSource(t, embedded.Options{})
+	for i := range 4 {
+		if err := src.Append(at(i), map[string]string{"__name__": "x", "track": "canary"}, float64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q, err := src.Querier(at(1).UnixMilli(), at(2).UnixMilli())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	ss := q.Select(context.Background(), true, nil, labels.MustNewMatcher(labels.MatchEqual, "__name__", "x"))
+	var got []float64
+	for ss.Next() {
+		it := ss.At().Iterator(nil)
+		for it.Next() != chunkenc.ValNone {
+			_, v := it.At()
+			got = append(got, v)
+		}
+	}
+	if err := ss.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0] != 1 || got[1] != 2 {
+		t.Errorf("got %v, want [1 2]", got)
 	}
 }
