@@ -112,24 +112,30 @@ var oracleQueries = []string{
 	`absent(nothing)`,
 }
 
-// TestAgainstPrometheus runs the same queries over the same samples on a
-// real Prometheus server and on the embedded source, through client_golang,
-// and requires the same series, times and values (within 1e-9 relative:
-// Prometheus 3 sums some series with compensated summation).
+// TestAgainstPrometheus loads the same samples into a real Prometheus
+// server and into the source, runs the same range and instant queries on
+// both through client_golang and requires the same series, times and values
+// (within 1e-9 relative: Prometheus 3 sums some series with compensated
+// summation), then the same status and error type for bad requests.
 func TestAgainstPrometheus(t *testing.T) {
 	series := oracleSeries()
 	oracle := promtest.Start(t, series, promtest.Options{})
-
 	src := newSource(t, embedded.Options{})
 	if err := src.Ingest(oracleStart, nil, strings.NewReader(series), "application/openmetrics-text; version=1.0.0; charset=utf-8"); err != nil {
 		t.Fatalf("ingest: %v", err)
 	}
 	ours := start(t, src)
+	t.Run("range", func(t *testing.T) { rangeAgainst(t, oracle.URL, ours) })
+	t.Run("instant", func(t *testing.T) { instantAgainst(t, oracle.URL, ours) })
+	t.Run("errors", func(t *testing.T) { errorsAgainst(t, oracle.URL, ours) })
+}
 
+// rangeAgainst runs oracleQueries as range queries on both servers.
+func rangeAgainst(t *testing.T, oracleURL, ours string) {
 	r := v1.Range{Start: oracleStart.Add(5*time.Minute + 7*time.Second), End: oracleStart.Add(19*time.Minute + 7*time.Second), Step: 30 * time.Second}
 	for _, q := range oracleQueries {
 		t.Run(q, func(t *testing.T) {
-			want := queryRange(t, oracle.URL, q, r)
+			want := queryRange(t, oracleURL, q, r)
 			got := queryRange(t, ours, q, r)
 			if len(want) == 0 {
 				t.Fatalf("the oracle returned nothing")
@@ -139,20 +145,13 @@ func TestAgainstPrometheus(t *testing.T) {
 	}
 }
 
-// TestInstantAgainstPrometheus does the same for instant queries, whose
-// answers are vectors and scalars.
-func TestInstantAgainstPrometheus(t *testing.T) {
-	series := oracleSeries()
-	oracle := promtest.Start(t, series, promtest.Options{})
-	src := newSource(t, embedded.Options{})
-	if err := src.Ingest(oracleStart, nil, strings.NewReader(series), "application/openmetrics-text; version=1.0.0; charset=utf-8"); err != nil {
-		t.Fatalf("ingest: %v", err)
-	}
-	ours := start(t, src)
+// instantAgainst compares instant queries, whose answers are vectors and
+// scalars.
+func instantAgainst(t *testing.T, oracleURL, ours string) {
 	at := oracleStart.Add(12*time.Minute + 7*time.Second)
 	for _, q := range []string{`rate(req_total[50s])`, `sum by (track) (mem)`, `scalar(sum(mem))`, `count(mem)`, `vector(1)`, `nothing`} {
 		t.Run(q, func(t *testing.T) {
-			want, got := instantValue(t, oracle.URL, q, at), instantValue(t, ours, q, at)
+			want, got := instantValue(t, oracleURL, q, at), instantValue(t, ours, q, at)
 			if want.Type() != got.Type() {
 				t.Fatalf("got %s, want %s", got.Type(), want.Type())
 			}
@@ -239,17 +238,9 @@ func compareMatrices(t *testing.T, got, want model.Matrix) {
 	}
 }
 
-// TestErrorsAgainstPrometheus sends the same bad requests to a real
-// Prometheus server and to the source and requires the same HTTP status and
-// error type (messages differ between versions).
-func TestErrorsAgainstPrometheus(t *testing.T) {
-	series := oracleSeries()
-	oracle := promtest.Start(t, series, promtest.Options{})
-	src := newSource(t, embedded.Options{})
-	if err := src.Ingest(oracleStart, nil, strings.NewReader(series), "application/openmetrics-text; version=1.0.0; charset=utf-8"); err != nil {
-		t.Fatalf("ingest: %v", err)
-	}
-	ours := start(t, src)
+// errorsAgainst sends the same bad requests to both servers and requires
+// the same HTTP status and error type (messages differ between versions).
+func errorsAgainst(t *testing.T, oracleURL, ours string) {
 
 	s, e := formatSeconds(oracleStart.Add(5*time.Minute)), formatSeconds(oracleStart.Add(10*time.Minute))
 	for _, tc := range []struct {
@@ -271,7 +262,7 @@ func TestErrorsAgainstPrometheus(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, method := range []string{http.MethodGet, http.MethodPost} {
-				want, wantStatus := call(t, method, oracle.URL+tc.path, tc.form)
+				want, wantStatus := call(t, method, oracleURL+tc.path, tc.form)
 				got, gotStatus := call(t, method, ours+tc.path, tc.form)
 				if gotStatus != wantStatus || got.Status != want.Status || got.ErrorType != want.ErrorType {
 					t.Errorf("%s: got HTTP %d %s %s (%s), want HTTP %d %s %s (%s)", method,
