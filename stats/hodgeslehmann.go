@@ -328,14 +328,23 @@ func (s *selector) round(k1, k2 int64) (v float64, found, repeats bool) {
 	if !interpolated {
 		a, b = s.sample(r1, r2)
 	}
-	leA, ltA := s.count(a, s.le[0], s.lt[0])
+	// Interpolated pivots are not entries and almost never equal one: the
+	// counts < them are taken to be the counts <=, which keeps any entry
+	// equal to a pivot below it, still a valid region, and saves a check
+	// per row.
+	ties := !interpolated
+	ltArr := s.le
+	if ties {
+		ltArr = s.lt
+	}
+	leA, ltA := s.count(a, s.le[0], ltArr[0], ties)
 	var leB, ltB int64
 	if interpolated && 2*reg.margin+float64(r2-r1) < float64(len(reg.xs))/2 {
 		// Few entries lie between the pivots: find b's counts by stepping
 		// up from a's, mostly not at all.
-		leB, ltB = s.countFrom(b, s.le[0], s.le[1], s.lt[1])
+		leB, ltB = s.countFrom(b, s.le[0], s.le[1], ltArr[1], ties)
 	} else {
-		leB, ltB = s.count(b, s.le[1], s.lt[1])
+		leB, ltB = s.count(b, s.le[1], ltArr[1], ties)
 	}
 	if r1 == r2 {
 		if ltA < r1 && r1 <= leA {
@@ -357,9 +366,9 @@ func (s *selector) round(k1, k2 int64) (v float64, found, repeats bool) {
 	top := reg.c
 	switch {
 	case ltA >= r2:
-		to, top, upper = s.lt[0], ltA, a
+		to, top, upper = ltArr[0], ltA, a
 	case ltB >= r2:
-		to, top, upper = s.lt[1], ltB, b
+		to, top, upper = ltArr[1], ltB, b
 	}
 	if to != nil {
 		reg.upperIsEntry = !interpolated
@@ -461,7 +470,8 @@ func (s *selector) sample(r1, r2 int64) (a, b float64) {
 }
 
 // count stores, for each row of the region, the number of entries <= t in
-// le and < t in lt, and returns their sums minus the entries left of the
+// le and < t in lt (the same as le unless ties, when entries equal to t are
+// looked for), and returns their sums minus the entries left of the
 // candidates. t must lie strictly between the region's pivots, so both
 // counts of a row lie in [lo, hi].
 //
@@ -469,7 +479,7 @@ func (s *selector) sample(r1, r2 int64) (a, b float64) {
 // the walk down to its end runs on four independent blocks of rows, whose
 // starts are found by binary search. Entries equal to t are looked for in
 // the same walk, and only when there are some is lt counted separately.
-func (s *selector) count(t float64, le, lt []int32) (sumLe, sumLt int64) {
+func (s *selector) count(t float64, le, lt []int32, ties bool) (sumLe, sumLt int64) {
 	reg := &s.reg
 	xs, hi, y := reg.xs, reg.hi, s.y
 	n := len(xs)
@@ -482,8 +492,8 @@ func (s *selector) count(t float64, le, lt []int32) (sumLe, sumLt int64) {
 		for idx, xi := range xs {
 			p = leWalk(y, xi, t, min(p, hi[idx]))
 			le[idx] = p
-			if p > 0 {
-				eq |= b2i(xi-y[p-1] == t)
+			if ties {
+				eq |= eqAt(y, xi, t, p)
 			}
 		}
 	} else {
@@ -518,14 +528,18 @@ func (s *selector) count(t float64, le, lt []int32) (sumLe, sumLt int64) {
 			} else {
 				p0, p1, p2, p3 = leWalk(y, x0, t, p0), leWalk(y, x1, t, p1), leWalk(y, x2, t, p2), leWalk(y, x3, t, p3)
 			}
-			eq |= eqAt(y, x0, t, p0) | eqAt(y, x1, t, p1) | eqAt(y, x2, t, p2) | eqAt(y, x3, t, p3)
+			if ties {
+				eq |= eqAt(y, x0, t, p0) | eqAt(y, x1, t, p1) | eqAt(y, x2, t, p2) | eqAt(y, x3, t, p3)
+			}
 			lb[i0], lb[i1], lb[i2], lb[i3] = p0, p1, p2, p3
 		}
 		for idx := blocks * bl; idx < n; idx++ {
 			xi := xs[idx]
 			p3 = leWalk(y, xi, t, min(p3, hi[idx]))
 			le[idx] = p3
-			eq |= eqAt(y, xi, t, p3)
+			if ties {
+				eq |= eqAt(y, xi, t, p3)
+			}
 		}
 	}
 	return s.sums(t, le, lt, eq != 0)
@@ -534,7 +548,7 @@ func (s *selector) count(t float64, le, lt []int32) (sumLe, sumLt int64) {
 // countFrom is count for a pivot t above one whose counts <= are in start:
 // each row steps up from there, a few entries at most before it switches to
 // binary search (with ties, many entries can lie between the pivots).
-func (s *selector) countFrom(t float64, start, le, lt []int32) (sumLe, sumLt int64) {
+func (s *selector) countFrom(t float64, start, le, lt []int32, ties bool) (sumLe, sumLt int64) {
 	reg := &s.reg
 	y := s.y
 	le = le[:len(reg.xs)]
@@ -548,7 +562,9 @@ func (s *selector) countFrom(t float64, start, le, lt []int32) (sumLe, sumLt int
 			p = upperBound(y, xi, t, p+1, h)
 		}
 		le[idx] = p
-		eq |= eqAt(y, xi, t, p)
+		if ties {
+			eq |= eqAt(y, xi, t, p)
+		}
 	}
 	return s.sums(t, le, lt, eq != 0)
 }
@@ -583,7 +599,9 @@ func (s *selector) sums(t float64, le, lt []int32, ties bool) (sumLe, sumLt int6
 	}
 	lt = lt[:len(le)]
 	if !ties {
-		copy(lt, le)
+		if len(le) > 0 && &lt[0] != &le[0] {
+			copy(lt, le)
+		}
 		return sumLe - sumLo, sumLe - sumLo
 	}
 	q := int32(len(s.y))

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // oracleCase is one line of ../shared/oracles/mannwhitney.jsonl (R 4.2.2,
@@ -423,6 +424,37 @@ func BenchmarkMannWhitney(b *testing.B) {
 	for _, s := range benchSizes {
 		b.Run(fmt.Sprintf("%s/n=m=%d", s.name, s.n), func(b *testing.B) { benchmarkMannWhitney(b, s.n) })
 	}
+}
+
+// BenchmarkHugeVersusSort alternates, operation by operation, the huge
+// comparison and the sort of its 200000 values, and reports their ratio
+// ("compare/sort"): on a machine shared with other work, both then see the
+// same load, which separate benchmarks a minute apart do not.
+func BenchmarkHugeVersusSort(b *testing.B) {
+	canary, baseline := benchSamples(100000)
+	all := append(slices.Clone(canary), baseline...)
+	buf := make([]float64, len(all))
+	var w Workspace
+	if _, err := w.MannWhitney(canary, baseline, Options{}); err != nil {
+		b.Fatal(err)
+	}
+	var sortTime, compareTime time.Duration
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		t0 := time.Now()
+		copy(buf, all)
+		slices.Sort(buf)
+		t1 := time.Now()
+		if _, err := w.MannWhitney(canary, baseline, Options{}); err != nil {
+			b.Fatal(err)
+		}
+		sortTime += t1.Sub(t0)
+		compareTime += time.Since(t1)
+	}
+	b.ReportMetric(float64(sortTime.Nanoseconds())/float64(b.N), "sort-ns/op")
+	b.ReportMetric(float64(compareTime.Nanoseconds())/float64(b.N), "compare-ns/op")
+	b.ReportMetric(float64(compareTime)/float64(sortTime), "compare/sort")
 }
 
 // BenchmarkMannWhitneyShapes runs the huge comparison on the shapes of
