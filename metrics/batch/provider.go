@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -67,6 +66,7 @@ type Provider struct {
 	mu     sync.Mutex
 	shapes map[string]*shape
 	groups map[groupKey]*group
+	bufs   sync.Pool // *[]byte for lexing
 
 	requests prometheus.Counter
 	queries  *prometheus.CounterVec
@@ -76,7 +76,7 @@ type Provider struct {
 // one role, and the same values in every literal that is not an equality
 // matcher.
 type groupKey struct {
-	shape      string
+	shape      *shape
 	fixed      string
 	role       metrics.Role
 	start, end int64
@@ -139,19 +139,28 @@ func New(src Source, o Options) *Provider {
 // alone; when the batch cannot guarantee that (a failed request, several
 // series without an aggregate, native histograms), q is sent alone.
 func (p *Provider) Fetch(ctx context.Context, q metrics.Query) (metrics.Samples, error) {
-	l, err := lex(q.Expr)
-	if err != nil || len(l.vals) == 0 {
+	bp, _ := p.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	key, vals, err := lexInto(*bp, q.Expr)
+	var sh *shape
+	if err == nil && len(vals) > 0 {
+		sh = p.shapeOf(key, vals)
+	}
+	*bp = key[:0]
+	p.bufs.Put(bp)
+	if sh == nil {
 		p.queries.WithLabelValues("refused").Inc()
 		return p.src.Fetch(ctx, q)
 	}
-	sh := p.shapeOf(l)
-	fixed, ok := sh.groupValues(l.vals)
+	fixed, ok := sh.groupValues(vals)
 	if !ok {
 		p.queries.WithLabelValues("refused").Inc()
 		return p.src.Fetch(ctx, q)
 	}
-	m := &member{ctx: ctx, q: q, vals: l.vals, done: make(chan struct{})}
-	p.add(groupKey{shape: sh.key, fixed: fixed, role: q.Role, start: q.Start.UnixNano(), end: q.End.UnixNano(), step: q.Step}, sh, m)
+	m := &member{ctx: ctx, q: q, vals: vals, done: make(chan struct{})}
+	p.add(groupKey{shape: sh, fixed: fixed, role: q.Role, start: q.Start.UnixNano(), end: q.End.UnixNano(), step: q.Step}, m)
 	select {
 	case <-m.done:
 	case <-ctx.Done():
@@ -163,15 +172,16 @@ func (p *Provider) Fetch(ctx context.Context, q metrics.Query) (metrics.Samples,
 	return m.out, nil
 }
 
-// shapeOf returns the cached shape of l, analysing it the first time.
-func (p *Provider) shapeOf(l lexed) *shape {
+// shapeOf returns the cached shape of the lexed key, analysing it the
+// first time.
+func (p *Provider) shapeOf(key []byte, vals []string) *shape {
 	p.mu.Lock()
-	sh := p.shapes[l.key]
+	sh := p.shapes[string(key)] // no allocation for the lookup
 	p.mu.Unlock()
 	if sh != nil {
 		return sh
 	}
-	sh = newShape(l)
+	sh = newShape(lexed{key: string(key), vals: vals})
 	if sh.refused != nil {
 		p.logger.Debug("query shape not batchable", "query", sh.probe, "reason", sh.refused)
 	}
@@ -180,7 +190,7 @@ func (p *Provider) shapeOf(l lexed) *shape {
 	if len(p.shapes) >= maxShapes {
 		clear(p.shapes)
 	}
-	p.shapes[l.key] = sh
+	p.shapes[sh.key] = sh
 	return sh
 }
 
@@ -208,11 +218,11 @@ func (sh *shape) groupValues(vals []string) (string, bool) {
 }
 
 // add puts m in its batch, and sends the batch when it is full.
-func (p *Provider) add(k groupKey, sh *shape, m *member) {
+func (p *Provider) add(k groupKey, m *member) {
 	p.mu.Lock()
 	g := p.groups[k]
 	if g == nil {
-		g = &group{shape: sh}
+		g = &group{shape: k.shape}
 		p.groups[k] = g
 		g.timer = time.AfterFunc(p.window, func() {
 			p.mu.Lock()
@@ -259,9 +269,10 @@ func (p *Provider) send(g *group) {
 	}
 	q := ms[0].q
 	q.Expr, q.Aggregate = expr, ""
-	ctx, cancel := anyContext(ms)
-	mat, warnings, err := p.src.FetchMatrix(ctx, q)
-	cancel()
+	// The request serves every member: one caller giving up must not fail
+	// the others, so it runs to its end, bounded by the source's own
+	// timeouts, even when every caller has left.
+	mat, warnings, err := p.src.FetchMatrix(context.WithoutCancel(ms[0].ctx), q)
 	p.requests.Inc()
 	if err != nil {
 		p.logger.Warn("batched query failed; sending each query alone", "metric", q.Metric, "role", q.Role, "queries", len(ms), "err", err)
@@ -278,6 +289,9 @@ func (p *Provider) send(g *group) {
 	}
 	var kb strings.Builder
 	keyOf := func(value func(j int) string) string {
+		if len(split) == 1 {
+			return value(0)
+		}
 		kb.Reset()
 		for j := range split {
 			kb.WriteString(value(j))
@@ -338,27 +352,5 @@ func aloneAll(ms []*member) {
 	for _, m := range ms {
 		m.alone = true
 		close(m.done)
-	}
-}
-
-// anyContext returns a context that ends when every member's context has
-// ended: the request is wanted while anyone still waits for it.
-func anyContext(ms []*member) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.WithoutCancel(ms[0].ctx))
-	var left atomic.Int64
-	left.Store(int64(len(ms)))
-	stops := make([]func() bool, len(ms))
-	for i, m := range ms {
-		stops[i] = context.AfterFunc(m.ctx, func() {
-			if left.Add(-1) == 0 {
-				cancel()
-			}
-		})
-	}
-	return ctx, func() {
-		for _, stop := range stops {
-			stop()
-		}
-		cancel()
 	}
 }

@@ -30,15 +30,22 @@ type lexed struct {
 // label matcher, so a query this scan misreads is sent alone, never
 // rewritten wrongly.
 func lex(expr string) (lexed, error) {
-	var (
-		key  strings.Builder
-		vals []string
-		last int
-	)
-	if strings.IndexByte(expr, 0) >= 0 {
-		return lexed{}, errors.New("lex query: NUL byte")
+	key, vals, err := lexInto(nil, expr)
+	if err != nil {
+		return lexed{}, err
 	}
-	key.Grow(len(expr))
+	return lexed{key: string(key), vals: vals}, nil
+}
+
+// lexInto is lex appending the key to buf, so that a caller with a
+// reused buffer looks shapes up without allocating the key. The values
+// are substrings of expr unless they hold escapes.
+func lexInto(buf []byte, expr string) (key []byte, vals []string, err error) {
+	if strings.IndexByte(expr, 0) >= 0 {
+		return nil, nil, errors.New("lex query: NUL byte")
+	}
+	key = buf[:0]
+	last := 0
 	for i := 0; i < len(expr); i++ {
 		switch c := expr[i]; c {
 		case '#':
@@ -62,25 +69,27 @@ func lex(expr string) (lexed, error) {
 				}
 			}
 			if end < 0 {
-				return lexed{}, fmt.Errorf("lex query: unterminated string at %d", i)
+				return nil, nil, fmt.Errorf("lex query: unterminated string at %d", i)
 			}
 			v := expr[i+1 : end]
 			if escaped {
 				u, err := strutil.Unquote(expr[i : end+1])
 				if err != nil {
-					return lexed{}, fmt.Errorf("lex query: string %s: %w", expr[i:end+1], err)
+					return nil, nil, fmt.Errorf("lex query: string %s: %w", expr[i:end+1], err)
 				}
 				v = u
 			}
-			key.WriteString(expr[last:i])
-			key.WriteByte(0)
+			key = append(key, expr[last:i]...)
+			key = append(key, 0)
 			last = end + 1
+			if vals == nil {
+				vals = make([]string, 0, 4)
+			}
 			vals = append(vals, v)
 			i = end
 		}
 	}
-	key.WriteString(expr[last:])
-	return lexed{key: key.String(), vals: vals}, nil
+	return append(key, expr[last:]...), vals, nil
 }
 
 // slot is what a string literal of a shape is: the value of a label
