@@ -214,6 +214,20 @@ func cpuSeconds(who int) float64 {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 }
 
+// loadAverage reads the 1-minute load average; NaN when it cannot.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return math.NaN()
+	}
+	f, _, _ := strings.Cut(string(b), " ")
+	v, err := strconv.ParseFloat(f, 64)
+	if err != nil {
+		return math.NaN()
+	}
+	return v
+}
+
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 
 // gatherCounters sums every counter and gauge of reg by name, and also
@@ -260,6 +274,9 @@ type result struct {
 	Align     bool    `json:"align"`
 	Factor    float64 `json:"factor"`
 	GoMaxProc int     `json:"gomaxprocs"`
+	// LoadAverage is the machine's 1-minute load average at the end: the
+	// machine is shared, and other work competes for its cores.
+	LoadAverage float64 `json:"load_average_1m"`
 
 	JudgementsPerSecond float64 `json:"judgements_per_second"`
 	Due                 int     `json:"judgements_due"`
@@ -310,7 +327,7 @@ func (r *recorder) result(o *options, failed int, measured time.Duration, cpu fl
 	med := func(v []float64) float64 { return v[len(v)/2] }
 	res := &result{
 		Label: o.label, Analyses: o.analyses, Metrics: o.metrics, Interval: o.interval.String(), Step: o.step().String(),
-		Duration: simSec, Batch: o.batch, Align: o.align, Factor: o.factor, GoMaxProc: runtime.GOMAXPROCS(0),
+		Duration: simSec, LoadAverage: loadAverage(), Batch: o.batch, Align: o.align, Factor: o.factor, GoMaxProc: runtime.GOMAXPROCS(0),
 		JudgementsPerSecond: float64(r.made) / simSec,
 		VerdictBytes:        float64(r.bytes.Load()) / float64(max(1, r.received.Load())),
 		SubmitFailed:        failed,
@@ -340,8 +357,8 @@ func (r *recorder) result(o *options, failed int, measured time.Duration, cpu fl
 }
 
 func (r *result) print(w io.Writer) {
-	fmt.Fprintf(w, "\n== %d analyses × %d metrics, interval %s, step %s, %gs measured (batch %v, align %v, factor %g)\n",
-		r.Analyses, r.Metrics, r.Interval, r.Step, r.Duration, r.Batch, r.Align, r.Factor)
+	fmt.Fprintf(w, "\n== %d analyses × %d metrics, interval %s, step %s, %gs measured (batch %v, align %v, factor %g; load average %.1f on %d cores)\n",
+		r.Analyses, r.Metrics, r.Interval, r.Step, r.Duration, r.Batch, r.Align, r.Factor, r.LoadAverage, runtime.NumCPU())
 	fmt.Fprintf(w, "judgements/s              %.1f  (due %d, made and published %d, missing %d, duplicates %d, active at end %.0f)\n",
 		r.JudgementsPerSecond, r.Due, r.Made, r.Missing, r.Duplicates, r.Active)
 	if r.SubmitFailed > 0 {
