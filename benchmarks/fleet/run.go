@@ -226,7 +226,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	active := counters["canaryd_analyses_active"]
-	if err := a.Stop(context.Background()); err != nil {
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancelStop()
+	if err := a.Stop(stopCtx); err != nil {
 		fmt.Fprintf(out, "stop: %v\n", err)
 	}
 	appStopped = true
@@ -255,6 +257,16 @@ func submit(ctx context.Context, api string, o *options, rec *recorder) (failed 
 				i := int(next.Add(1) - 1)
 				if i >= o.analyses || ctx.Err() != nil {
 					return
+				}
+				if time.Since(start) > 3*wall+30*time.Second {
+					// The daemon cannot take them: give up on the rest.
+					mu.Lock()
+					failed++
+					if firstErr == nil {
+						firstErr = fmt.Errorf("analysis %d not submitted: submission deadline passed", i)
+					}
+					mu.Unlock()
+					continue
 				}
 				at := start.Add(time.Duration(int64(wall) * int64(i) / int64(o.analyses)))
 				if d := time.Until(at); d > 0 {
