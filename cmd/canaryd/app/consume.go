@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,37 +13,21 @@ import (
 // pullAhead is how many deploy events a replica holds unacknowledged.
 const pullAhead = 16
 
-// deployWorkers is how many deploy events an instance handles at once.
-// Events of one service (one subject) go to one worker, in order.
-const deployWorkers = 16
-
 // consume handles deploy events from the shared durable consumer until
 // Stop.
 func (a *App) consume(cons jetstream.Consumer) error {
-	it, err := cons.Messages(jetstream.PullMaxMessages(2 * deployWorkers))
+	// A few events are pulled ahead. With one at a time the iterator
+	// stalls under load: when the event arrives before the client has
+	// finished sending its pull request, no new request is sent until two
+	// heartbeats (30s) are missed (found by TestReliabilityBurst). Events
+	// pulled ahead by a replica that stops are redelivered after AckWait.
+	it, err := cons.Messages(jetstream.PullMaxMessages(pullAhead))
 	if err != nil {
 		return err
-	}
-	var workers sync.WaitGroup
-	queues := make([]chan jetstream.Msg, deployWorkers)
-	for i := range queues {
-		q := make(chan jetstream.Msg, 2)
-		queues[i] = q
-		workers.Go(func() {
-			for msg := range q {
-				a.handleDeploy(a.runCtx, msg)
-			}
-		})
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		defer func() {
-			for _, q := range queues {
-				close(q)
-			}
-			workers.Wait()
-		}()
 		for {
 			msg, err := it.Next()
 			if err != nil {
@@ -56,9 +38,7 @@ func (a *App) consume(cons jetstream.Consumer) error {
 				a.logger.Warn("deploy events", "err", err)
 				continue
 			}
-			h := fnv.New32a()
-			_, _ = h.Write([]byte(msg.Subject()))
-			queues[h.Sum32()%deployWorkers] <- msg
+			a.handleDeploy(a.runCtx, msg)
 		}
 	}()
 	a.onStop("deploy consumer", func(context.Context) error {
