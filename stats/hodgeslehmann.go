@@ -37,7 +37,7 @@ func (w *Workspace) hodgesLehmann(alt Alternative, lo int64) (shift, lower, uppe
 	nm := int64(n) * int64(m)
 	kMed := (nm + 1) / 2 // the lower middle when nm is even
 	kLo, kHi := lo, nm+1-lo
-	if nm <= maxGather {
+	if nm <= maxDirect {
 		return w.hodgesLehmannSmall(alt, kMed, kLo, kHi)
 	}
 	flip := m < n
@@ -98,8 +98,8 @@ func (w *Workspace) hodgesLehmann(alt Alternative, lo int64) (shift, lower, uppe
 	return shift, lower, upper
 }
 
-// hodgesLehmannSmall handles n·m <= maxGather: all differences fit the
-// gather buffer, and one quickselect for the median leaves them partitioned
+// hodgesLehmannSmall handles n·m <= maxDirect: all differences are formed,
+// and one quickselect for the median leaves them partitioned
 // so that the interval's ranks are selected from one side of it.
 func (w *Workspace) hodgesLehmannSmall(alt Alternative, kMed, kLo, kHi int64) (shift, lower, upper float64) {
 	nm := int64(len(w.x)) * int64(len(w.y))
@@ -204,10 +204,13 @@ func (r *region) copyFrom(o *region) {
 
 // Sizes of the pivot sample and of the final gather.
 const (
-	minSample = 32
+	minSample = 512
 	maxSample = 16384
-	minGather = 64
+	minGather = 1024
 	maxGather = 4096
+	// Up to maxDirect differences, forming them all and selecting directly
+	// is faster than rounds of counting.
+	maxDirect = 1024
 )
 
 // reset prepares the selector for the matrix x_i - y_j (x ascending, y

@@ -90,38 +90,28 @@ func growInt32s(b []int32, n int) []int32 {
 
 // quickselect partially orders a so that a[k] holds the value of rank k
 // (0-based) with nothing larger before it and nothing smaller after it, and
-// returns a[k]. Random pivots and a three-way partition keep it expected
-// O(len(a)) also with many equal values; short ranges finish by insertion
-// sort.
+// returns a[k]. Random pivots keep it expected O(len(a)); each round
+// partitions without branching on the data (random values would mispredict
+// half the branches), first into < pivot and >= pivot and, when the rank is
+// in the upper part, that part into == pivot and > pivot, so that many
+// equal values cost nothing extra. Short ranges finish by insertion sort.
 func quickselect(a []float64, k int, rng *rand.PCG) float64 {
-	lo, hi := 0, len(a)-1
+	lo, hi := 0, len(a) // the rank lies in a[lo:hi]
 	for hi-lo > 16 {
-		// A pivot uniform in [lo, hi], by multiplying rather than dividing.
-		p := a[lo+int((rng.Uint64()>>32)*uint64(hi-lo+1)>>32)]
-		lt, i, gt := lo, lo, hi
-		for i <= gt {
-			switch v := a[i]; {
-			case v < p:
-				a[lt], a[i] = v, a[lt]
-				lt++
-				i++
-			case v > p:
-				a[gt], a[i] = v, a[gt]
-				gt--
-			default:
-				i++
-			}
+		// A pivot uniform in [lo, hi), by multiplying rather than dividing.
+		p := a[lo+int((rng.Uint64()>>32)*uint64(hi-lo)>>32)]
+		m := lo + partitionBelow(a[lo:hi], p, false)
+		if k < m {
+			hi = m
+			continue
 		}
-		switch {
-		case k < lt:
-			hi = lt - 1
-		case k > gt:
-			lo = gt + 1
-		default:
+		e := m + partitionBelow(a[m:hi], p, true)
+		if k < e {
 			return p
 		}
+		lo = e
 	}
-	for i := lo + 1; i <= hi; i++ {
+	for i := lo + 1; i < hi; i++ {
 		v := a[i]
 		j := i
 		for ; j > lo && a[j-1] > v; j-- {
@@ -130,4 +120,26 @@ func quickselect(a []float64, k int, rng *rand.PCG) float64 {
 		a[j] = v
 	}
 	return a[k]
+}
+
+// partitionBelow moves the values < p (<= p if orEqual) to the front of a,
+// keeping the others behind them, and returns how many there are. Every
+// step swaps a[i] with the first value not yet known to be below and
+// advances that boundary by 0 or 1: no branch depends on the data.
+func partitionBelow(a []float64, p float64, orEqual bool) int {
+	s := 0
+	if orEqual {
+		for i, v := range a {
+			a[i] = a[s]
+			a[s] = v
+			s += int(b2i(v <= p))
+		}
+		return s
+	}
+	for i, v := range a {
+		a[i] = a[s]
+		a[s] = v
+		s += int(b2i(v < p))
+	}
+	return s
 }
