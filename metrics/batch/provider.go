@@ -187,6 +187,9 @@ func (p *Provider) shapeOf(key []byte, vals []string) *shape {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if first := p.shapes[sh.key]; first != nil {
+		return first // analysed meanwhile by another caller: groups go by the shape's pointer
+	}
 	if len(p.shapes) >= maxShapes {
 		clear(p.shapes)
 	}

@@ -258,3 +258,72 @@ func TestCallerGivesUp(t *testing.T) {
 		t.Errorf("Fetch with a cancelled context: %v; want context.Canceled", err)
 	}
 }
+
+// recording is a batch.Source that answers batched queries with one
+// series per service it is asked for, and records what it was sent.
+type recording struct {
+	fixed
+	mu      sync.Mutex
+	batched []string
+}
+
+func (r *recording) FetchMatrix(_ context.Context, q metrics.Query) (model.Matrix, []string, error) {
+	r.mu.Lock()
+	r.batched = append(r.batched, q.Expr)
+	r.mu.Unlock()
+	var m model.Matrix
+	for _, svc := range []string{"a", "b"} {
+		if strings.Contains(q.Expr, svc) {
+			m = append(m, &model.SampleStream{Metric: model.Metric{"service": model.LabelValue(svc)},
+				Values: []model.SamplePair{{Timestamp: model.TimeFromUnix(t0.Unix()), Value: model.SampleValue(len(svc))}}})
+		}
+	}
+	return m, nil, nil
+}
+
+func TestBatchShapes(t *testing.T) {
+	tests := []struct {
+		name        string
+		exprs       []string
+		window      time.Duration // default: long, so that full batches go at once
+		wantBatched int           // requests sent for the batch
+		wantSingle  int64
+	}{
+		{name: "the window sends a batch that is not full", wantBatched: 1, window: 2 * time.Second,
+			exprs: []string{`sum(x{service="a"})`, `sum(x{service="b"})`}},
+		{name: "identical queries share one request", wantBatched: 1,
+			exprs: []string{`sum(x{service="a"})`, `sum(x{service="a"})`}},
+		{name: "one label with two values in one query is sent alone", wantBatched: 1, wantSingle: 1,
+			exprs: []string{`sum(x{service="a"}) / sum(y{service="b"})`, `sum(x{service="a"}) / sum(y{service="a"})`, `sum(x{service="b"}) / sum(y{service="b"})`}},
+		{name: "refused shapes are sent alone", wantSingle: 2,
+			exprs: []string{`topk(1, x{service="a"})`, `topk(1, x{service="b"})`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := &recording{}
+			o := batch.Options{Window: time.Minute, MaxSize: 2}
+			if tt.window > 0 {
+				o.Window, o.MaxSize = tt.window, 100
+			}
+			p := batch.New(src, o)
+			got := make([]metrics.Samples, len(tt.exprs))
+			errs := make([]error, len(tt.exprs))
+			var wg sync.WaitGroup
+			for i, e := range tt.exprs {
+				wg.Go(func() {
+					got[i], errs[i] = p.Fetch(context.Background(), metrics.Query{Metric: "m", Role: metrics.Canary, Expr: e,
+						Start: t0, End: t0, Step: time.Second})
+				})
+			}
+			wg.Wait()
+			for i := range tt.exprs {
+				if errs[i] != nil || got[i].Len() != 1 {
+					t.Errorf("%s: %+v, %v; want one point", tt.exprs[i], got[i], errs[i])
+				}
+			}
+			if len(src.batched) != tt.wantBatched || src.calls.Load() != tt.wantSingle {
+				t.Errorf("sent %d batched %q and %d single; want %d and %d", len(src.batched), src.batched, src.calls.Load(), tt.wantBatched, tt.wantSingle)
+			}
+		})
+	}
+}
