@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 	"github.com/prometheus/prometheus/util/strutil"
@@ -295,7 +296,7 @@ func (sh *shape) rewrite(vals [][]string) (query string, split []string, err err
 	if len(split) == 0 {
 		return sh.fill(vals[0]), nil, nil
 	}
-	if slices.Contains(split, labels.MetricName) {
+	if slices.Contains(split, model.MetricNameLabel) {
 		return "", nil, refusef("metric names differ")
 	}
 	slices.Sort(split)
