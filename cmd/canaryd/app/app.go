@@ -77,7 +77,8 @@ type Options struct {
 	// InstanceID names this replica in leases; default random.
 	InstanceID string
 	// LeaseGrace is how long after a missed judgement another replica may
-	// take an analysis over; default 30s.
+	// take an analysis over; default 30s. A judgement's queries get half
+	// of it.
 	LeaseGrace time.Duration
 	// ScanInterval is how often orphaned analyses are looked for; default
 	// 10s.

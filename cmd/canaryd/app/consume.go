@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -12,6 +14,10 @@ import (
 
 // pullAhead is how many deploy events a replica holds unacknowledged.
 const pullAhead = 16
+
+// deployWorkers is how many deploy events an instance handles at once.
+// Events of one service (one subject) go to one worker, in order.
+const deployWorkers = 16
 
 // consume handles deploy events from the shared durable consumer until
 // Stop.
@@ -25,9 +31,26 @@ func (a *App) consume(cons jetstream.Consumer) error {
 	if err != nil {
 		return err
 	}
+	var workers sync.WaitGroup
+	queues := make([]chan jetstream.Msg, deployWorkers)
+	for i := range queues {
+		q := make(chan jetstream.Msg, 2)
+		queues[i] = q
+		workers.Go(func() {
+			for msg := range q {
+				a.handleDeploy(a.runCtx, msg)
+			}
+		})
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		defer func() {
+			for _, q := range queues {
+				close(q)
+			}
+			workers.Wait()
+		}()
 		for {
 			msg, err := it.Next()
 			if err != nil {
@@ -38,7 +61,9 @@ func (a *App) consume(cons jetstream.Consumer) error {
 				a.logger.Warn("deploy events", "err", err)
 				continue
 			}
-			a.handleDeploy(a.runCtx, msg)
+			h := fnv.New32a()
+			_, _ = h.Write([]byte(msg.Subject()))
+			queues[h.Sum32()%deployWorkers] <- msg
 		}
 	}()
 	a.onStop("deploy consumer", func(context.Context) error {

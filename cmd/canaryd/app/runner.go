@@ -132,8 +132,13 @@ func (a *App) run(ctx context.Context, id string) {
 		if judge == nil || judge.Template() != tmpl {
 			judge = analysis.NewJudge(tmpl)
 		}
+		// A judgement must end well within the lease, or another replica
+		// takes the analysis over while this one still fetches: queries
+		// still running at half the grace fail, and the metric holds.
 		began := time.Now()
-		in, err := analysis.Fetch(ctx, a.source(), tmpl, r.Event.Target(), r.Position.Judgements, due.Add(-r.Interval), due, nil)
+		fetchCtx, cancel := context.WithTimeout(ctx, a.opts.LeaseGrace/2)
+		in, err := analysis.Fetch(fetchCtx, a.source(), tmpl, r.Event.Target(), r.Position.Judgements, due.Add(-r.Interval), due, nil)
+		cancel()
 		a.metrics.fetchDuration.Observe(time.Since(began).Seconds())
 		if err != nil {
 			log.Error("fetch", "err", err)
