@@ -47,7 +47,7 @@ func run(args []string) int {
 	fs.StringVar(&opts.StoragePath, "storage.path", "data/", "Directory of the embedded NATS server's JetStream data.")
 	fs.StringVar(&opts.NATSURL, "nats.url", "", "NATS server URL; overrides global.nats.url. With neither, canaryd embeds a NATS server.")
 	fs.StringVar(&opts.NATSListenAddress, "nats.listen-address", "127.0.0.1:4222", "Where the embedded NATS server accepts clients; empty for in-process only.")
-	fs.DurationVar(&opts.LeaseGrace, "analysis.lease-grace", 30*time.Second, "How long after a missed judgement another replica may take an analysis over.")
+	fs.DurationVar(&opts.LeaseGrace, "analysis.lease-grace", time.Minute, "How long after a missed judgement another replica may take an analysis over; a judgement's queries get half of it.")
 	fs.DurationVar(&opts.ScanInterval, "analysis.scan-interval", 10*time.Second, "How often to look for analyses whose owner stopped or died.")
 	logCfg := &promslog.Config{Level: promslog.NewLevel(), Format: promslog.NewFormat()}
 	fs.Var(pflagValue{logCfg.Level, "level"}, "log.level", "Log level: debug, info, warn, error.")

@@ -77,7 +77,7 @@ type Options struct {
 	// InstanceID names this replica in leases; default random.
 	InstanceID string
 	// LeaseGrace is how long after a missed judgement another replica may
-	// take an analysis over; default 30s. A judgement's queries get half
+	// take an analysis over; default 1m. A judgement's queries get half
 	// of it.
 	LeaseGrace time.Duration
 	// ScanInterval is how often orphaned analyses are looked for; default
@@ -109,7 +109,7 @@ func (o *Options) setDefaults() error {
 		o.InstanceID = nuid.Next()
 	}
 	if o.LeaseGrace <= 0 {
-		o.LeaseGrace = 30 * time.Second
+		o.LeaseGrace = time.Minute
 	}
 	if o.ScanInterval <= 0 {
 		o.ScanInterval = 10 * time.Second
