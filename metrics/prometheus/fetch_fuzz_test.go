@@ -34,6 +34,7 @@ func FuzzFetchResponse(f *testing.F) {
 		{0, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1704067200,"1"]}]}}`},
 		{0, `{"status":"success","data":{"resultType":"scalar","result":[1704067200,"1"]}}`},
 		{0, `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"histograms":[[1704067200,{"count":"1","sum":"1","buckets":[[0,"0","1","1"]]}]]}]}}`},
+		{0, `{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1704067260,"1"],[1704067200,"2"],[1704067200,"3"]]}]}}`},
 		{0, `{"status":"success","warnings":["w"],"infos":["i"],"data":{"resultType":"matrix","result":[{"metric":{},"values":[[1704067200,"x"]]}]}}`},
 		{1, `{"status":"error","errorType":"bad_data","error":"parse error"}`},
 		{2, `{"status":"error","errorType":"execution","error":"query timed out"}`},

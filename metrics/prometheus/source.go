@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -32,6 +33,7 @@ const maxSteps = 11000
 // for concurrent use; at most Config.MaxConcurrency requests are in flight.
 type Source struct {
 	cfg    Config
+	url    string // cfg.URL with any password masked: what logs and errors show
 	q      rangeQuerier
 	hc     *http.Client // nil when q is not HTTP
 	sem    chan struct{}
@@ -83,7 +85,8 @@ func newSource(cfg Config, q rangeQuerier, logger *slog.Logger, reg prom.Registe
 		cfg:    cfg,
 		q:      q,
 		sem:    make(chan struct{}, cfg.MaxConcurrency),
-		logger: logger.With("prometheus", cfg.URL),
+		url:    redactURL(cfg.URL),
+		logger: logger.With("prometheus", redactURL(cfg.URL)),
 		m: sourceMetrics{
 			duration: f.NewHistogram(prom.HistogramOpts{
 				Name:    "canaryd_prometheus_request_duration_seconds",
@@ -108,6 +111,16 @@ func newSource(cfg Config, q rangeQuerier, logger *slog.Logger, reg prom.Registe
 		s.m.errors.WithLabelValues(kindLabel(k))
 	}
 	return s
+}
+
+// redactURL masks the password of a URL's user info, which would
+// otherwise reach logs, verdicts and the API with every query error.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw // Validate refuses such a URL before it gets here
+	}
+	return u.Redacted()
 }
 
 // Close releases the Source's idle connections. Fetch still works after it.
@@ -180,7 +193,7 @@ func (s *Source) fetchWithRetries(ctx context.Context, q metrics.Query) (model.V
 			return nil, nil, fmt.Errorf("query %s: %w", q, ctxErr)
 		}
 		kind, cause := classify(err, status)
-		qe := &QueryError{Metric: q.Metric, Role: q.Role, Query: q.Expr, URL: s.cfg.URL,
+		qe := &QueryError{Metric: q.Metric, Role: q.Role, Query: q.Expr, URL: s.url,
 			Kind: kind, Status: status, Attempts: attempt, Timeout: timeout, Err: cause}
 		if !retryable(kind) || attempt > s.cfg.MaxRetries {
 			return nil, nil, qe
@@ -242,7 +255,7 @@ func (s *Source) asMatrix(q metrics.Query, v model.Value) (model.Matrix, error) 
 	if ok {
 		return m, nil
 	}
-	qe := &QueryError{Metric: q.Metric, Role: q.Role, Query: q.Expr, URL: s.cfg.URL, Kind: ErrBadResponse, Err: errors.New("no result")}
+	qe := &QueryError{Metric: q.Metric, Role: q.Role, Query: q.Expr, URL: s.url, Kind: ErrBadResponse, Err: errors.New("no result")}
 	if v != nil {
 		qe.Err = fmt.Errorf("a range query returned a %s, not a matrix", v.Type())
 	}
@@ -256,7 +269,7 @@ func (s *Source) toSamples(q metrics.Query, v model.Value) (metrics.Samples, err
 		return metrics.Samples{}, err
 	}
 	bad := func(kind error, format string, args ...any) error {
-		return &QueryError{Metric: q.Metric, Role: q.Role, Query: q.Expr, URL: s.cfg.URL, Kind: kind, Err: fmt.Errorf(format, args...)}
+		return &QueryError{Metric: q.Metric, Role: q.Role, Query: q.Expr, URL: s.url, Kind: kind, Err: fmt.Errorf(format, args...)}
 	}
 	// Labels are formatted only for the error that lists them: formatting
 	// every series' labels costs more than converting its points.
@@ -271,6 +284,12 @@ func (s *Source) toSamples(q metrics.Query, v model.Value) (metrics.Samples, err
 			sr.Labels = ss.Metric.String()
 		}
 		for j, p := range ss.Values {
+			if j > 0 && p.Timestamp <= ss.Values[j-1].Timestamp {
+				// Prometheus answers in time order; anything else is
+				// not a Prometheus answer, and would break the pairing.
+				return metrics.Samples{}, bad(ErrBadResponse, "series %s: point at %s does not follow %s (want increasing times)",
+					ss.Metric, p.Timestamp.Time().UTC().Format(time.RFC3339Nano), ss.Values[j-1].Timestamp.Time().UTC().Format(time.RFC3339Nano))
+			}
 			sr.Times[j] = int64(p.Timestamp)
 			sr.Values[j] = float64(p.Value)
 		}
