@@ -330,7 +330,7 @@ func TestReliabilityNoSecretsLeak(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	a, err := New(Options{
 		ConfigFile: path, ListenAddress: "127.0.0.1:0", StoragePath: t.TempDir(),
-		Logger: slog.New(slog.NewTextHandler(io.MultiWriter(logs, t.Output()), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Logger:     slog.New(slog.NewTextHandler(io.MultiWriter(logs, t.Output()), &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Registerer: reg, Gatherer: reg, Clock: clock,
 	})
 	if err != nil {
