@@ -164,12 +164,14 @@ func benchmarkExactPValue(b *testing.B, n int) {
 	w.exactDistribution(n, n, nm/2, TwoSided, 0.05) // grow the workspace
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := processCPU()
 	for b.Loop() {
 		d, _ := w.exactDistribution(n, n, nm/2, TwoSided, 0.05)
 		if p := d.pValue(nm/2, TwoSided); p != 1 {
 			b.Fatalf("p = %v", p)
 		}
 	}
+	b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
 }
 
 func BenchmarkExactPValue(b *testing.B) {

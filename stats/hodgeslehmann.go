@@ -187,6 +187,7 @@ type region struct {
 	xs     []float64 // x of the rows with candidates, ascending
 	lo, hi []int32   // their candidate columns [lo, hi)
 	below  int64     // entries left of the candidates, all rows
+	sumLo  int64     // entries left of the candidates, these rows
 	c      int64     // candidates
 	// lower and upper are the pivots bounding the candidates (-Inf, +Inf at
 	// first); margin is the interpolation margin in ranks, 0 to sample.
@@ -199,7 +200,8 @@ func (r *region) copyFrom(o *region) {
 	r.xs = append(r.xs[:0], o.xs...)
 	r.lo = append(r.lo[:0], o.lo...)
 	r.hi = append(r.hi[:0], o.hi...)
-	r.below, r.c, r.lower, r.upper, r.margin, r.upperIsEntry = o.below, o.c, o.lower, o.upper, o.margin, o.upperIsEntry
+	r.below, r.sumLo, r.c = o.below, o.sumLo, o.c
+	r.lower, r.upper, r.margin, r.upperIsEntry = o.lower, o.upper, o.margin, o.upperIsEntry
 }
 
 // Sizes of the pivot sample and of the final gather.
@@ -240,7 +242,7 @@ func (s *selector) start() {
 	for i := range r.lo {
 		r.lo[i], r.hi[i] = 0, int32(m)
 	}
-	r.below, r.c = 0, int64(n)*int64(m)
+	r.below, r.sumLo, r.c = 0, 0, int64(n)*int64(m)
 	r.lower, r.upper, r.margin, r.upperIsEntry = math.Inf(-1), math.Inf(1), 0, false
 }
 
@@ -395,6 +397,7 @@ func (s *selector) round(k1, k2 int64) (v float64, found, repeats bool) {
 	reg.c = c
 	reg.lower, reg.upper = lower, upper
 	keep := 0
+	var sumLo int64
 	for idx, xi := range reg.xs {
 		lo, hi := reg.lo[idx], reg.hi[idx]
 		if from != nil {
@@ -406,8 +409,10 @@ func (s *selector) round(k1, k2 int64) (v float64, found, repeats bool) {
 		if lo < hi {
 			reg.xs[keep], reg.lo[keep], reg.hi[keep] = xi, lo, hi
 			keep++
+			sumLo += int64(lo)
 		}
 	}
+	reg.sumLo = sumLo
 	reg.xs, reg.lo, reg.hi = reg.xs[:keep], reg.lo[:keep], reg.hi[:keep]
 	return 0, false, false
 }
@@ -593,10 +598,6 @@ func upperBound(y []float64, xi, t float64, lo, hi int32) int32 {
 // equal t.
 func (s *selector) sums(t float64, le, lt []int32, ties bool) (sumLe, sumLt int64) {
 	reg := &s.reg
-	var sumLo int64
-	for _, l := range reg.lo {
-		sumLo += int64(l)
-	}
 	for _, p := range le {
 		sumLe += int64(p)
 	}
@@ -605,7 +606,7 @@ func (s *selector) sums(t float64, le, lt []int32, ties bool) (sumLe, sumLt int6
 		if len(le) > 0 && &lt[0] != &le[0] {
 			copy(lt, le)
 		}
-		return sumLe - sumLo, sumLe - sumLo
+		return sumLe - reg.sumLo, sumLe - reg.sumLo
 	}
 	q := int32(len(s.y))
 	for idx, p := range le {
@@ -617,7 +618,7 @@ func (s *selector) sums(t float64, le, lt []int32, ties bool) (sumLe, sumLt int6
 		lt[idx] = q
 		sumLt += int64(q)
 	}
-	return sumLe - sumLo, sumLt - sumLo
+	return sumLe - reg.sumLo, sumLt - reg.sumLo
 }
 
 // search returns the number of entries <= t in the region's row idx, by
