@@ -367,7 +367,7 @@ func (t *Template) validate(path string, add func(path, format string, args ...a
 func (m *Metric) validate(path string, add func(path, format string, args ...any)) {
 	if m.Name == "" {
 		add(path+".name", "a metric needs a name")
-	} else if !model.LabelName(m.Name).IsValidLegacy() {
+	} else if !model.LegacyValidation.IsValidLabelName(m.Name) {
 		add(path+".name", "%q is not a valid name (letters, digits and underscores)", m.Name)
 	}
 	if m.Query == "" {
