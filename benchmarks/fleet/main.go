@@ -63,7 +63,7 @@ func main() {
 	flag.DurationVar(&o.batchWindow, "batch-window", 0, "how long a batch collects queries (0: metrics/batch's default)")
 	flag.BoolVar(&o.align, "align", true, "align analysis starts to the query step, so that analyses share windows (see README)")
 	flag.Float64Var(&o.factor, "factor", 1, "run the daemon's clock this many times faster than the wall clock")
-	flag.DurationVar(&o.drain, "drain", 5*time.Second, "how long verdicts due in the measured time may still arrive after it")
+	flag.DurationVar(&o.drain, "drain", 5*time.Second, "how long verdicts due in the measured time may still arrive after it (the wait ends when all have)")
 	flag.IntVar(&o.workers, "submitters", 8, "concurrent HTTP clients submitting analyses")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured time to this file")
 	flag.StringVar(&o.memProfile, "memprofile", "", "write a heap profile at the end of the measured time to this file")

@@ -34,7 +34,9 @@ type recorder struct {
 	mu         sync.Mutex
 	firstDue   []int64 // unix ns of each analysis' first judgement; 0 before it started
 	lastSeq    []int32
-	from, to   int64 // due times measured
+	from, to   int64         // due times measured
+	want       int           // judgements due in [from, to]
+	all        chan struct{} // closed when every one of them was made
 	made       int
 	duplicates int
 	unknown    int
@@ -43,7 +45,7 @@ type recorder struct {
 
 func newRecorder(n int, interval time.Duration, factor float64, now func() time.Time) *recorder {
 	return &recorder{interval: interval, factor: factor, now: now, firstDue: make([]int64, n), lastSeq: make([]int32, n),
-		from: math.MaxInt64, to: math.MaxInt64}
+		from: math.MaxInt64, to: math.MaxInt64, all: make(chan struct{})}
 }
 
 func (r *recorder) started(i int, firstDue time.Time) {
@@ -56,8 +58,13 @@ func (r *recorder) started(i int, firstDue time.Time) {
 func (r *recorder) window(from time.Time, d time.Duration) {
 	r.mu.Lock()
 	r.from, r.to = from.UnixNano(), from.Add(d).UnixNano()
+	r.want = r.due()
 	r.mu.Unlock()
 }
+
+// complete is closed when every judgement due in the measured time has
+// been made.
+func (r *recorder) complete() <-chan struct{} { return r.all }
 
 var (
 	idField  = []byte(`"analysis_id":"fleet-`)
@@ -89,6 +96,9 @@ func (r *recorder) verdict(m *nats.Msg) {
 	}
 	r.made++
 	r.lat.add(time.Duration(float64(now-due) / r.factor))
+	if r.made == r.want {
+		close(r.all)
+	}
 }
 
 func intAfter(b, field []byte) (int, bool) {

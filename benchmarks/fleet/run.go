@@ -217,7 +217,13 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 
 	// Verdicts due in the measured time may still arrive.
-	time.Sleep(o.drain)
+	drain := time.NewTimer(o.drain)
+	select {
+	case <-rec.complete():
+	case <-drain.C:
+	case <-ctx.Done():
+	}
+	drain.Stop()
 	if err := sub.Unsubscribe(); err != nil {
 		return err
 	}
