@@ -48,8 +48,8 @@ func TestAddVerdictKeepsRecentEvidence(t *testing.T) {
 	}
 	for i, v := range r.History {
 		want := 0
-		if i >= len(r.History)-evidenceCap {
-			want = 1
+		if i >= len(r.History)-evidenceCap || v.Seq > r.Published {
+			want = 1 // the latest, and any not yet published
 		}
 		if len(v.Metrics) != want {
 			t.Errorf("verdict seq %d keeps %d metrics, want %d", v.Seq, len(v.Metrics), want)

@@ -32,17 +32,24 @@ func (a *App) create(ctx context.Context, e Event) (*Record, error) {
 	tmpl := cfg.Template(e.Template)
 	now := a.clock.Now()
 	interval := time.Duration(tmpl.Interval)
+	// Windows start on a whole query step, so that analyses of one
+	// template started within a step query the same windows, and the
+	// batching provider can answer them with one query.
+	start := now
+	if step := tmpl.QueryStep(); !start.Truncate(step).Equal(start) {
+		start = start.Truncate(step).Add(step)
+	}
 	r := &Record{
 		ID:        e.ID,
 		Event:     e,
 		CreatedAt: now.UTC(),
 		UpdatedAt: now.UTC(),
-		Start:     now,
+		Start:     start,
 		Interval:  interval,
 		Plan:      planOf(tmpl),
 		Judge:     analysis.NewJudge(tmpl).NewState(),
 		History:   []Verdict{},
-		Lease:     Lease{Owner: a.opts.InstanceID, Expires: now.Add(interval + a.opts.LeaseGrace)},
+		Lease:     Lease{Owner: a.opts.InstanceID, Expires: start.Add(interval + a.opts.LeaseGrace)},
 	}
 	if _, err := a.store.create(ctx, r); err != nil {
 		if errors.Is(err, errDuplicate) {
@@ -84,35 +91,48 @@ func (a *App) wait(ctx context.Context, t time.Time) bool {
 	}
 }
 
-// run judges analysis id for as long as this instance owns it.
+// run judges analysis id for as long as this instance owns it. The lease
+// makes this runner the record's only writer, so it keeps the record and
+// its revision between judgements and reads the store again only after a
+// write fails (an abort, a takeover, an error).
 func (a *App) run(ctx context.Context, id string) {
 	log := a.logger.With("analysis_id", id)
 	var (
 		judge *analysis.Judge
 		out   analysis.Judgement
+		r     *Record
+		rev   uint64
 	)
 	for ctx.Err() == nil {
-		r, rev, err := a.store.get(ctx, id)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
+		if r == nil {
+			var err error
+			r, rev, err = a.store.get(ctx, id)
+			if err != nil {
+				r = nil
+				if ctx.Err() != nil {
+					return
+				}
+				if errors.Is(err, errNotFound) {
+					log.Warn("analysis deleted from the store; stopping")
+					return
+				}
+				a.metrics.natsErrors.Inc()
+				log.Error("read analysis", "err", err)
+				a.wait(ctx, a.clock.Now().Add(retryDelay))
+				continue
 			}
-			if errors.Is(err, errNotFound) {
-				log.Warn("analysis deleted from the store; stopping")
-				return
-			}
-			a.metrics.natsErrors.Inc()
-			log.Error("read analysis", "err", err)
-			a.wait(ctx, a.clock.Now().Add(retryDelay))
-			continue
 		}
 		if r.Lease.Owner != a.opts.InstanceID {
 			log.Info("analysis owned by another instance; stopping", "owner", r.Lease.Owner)
 			return
 		}
 		if r.Published < r.Seq {
-			if !a.publishPending(ctx, log, r, rev) {
+			var ok bool
+			if rev, ok = a.publishPending(ctx, log, r, rev); !ok {
 				return
+			}
+			if rev == 0 {
+				r = nil // re-read
 			}
 			continue
 		}
@@ -154,6 +174,8 @@ func (a *App) run(ctx context.Context, id string) {
 				log.Warn("query failed", "metric", tmpl.Metrics[i].Name, "err", in[i].Err)
 			}
 		}
+		// The judgement is made on r in place; if it cannot be written,
+		// r is dropped and read again.
 		if err := judge.Judge(r.Judge, in, &out); err != nil {
 			if errors.Is(err, analysis.ErrStateMismatch) {
 				// The template's metrics changed under a reload: judge
@@ -164,7 +186,8 @@ func (a *App) run(ctx context.Context, id string) {
 			}
 			if err != nil {
 				log.Error("judge", "err", err)
-				a.wait(ctx, a.clock.Now().Add(r.Interval))
+				r = nil
+				a.wait(ctx, a.clock.Now().Add(retryDelay))
 				continue
 			}
 		}
@@ -177,13 +200,13 @@ func (a *App) run(ctx context.Context, id string) {
 		r.addVerdict(v)
 		r.UpdatedAt = now.UTC()
 		r.Lease.Expires = maxTime(now, r.nextDue()).Add(a.opts.LeaseGrace)
-		rev, err = a.store.update(ctx, r, rev)
-		if err != nil {
+		if rev, err = a.store.update(ctx, r, rev); err != nil {
 			if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 				a.metrics.natsErrors.Inc()
 				log.Error("persist judgement", "err", err)
 			}
-			continue // re-read: another writer (abort, takeover) won
+			r = nil // re-read: another writer (abort, takeover) may have won
+			continue
 		}
 		a.metrics.judgementDuration.Observe(time.Since(began).Seconds())
 		if a.hooks.judged != nil && !a.hooks.judged(ctx, a.opts.InstanceID, id, r.Seq) {
@@ -192,17 +215,15 @@ func (a *App) run(ctx context.Context, id string) {
 		log.Info("verdict", "seq", v.Seq, "verdict", v.Verdict, "step", v.Step, "weight", v.Weight,
 			"next_weight", v.NextWeight, "score", float64(v.Score), "final", v.Final, "reason", v.Reason)
 		a.metrics.verdicts.WithLabelValues(string(v.Verdict)).Inc()
-		if !a.publishPending(ctx, log, r, rev) {
-			return
-		}
 	}
 }
 
 // publishPending publishes the verdicts r holds beyond Published, then
-// records them as published; false when a test hook abandoned the
-// analysis. Pending verdicts are always within the history, which holds
-// far more verdicts than can be pending.
-func (a *App) publishPending(ctx context.Context, log *slog.Logger, r *Record, rev uint64) bool {
+// records them as published, and returns the record's new revision: 0
+// when the caller must read the record again, and false when a test hook
+// abandoned the analysis. Pending verdicts are always within the history,
+// which holds far more verdicts than can be pending.
+func (a *App) publishPending(ctx context.Context, log *slog.Logger, r *Record, rev uint64) (uint64, bool) {
 	for i := range r.History {
 		v := &r.History[i]
 		if v.Seq <= r.Published {
@@ -214,19 +235,25 @@ func (a *App) publishPending(ctx context.Context, log *slog.Logger, r *Record, r
 				log.Error("publish verdict", "seq", v.Seq, "err", err)
 				a.wait(ctx, a.clock.Now().Add(retryDelay))
 			}
-			return true
+			return 0, true
 		}
 	}
 	if a.hooks.published != nil && !a.hooks.published(ctx, a.opts.InstanceID, r.ID, r.Seq) {
-		return false
+		return 0, false
 	}
+	published := r.Published
 	r.Published = r.Seq
-	if _, err := a.store.update(ctx, r, rev); err != nil && ctx.Err() == nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		a.metrics.natsErrors.Inc()
-		log.Error("record published verdicts", "err", err)
-		a.wait(ctx, a.clock.Now().Add(retryDelay))
+	nrev, err := a.store.update(ctx, r, rev)
+	if err != nil {
+		r.Published = published
+		if ctx.Err() == nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+			a.metrics.natsErrors.Inc()
+			log.Error("record published verdicts", "err", err)
+			a.wait(ctx, a.clock.Now().Add(retryDelay))
+		}
+		return 0, true
 	}
-	return true
+	return nrev, true
 }
 
 // abort ends analysis id with weight 0 and publishes the final verdict.
@@ -260,7 +287,7 @@ func (a *App) abort(ctx context.Context, id, reason string) (*Record, error) {
 		}
 		a.logger.Info("analysis aborted", "analysis_id", id, "reason", reason)
 		a.metrics.verdicts.WithLabelValues(string(v.Verdict)).Inc()
-		// The owner, if any, stops at its next read; the verdict is
+		// The owner, if any, stops at its next write; the verdict is
 		// published here, and by any resuming replica if this fails.
 		a.publishPending(ctx, a.logger.With("analysis_id", id), r, rev)
 		return r, nil

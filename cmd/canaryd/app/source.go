@@ -7,6 +7,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/metrics/batch"
 	promsource "github.com/canaryd/canaryd/metrics/prometheus"
 )
 
@@ -22,7 +24,13 @@ func (a *App) setProvider(cfg *configs.Config) error {
 		if err != nil {
 			return fmt.Errorf("prometheus source: %w", err)
 		}
-		p = src
+		// Analyses of one template judge aligned windows (see create), so
+		// their queries differ only in matcher values: one query answers
+		// many of them.
+		p = &closingProvider{
+			Provider: batch.New(src, batch.Options{Logger: a.logger.With("component", "batch"), Registerer: reg}),
+			close:    src.Close,
+		}
 	}
 	a.cfgMu.Lock()
 	old := a.provider
@@ -33,6 +41,15 @@ func (a *App) setProvider(cfg *configs.Config) error {
 	}
 	return nil
 }
+
+// closingProvider is a provider with the Close of the source beneath it.
+type closingProvider struct {
+	metrics.Provider
+	close func()
+}
+
+// Close releases the source's idle connections.
+func (p *closingProvider) Close() { p.close() }
 
 // sourceGatherer gathers the current Prometheus source's metrics.
 func (a *App) sourceGatherer() prometheus.Gatherer {

@@ -20,7 +20,7 @@ import (
 // Every verdict's evidence is on the stream.
 const (
 	historyCap  = 32
-	evidenceCap = 4
+	evidenceCap = 1
 )
 
 // keyPrefix prefixes every analysis key in the bucket.
