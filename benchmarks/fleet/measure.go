@@ -274,16 +274,18 @@ func gatherCounters(reg *prometheus.Registry) (map[string]float64, error) {
 
 // result is one run's figures.
 type result struct {
-	Label     string  `json:"label,omitempty"`
-	Analyses  int     `json:"analyses"`
-	Metrics   int     `json:"metrics"`
-	Interval  string  `json:"interval"`
-	Step      string  `json:"step"`
-	Duration  float64 `json:"duration_seconds"`
-	Batch     bool    `json:"batch"`
-	Align     bool    `json:"align"`
-	Factor    float64 `json:"factor"`
-	GoMaxProc int     `json:"gomaxprocs"`
+	Label    string  `json:"label,omitempty"`
+	Analyses int     `json:"analyses"`
+	Metrics  int     `json:"metrics"`
+	Interval string  `json:"interval"`
+	Step     string  `json:"step"`
+	Duration float64 `json:"duration_seconds"`
+	Batch    bool    `json:"batch"`
+	// DaemonProvider says the daemon built its own provider (-daemon-provider).
+	DaemonProvider bool    `json:"daemon_provider,omitempty"`
+	Align          bool    `json:"align"`
+	Factor         float64 `json:"factor"`
+	GoMaxProc      int     `json:"gomaxprocs"`
 	// LoadAverage is the machine's 1-minute load average at the end: the
 	// machine is shared, and other work competes for its cores.
 	LoadAverage float64 `json:"load_average_1m"`
@@ -337,7 +339,7 @@ func (r *recorder) result(o *options, failed int, measured time.Duration, cpu fl
 	med := func(v []float64) float64 { return v[len(v)/2] }
 	res := &result{
 		Label: o.label, Analyses: o.analyses, Metrics: o.metrics, Interval: o.interval.String(), Step: o.step().String(),
-		Duration: simSec, LoadAverage: loadAverage(), Batch: o.batch, Align: o.align, Factor: o.factor, GoMaxProc: runtime.GOMAXPROCS(0),
+		Duration: simSec, LoadAverage: loadAverage(), Batch: o.batch, DaemonProvider: o.daemonProvider, Align: o.align, Factor: o.factor, GoMaxProc: runtime.GOMAXPROCS(0),
 		JudgementsPerSecond: float64(r.made) / simSec,
 		VerdictBytes:        float64(r.bytes.Load()) / float64(max(1, r.received.Load())),
 		SubmitFailed:        failed,
@@ -367,8 +369,12 @@ func (r *recorder) result(o *options, failed int, measured time.Duration, cpu fl
 }
 
 func (r *result) print(w io.Writer) {
-	fmt.Fprintf(w, "\n== %d analyses × %d metrics, interval %s, step %s, %gs measured (batch %v, align %v, factor %g; load average %.1f on %d cores)\n",
-		r.Analyses, r.Metrics, r.Interval, r.Step, r.Duration, r.Batch, r.Align, r.Factor, r.LoadAverage, runtime.NumCPU())
+	provider := fmt.Sprintf("batch %v", r.Batch)
+	if r.DaemonProvider {
+		provider = "the daemon's own provider"
+	}
+	fmt.Fprintf(w, "\n== %d analyses × %d metrics, interval %s, step %s, %gs measured (%s, align %v, factor %g; load average %.1f on %d cores)\n",
+		r.Analyses, r.Metrics, r.Interval, r.Step, r.Duration, provider, r.Align, r.Factor, r.LoadAverage, runtime.NumCPU())
 	fmt.Fprintf(w, "judgements/s              %.1f  (due %d, made and published %d, missing %d, duplicates %d, active at end %.0f)\n",
 		r.JudgementsPerSecond, r.Due, r.Made, r.Missing, r.Duplicates, r.Active)
 	if r.SubmitFailed > 0 {
@@ -381,7 +387,11 @@ func (r *result) print(w io.Writer) {
 		r.CPUCores, r.CPUPer1000, r.SourceCPUCores)
 	fmt.Fprintf(w, "heap live                 %.1f MiB (%.1f before analyses): %.2f KiB per analysis\n", r.HeapMiB, r.HeapBeforeMiB, r.HeapPerAnalysis)
 	fmt.Fprintf(w, "RSS                       %.1f MiB (%.1f before analyses): %.2f KiB per analysis\n", r.RSSMiB, r.RSSBeforeMiB, r.RSSPerAnalysis)
-	fmt.Fprintf(w, "queries per judgement     %.2f asked by the daemon, %.4f reached the source\n", r.QueriesAsked, r.QueriesSent)
+	if r.DaemonProvider {
+		fmt.Fprintf(w, "queries per judgement     %.4f reached the source (the daemon's own provider)\n", r.QueriesSent)
+	} else {
+		fmt.Fprintf(w, "queries per judgement     %.2f asked by the daemon, %.4f reached the source\n", r.QueriesAsked, r.QueriesSent)
+	}
 	fmt.Fprintf(w, "errors                    NATS %.0f, query %.0f, Prometheus provider %.0f, source %d; batch fallbacks %.0f, refused %.0f\n",
 		r.NATSErrors, r.QueryErrors, r.PrometheusErrors, r.SourceErrors, r.BatchFallback, r.BatchRefused)
 }

@@ -91,6 +91,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		provider = batch.New(ps, batch.Options{Window: o.batchWindow, Registerer: reg})
 	}
 	asked := &counted{Provider: provider}
+	var daemonProvider metrics.Provider = asked
+	if o.daemonProvider {
+		// The daemon builds its own from global.prometheus, as deployed;
+		// what it asks for is then not counted.
+		daemonProvider = nil
+	}
 
 	var clock app.Clock = app.RealClock{}
 	if o.factor != 1 {
@@ -121,7 +127,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		Registerer:        reg,
 		Gatherer:          reg,
 		Clock:             clock,
-		Provider:          asked,
+		Provider:          daemonProvider,
 	})
 	if err != nil {
 		return err
@@ -160,8 +166,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 
 	before := sampleMemory(true)
-	fmt.Fprintf(out, "canaryd fleet benchmark: %d analyses, %d metrics, interval %s, step %s, batch %v, align %v, factor %g, GOMAXPROCS %d\n",
-		o.analyses, o.metrics, o.interval, o.step(), o.batch, o.align, o.factor, runtime.GOMAXPROCS(0))
+	which := fmt.Sprintf("batch %v", o.batch)
+	if o.daemonProvider {
+		which = "the daemon's own provider"
+	}
+	fmt.Fprintf(out, "canaryd fleet benchmark: %d analyses, %d metrics, interval %s, step %s, %s, align %v, factor %g, GOMAXPROCS %d\n",
+		o.analyses, o.metrics, o.interval, o.step(), which, o.align, o.factor, runtime.GOMAXPROCS(0))
 	fmt.Fprintf(out, "before analyses: heap live %.1f MiB, RSS %.1f MiB\n", mib(before.heapLive), mib(before.rss))
 
 	// Submit, evenly over one interval of wall time.
