@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -186,6 +189,18 @@ templates:
 		t.Logf("verdict %s seq %d: %s %v -> %v", v.AnalysisID, v.Seq, v.Verdict, v.Weight, v.NextWeight)
 	}
 
+	// SIGHUP with a broken config keeps the running one and says so.
+	if err := os.WriteFile(cfg, []byte("templates: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := second.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitMetric(t, "http://"+webAddr+"/metrics", "canaryd_config_last_reload_successful 0", second.done)
+	if err := apptest.WaitHTTP("http://"+webAddr+"/-/ready", second.done); err != nil {
+		t.Errorf("not ready after a failed reload: %v", err)
+	}
+
 	// SIGTERM stops the daemon cleanly.
 	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -197,5 +212,30 @@ templates:
 	}
 	if code := second.cmd.ProcessState.ExitCode(); code != 0 {
 		t.Errorf("exit code %d after SIGTERM, want 0", code)
+	}
+}
+
+// waitMetric polls a /metrics page until it holds line: the daemon is
+// another process, with no event to wait on.
+func waitMetric(t *testing.T, url, line string, exited <-chan struct{}) {
+	t.Helper()
+	deadline := time.After(waitTimeout)
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if resp, err := http.Get(url); err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(b), line) {
+				return
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatalf("daemon exited while waiting for %q", line)
+		case <-deadline:
+			t.Fatalf("%s never showed %q", url, line)
+		case <-tick.C:
+		}
 	}
 }
