@@ -286,6 +286,12 @@ func (a *App) abort(ctx context.Context, id, reason string) (*Record, error) {
 			return nil, err
 		}
 		a.logger.Info("analysis aborted", "analysis_id", id, "reason", reason)
+		// A runner here would only learn of the abort at its next write.
+		a.runMu.Lock()
+		if stop := a.running[id]; stop != nil {
+			stop()
+		}
+		a.runMu.Unlock()
 		a.metrics.verdicts.WithLabelValues(string(v.Verdict)).Inc()
 		// The owner, if any, stops at its next write; the verdict is
 		// published here, and by any resuming replica if this fails.
