@@ -66,10 +66,16 @@ func (a *App) consume(cons jetstream.Consumer) error {
 			queues[h.Sum32()%deployWorkers] <- msg
 		}
 	}()
-	a.onStop("deploy consumer", func(context.Context) error {
+	a.onStop("deploy consumer", func(ctx context.Context) error {
 		it.Stop()
-		<-done
-		return nil
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			// Events still being handled are not acknowledged: they are
+			// delivered again, here or to another replica.
+			return fmt.Errorf("deploy events still being handled: %w", ctx.Err())
+		}
 	})
 	return nil
 }
