@@ -33,6 +33,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/model"
 )
 
 // Options adjust the server Start runs. The zero value is Prometheus's
@@ -83,7 +85,33 @@ func Start(t testing.TB, openMetrics string, opts Options) *Server {
 	if err := os.WriteFile(config, []byte("scrape_configs: []\n"), 0o644); err != nil {
 		t.Fatalf("promtest: %v", err)
 	}
+	return run(t, prometheusBin, dir, data, config, opts)
+}
 
+// StartScraping runs a Prometheus server that scrapes targets (host:port,
+// path /metrics) every interval into an empty TSDB, and stops it in
+// t.Cleanup: for end-to-end tests over live /metrics endpoints.
+func StartScraping(t testing.TB, targets []string, interval time.Duration, opts Options) *Server {
+	t.Helper()
+	prometheusBin, _ := binaries(t)
+	dir := t.TempDir()
+	quoted := make([]string, len(targets))
+	for i, tg := range targets {
+		quoted[i] = strconv.Quote(tg)
+	}
+	cfg := fmt.Sprintf("global:\n  scrape_interval: %s\n  scrape_timeout: %s\nscrape_configs:\n  - job_name: promtest\n    static_configs:\n      - targets: [%s]\n",
+		model.Duration(interval), model.Duration(interval), strings.Join(quoted, ", "))
+	config := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(config, []byte(cfg), 0o644); err != nil {
+		t.Fatalf("promtest: %v", err)
+	}
+	return run(t, prometheusBin, dir, filepath.Join(dir, "data"), config, opts)
+}
+
+// run starts the server until it is ready, on a free port, and stops it in
+// t.Cleanup.
+func run(t testing.TB, prometheusBin, dir, data, config string, opts Options) *Server {
+	t.Helper()
 	// The free port is found by listening on :0 and closing, so another
 	// process may take it before Prometheus does: then Prometheus exits
 	// complaining about the address, and we try another port.

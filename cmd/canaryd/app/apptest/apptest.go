@@ -1,20 +1,14 @@
 // Package apptest holds what the daemon's tests share: a real /metrics
 // endpoint serving latency series, and a real Prometheus server scraping
-// it (package promtest serves fixed historical series; these tests need
-// live scrapes).
+// it (promtest.StartScraping).
 package apptest
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,6 +16,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/canaryd/canaryd/metrics/prometheus/promtest"
 )
 
 // readyTimeout bounds the wait for a process to become ready.
@@ -66,61 +62,7 @@ func ServeLatency(t *testing.T, levels map[[2]string]float64) string {
 // Without the binary the test is skipped, or fails when CI is "true".
 func StartScrapingPrometheus(t *testing.T, targets ...string) string {
 	t.Helper()
-	bin, err := exec.LookPath("prometheus")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("prometheus not on PATH; install Debian's prometheus package (make test-deps)")
-		}
-		t.Skip("prometheus not on PATH; install Debian's prometheus package (make test-deps)")
-	}
-	dir := t.TempDir()
-	cfg := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-scrape_configs:
-  - job_name: canaryd-e2e
-    static_configs:
-      - targets: [%s]
-`, strings.Join(targets, ", "))
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for try := 1; ; try++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
-		var out syncBuffer
-		cmd := exec.Command(bin,
-			"--config.file="+filepath.Join(dir, "prometheus.yml"),
-			"--storage.tsdb.path="+filepath.Join(dir, "data"),
-			"--web.listen-address="+addr,
-			"--log.level=warn",
-		)
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		stop := func() {
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		url := "http://" + addr
-		if err := WaitHTTP(url+"/-/ready", done); err == nil {
-			t.Cleanup(stop)
-			return url
-		} else {
-			stop()
-			if try < 5 && strings.Contains(out.String(), "address already in use") {
-				continue
-			}
-			t.Fatalf("prometheus not ready: %v\n%s", err, out.String())
-		}
-	}
+	return promtest.StartScraping(t, targets, time.Second, promtest.Options{}).URL
 }
 
 // WaitHTTP polls url until it answers 200 or exited is closed: there is
@@ -145,22 +87,4 @@ func WaitHTTP(url string, exited <-chan struct{}) error {
 		case <-tick.C:
 		}
 	}
-}
-
-// syncBuffer collects a process' output for failure messages.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
