@@ -1,100 +1,36 @@
 package stats
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/canaryd/canaryd/stats/oracle"
 )
 
-// oracleCase is one line of ../shared/oracles/mannwhitney.jsonl (R 4.2.2,
-// SciPy 1.10.1 and brute-force NumPy; see its README).
-type oracleCase struct {
-	ID          string    `json:"id"`
-	Canary      []float64 `json:"canary"`
-	Baseline    []float64 `json:"baseline"`
-	Alternative string    `json:"alternative"`
-	Confidence  float64   `json:"confidence"`
-	Method      string    `json:"method"`
-	U           float64   `json:"u"`
-	PValue      float64   `json:"p_value"`
-	HLShift     float64   `json:"hl_shift"`
-	CI          [2]bound  `json:"ci"`
-}
+// The shared oracle cases (R, SciPy, brute force), read by package oracle.
+type (
+	oracleCase = oracle.Case
+	bound      = oracle.Bound
+)
 
-// bound is an interval end: a number, or the string "+Inf" or "-Inf".
-type bound float64
-
-func (b *bound) UnmarshalJSON(p []byte) error {
-	switch string(p) {
-	case `"+Inf"`:
-		*b = bound(math.Inf(1))
-		return nil
-	case `"-Inf"`:
-		*b = bound(math.Inf(-1))
-		return nil
-	}
-	var f float64
-	if err := json.Unmarshal(p, &f); err != nil {
-		return fmt.Errorf("interval bound %s: %w", p, err)
-	}
-	*b = bound(f)
-	return nil
-}
-
-// loadOracle reads the shared oracle cases, found from the module root.
 func loadOracle(t *testing.T) []oracleCase {
 	t.Helper()
-	dir, err := os.Getwd()
+	cases, err := oracle.MannWhitney()
 	if err != nil {
 		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-	path := filepath.Join(dir, "..", "shared", "oracles", "mannwhitney.jsonl")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("oracle: %v", err)
-	}
-	var cases []oracleCase
-	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		var c oracleCase
-		if err := json.Unmarshal([]byte(line), &c); err != nil {
-			t.Fatalf("%s:%d: %v", path, i+1, err)
-		}
-		cases = append(cases, c)
-	}
-	if len(cases) == 0 {
-		t.Fatalf("%s: no cases", path)
 	}
 	return cases
 }
 
 // closeRel reports whether got is within rel of want (relative), or within
 // abs of it when want is small; infinities must match exactly.
-func closeRel(got, want, rel, abs float64) bool {
-	if math.IsInf(want, 0) || math.IsInf(got, 0) {
-		return got == want
-	}
-	d := math.Abs(got - want)
-	return d <= abs || d <= rel*math.Abs(want)
-}
+var closeRel = oracle.Near
 
 func TestMannWhitneyOracle(t *testing.T) {
 	var w Workspace

@@ -3,13 +3,13 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/canaryd/canaryd/stats/oracle"
 )
 
 // runCompareCLI runs canaryctl in-process with args after "compare".
@@ -36,39 +36,11 @@ func writeSample(t *testing.T, dir, name string, x []float64) string {
 	return p
 }
 
-// bound reads an interval end: a number or the string "+Inf" / "-Inf".
-type bound float64
-
-func (b *bound) UnmarshalJSON(p []byte) error {
-	switch string(p) {
-	case `"+Inf"`:
-		*b = bound(math.Inf(1))
-		return nil
-	case `"-Inf"`:
-		*b = bound(math.Inf(-1))
-		return nil
-	}
-	var f float64
-	if err := json.Unmarshal(p, &f); err != nil {
-		return fmt.Errorf("interval end %s: %w", p, err)
-	}
-	*b = bound(f)
-	return nil
-}
-
-// oracleCase is one line of ../shared/oracles/mannwhitney.jsonl.
-type oracleCase struct {
-	ID          string    `json:"id"`
-	Canary      []float64 `json:"canary"`
-	Baseline    []float64 `json:"baseline"`
-	Alternative string    `json:"alternative"`
-	Confidence  float64   `json:"confidence"`
-	Method      string    `json:"method"`
-	U           float64   `json:"u"`
-	PValue      float64   `json:"p_value"`
-	HLShift     float64   `json:"hl_shift"`
-	CI          [2]bound  `json:"ci"`
-}
+// The shared oracle cases, read by package oracle.
+type (
+	oracleCase = oracle.Case
+	bound      = oracle.Bound
+)
 
 // compareOutput is the --output json object.
 type compareOutput struct {
@@ -83,46 +55,14 @@ type compareOutput struct {
 
 func loadOracle(t *testing.T) []oracleCase {
 	t.Helper()
-	dir, err := os.Getwd()
+	cases, err := oracle.MannWhitney()
 	if err != nil {
 		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-	path := filepath.Join(dir, "..", "shared", "oracles", "mannwhitney.jsonl")
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("oracle: %v", err)
-	}
-	var cases []oracleCase
-	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
-		var c oracleCase
-		if err := json.Unmarshal([]byte(line), &c); err != nil {
-			t.Fatalf("%s:%d: %v", path, i+1, err)
-		}
-		cases = append(cases, c)
-	}
-	if len(cases) == 0 {
-		t.Fatalf("%s: no cases", path)
 	}
 	return cases
 }
 
-func near(got, want, rel, abs float64) bool {
-	if math.IsInf(want, 0) || math.IsInf(got, 0) {
-		return got == want
-	}
-	d := math.Abs(got - want)
-	return d <= abs || d <= rel*math.Abs(want)
-}
+var near = oracle.Near
 
 // TestCompareOracle runs every shared oracle case through the CLI, reading
 // the samples from files and the result from --output json.
