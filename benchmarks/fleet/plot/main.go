@@ -35,8 +35,13 @@ type result struct {
 
 func main() {
 	out := flag.String("o", "fleet.svg", "output file (.svg or .png)")
+	only := flag.String("labels", "", "comma-separated labels to draw, in this order (default: every label)")
 	flag.Parse()
-	if err := run(*out, flag.Args()); err != nil {
+	var labels []string
+	if *only != "" {
+		labels = strings.Split(*only, ",")
+	}
+	if err := run(*out, flag.Args(), labels); err != nil {
 		fmt.Fprintln(os.Stderr, "plot:", err)
 		os.Exit(1)
 	}
@@ -74,13 +79,21 @@ func read(paths []string) (map[string][]result, []string, error) {
 	return byLabel, labels, nil
 }
 
-func run(out string, paths []string) error {
+func run(out string, paths, only []string) error {
 	if len(paths) == 0 {
 		return fmt.Errorf("no result files")
 	}
 	byLabel, labels, err := read(paths)
 	if err != nil {
 		return err
+	}
+	if only != nil {
+		for _, l := range only {
+			if _, ok := byLabel[l]; !ok {
+				return fmt.Errorf("no results labelled %q", l)
+			}
+		}
+		labels = only
 	}
 	lat := plot.New()
 	lat.Title.Text = "Verdict latency (interval end to verdict)"
@@ -126,7 +139,7 @@ func run(out string, paths []string) error {
 	lat.Legend.Top, lat.Legend.Left = true, true
 	cpu.Legend.Top, cpu.Legend.Left = true, true
 
-	const w, h = 10 * vg.Inch, 4 * vg.Inch
+	const w, h = 11 * vg.Inch, 5 * vg.Inch
 	var (
 		c    vg.CanvasSizer
 		save func() error
@@ -185,6 +198,8 @@ func plotColor(i int) color.Color {
 		color.RGBA{R: 0x1f, G: 0x77, B: 0xb4, A: 0xff},
 		color.RGBA{R: 0x2c, G: 0xa0, B: 0x2c, A: 0xff},
 		color.RGBA{R: 0x94, G: 0x67, B: 0xbd, A: 0xff},
+		color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff},
+		color.RGBA{R: 0x8c, G: 0x56, B: 0x4b, A: 0xff},
 	}
 	return cs[i%len(cs)]
 }
