@@ -12,7 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/report/reporttest"
 )
 
 // TestDemo runs the whole demo in-process and asserts both outcomes and
@@ -27,6 +30,7 @@ func TestDemo(t *testing.T) {
 		for _, r := range res.Rollouts {
 			if r.Verdict == analysis.Rollback {
 				report = getPage(t, ctx, res.APIURL+"/analyses/"+r.AnalysisID)
+				inBrowser(t, res.APIURL+"/analyses/"+r.AnalysisID)
 			}
 		}
 	}
@@ -81,4 +85,43 @@ func getPage(t *testing.T, ctx context.Context, url string) string {
 		}
 	}
 	return string(b)
+}
+
+// inBrowser opens the rolled-back canary's report in headless Chromium:
+// the deciding metric's panel comes first, and its interval lies wholly
+// past the allowed-change line on the screen. The screenshot is kept.
+func inBrowser(t *testing.T, url string) {
+	t.Helper()
+	ctx := reporttest.Browser(t)
+	var (
+		first  []string
+		margin []float64
+		shot   []byte
+	)
+	err := chromedp.Run(ctx,
+		chromedp.Navigate(url),
+		chromedp.WaitVisible(`#timeline`, chromedp.ByQuery),
+		chromedp.Evaluate(`(() => { const s = document.querySelector('section.metric'); return [s.dataset.metric, s.dataset.classification, s.dataset.deciding]; })()`, &first),
+		chromedp.Evaluate(`(() => {
+			const s = document.querySelector('section.metric');
+			const m = s.querySelector('svg line.margin').getBoundingClientRect();
+			const ci = s.querySelector('svg line.ci').getBoundingClientRect();
+			return [m.left, ci.left, ci.right];
+		})()`, &margin),
+		chromedp.FullScreenshot(&shot, 100), // quality 100: PNG
+	)
+	if err != nil {
+		t.Fatalf("drive chromium: %v", err)
+	}
+	out := filepath.Join(reporttest.ArtifactDir(t), "demo-rolled-back-report.png")
+	if err := os.WriteFile(out, shot, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot of the demo's rolled-back report: %s", out)
+	if len(first) != 3 || (first[1] != "high" && first[1] != "low") || first[2] != "true" {
+		t.Errorf("first panel %v, want a deciding metric classified high or low", first)
+	}
+	if len(margin) != 3 || !(margin[1] > margin[0]) || !(margin[2] > margin[1]) {
+		t.Errorf("first panel: margin line and interval at %v; want the interval wholly past the line", margin)
+	}
 }
