@@ -52,7 +52,8 @@
 //     analysis started) has the power for a steady regression; the latest
 //     interval alone finds a regression that starts or grows late (a
 //     memory leak), which a growing window dilutes. From the second look
-//     on, each window's one-sided p-value is doubled (Bonferroni).
+//     on the two windows share the look's level by weighted Bonferroni:
+//     3/4 to the cumulative window, 1/4 to the latest.
 //
 //  5. Spend α across looks. Look k is held to α_k = α/(k(k+1)), which
 //     sums to α over any number of looks (stats.SpendAlpha): no planned

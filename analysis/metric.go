@@ -206,6 +206,10 @@ func (j *Judge) evidence(mc *configs.Metric, r *MetricResult) {
 	r.RelShift, r.RelCI = Float(s), [2]Float{Float(lo), Float(hi)}
 }
 
+// cumulativeShare is the cumulative window's share of a look's level; the
+// latest interval gets the rest.
+const cumulativeShare = 0.75
+
 // oneSided returns the upper-tail p-value of a mean m against threshold
 // theta with standard error se, whose variance estimate has df degrees of
 // freedom (Student's t: a short analysis knows its noise only roughly).
@@ -238,11 +242,13 @@ func serialP(s *stats.Serial, theta float64, look int) (p float64, window string
 	df := s.PooledDF()
 	p, window = oneSided(mean, theta, se, df), "cumulative"
 	if look > 1 && s.LastN > 0 {
+		// Weighted Bonferroni: the cumulative window, the one with the
+		// power for a steady regression, gets 3/4 of the level.
 		pl := oneSided(s.LastMean, theta, stats.MeanSE(v, rho, s.LastN), df)
-		if pl < p {
+		p = math.Min(1, p/cumulativeShare)
+		if pl = math.Min(1, pl/(1-cumulativeShare)); pl < p {
 			p, window = pl, "latest"
 		}
-		p = math.Min(1, 2*p)
 	}
 	return p, window, mean, se
 }
