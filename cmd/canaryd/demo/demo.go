@@ -276,6 +276,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	if o.Hold != nil {
 		o.Hold(ctx, res)
+	} else {
+		fmt.Fprintln(o.Out, "\nThe demo's daemon stops now; `canaryd demo --hold` keeps the API and the reports served.")
 	}
 	return res, nil
 }
