@@ -108,8 +108,10 @@ func LoadFile(path string) (*Config, error) {
 	dir := filepath.Dir(path)
 	cfg.Global.Prometheus.SetDirectory(dir)
 	cfg.Global.NATS.TLSConfig.SetDirectory(dir)
-	if cfg.Global.NATS.CredentialsFile != "" && !filepath.IsAbs(cfg.Global.NATS.CredentialsFile) {
-		cfg.Global.NATS.CredentialsFile = filepath.Join(dir, cfg.Global.NATS.CredentialsFile)
+	for _, f := range []*string{&cfg.Global.NATS.CredentialsFile, &cfg.Global.NATS.PasswordFile, &cfg.Global.NATS.TokenFile} {
+		if *f != "" && !filepath.IsAbs(*f) {
+			*f = filepath.Join(dir, *f)
+		}
 	}
 	return cfg, nil
 }

@@ -2,6 +2,7 @@ package configs
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -96,5 +97,30 @@ func TestLoadExampleAndDefaults(t *testing.T) {
 	}
 	if br.Windows[0].Threshold != 14.4 || br.Windows[3].Threshold != 1 {
 		t.Errorf("workbook thresholds not kept: %+v", br.Windows)
+	}
+}
+
+func TestNATSSecretFiles(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "nats-password"), []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(dir, "canaryd.yml")
+	body := "global:\n  nats:\n    url: nats://nats:4222\n    user: canaryd\n    password_file: nats-password\ntemplates: [{name: t, metrics: [{name: m, query: up}]}]\n"
+	if err := os.WriteFile(cfgFile, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadFile(cfgFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	password, token, err := cfg.Global.NATS.Secrets()
+	if err != nil || password != "s3cret" || token != "" {
+		t.Errorf("Secrets() = %q, %q, %v; want the file's password, relative to the config file", password, token, err)
+	}
+
+	_, err = Load("global:\n  nats: {url: 'nats://n:4222', user: u, password: p, password_file: f}\ntemplates: [{name: t, metrics: [{name: m, query: up}]}]\n")
+	if err == nil || !strings.Contains(err.Error(), "use either password or password_file") {
+		t.Errorf("password and password_file together: %v", err)
 	}
 }

@@ -74,11 +74,15 @@ func startEmbedded(dir, listen string) (*server.Server, error) {
 // connection options.
 func natsOptions(c *configs.NATS) ([]nats.Option, error) {
 	opts := []nats.Option{nats.Name("canaryd"), nats.MaxReconnects(-1)}
-	if c.User != "" {
-		opts = append(opts, nats.UserInfo(c.User, string(c.Password)))
+	password, token, err := c.Secrets()
+	if err != nil {
+		return nil, err
 	}
-	if c.Token != "" {
-		opts = append(opts, nats.Token(string(c.Token)))
+	if c.User != "" {
+		opts = append(opts, nats.UserInfo(c.User, password))
+	}
+	if token != "" {
+		opts = append(opts, nats.Token(token))
 	}
 	if c.CredentialsFile != "" {
 		opts = append(opts, nats.UserCredentials(c.CredentialsFile))
