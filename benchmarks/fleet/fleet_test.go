@@ -86,9 +86,6 @@ func TestLatencyQuantiles(t *testing.T) {
 // TestRun runs the whole harness briefly on a compressed clock: every
 // judgement due is made and published, each analysis' queries shared.
 func TestRun(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the daemon for several seconds")
-	}
 	o := options{analyses: 20, interval: 10 * time.Second, duration: 30 * time.Second, metrics: 4, points: 10,
 		batch: true, align: true, factor: 10, drain: 10 * time.Second, workers: 4, out: t.TempDir() + "/r.jsonl"}
 	var out bytes.Buffer

@@ -72,9 +72,6 @@ var malformedKinds = []malformedKind{
 // canary.rejected.prod.<kind> with the reason, nothing stays pending on
 // the consumer, and the heap afterwards stays within burstHeapBound.
 func TestReliabilityBurst(t *testing.T) {
-	if testing.Short() {
-		t.Skip("burst of 10,000 events")
-	}
 	s, err := server.NewServer(&server.Options{
 		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
 		StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
