@@ -1,0 +1,179 @@
+package analysis
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+)
+
+// stateBinaryVersion is the first byte of a binary State.
+const stateBinaryVersion = 1
+
+// maxBinaryCount bounds the counts a binary State may declare, so that a
+// corrupt one cannot make UnmarshalBinary allocate without limit.
+const maxBinaryCount = 1 << 20
+
+var errStateBinary = errors.New("analysis: malformed binary state")
+
+// AppendBinary appends st in a compact binary layout and returns the
+// extended buffer (encoding.BinaryAppender). Every float round-trips
+// exactly, as in JSON, in about a third of JSON's bytes and a small
+// fraction of its time; the daemon persists states this way after every
+// judgement.
+//
+// Layout: a version byte, then uvarints for Looks and the number of
+// metrics, then per metric: the name (uvarint length, bytes), a flags
+// byte (bit 0: LogBroken), the Log, Up and Down serials
+// (stats.Serial.AppendBinary), SumC and SumB as IEEE 754 bits, and the
+// canary and baseline block means (uvarint count, then the bits of each).
+func (st *State) AppendBinary(b []byte) ([]byte, error) {
+	b = append(b, stateBinaryVersion)
+	b = binary.AppendUvarint(b, uint64(st.Looks))
+	b = binary.AppendUvarint(b, uint64(len(st.Metrics)))
+	for i := range st.Metrics {
+		m := &st.Metrics[i]
+		b = binary.AppendUvarint(b, uint64(len(m.Name)))
+		b = append(b, m.Name...)
+		var flags byte
+		if m.LogBroken {
+			flags |= 1
+		}
+		b = append(b, flags)
+		b, _ = m.Log.AppendBinary(b)
+		b, _ = m.Up.AppendBinary(b)
+		b, _ = m.Down.AppendBinary(b)
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(m.SumC))
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(m.SumB))
+		b = appendFloats(b, m.BlocksC)
+		b = appendFloats(b, m.BlocksB)
+	}
+	return b, nil
+}
+
+func appendFloats(b []byte, x []float64) []byte {
+	b = binary.AppendUvarint(b, uint64(len(x)))
+	for _, v := range x {
+		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
+	}
+	return b
+}
+
+// UnmarshalBinary decodes what AppendBinary wrote into st, replacing its
+// contents; a truncated, corrupt or unknown-version input is an error
+// and leaves st unusable.
+func (st *State) UnmarshalBinary(data []byte) error {
+	d := stateDecoder{b: data}
+	if v := d.byte(); v != stateBinaryVersion {
+		if d.err != nil {
+			return d.err
+		}
+		return fmt.Errorf("%w: version %d", errStateBinary, v)
+	}
+	st.Looks = d.count()
+	n := d.count()
+	if d.err != nil {
+		return d.err
+	}
+	st.Metrics = make([]MetricState, n)
+	for i := range st.Metrics {
+		m := &st.Metrics[i]
+		m.Name = string(d.bytes(d.count()))
+		m.LogBroken = d.byte()&1 != 0
+		d.serial(&m.Log)
+		d.serial(&m.Up)
+		d.serial(&m.Down)
+		m.SumC = d.float()
+		m.SumB = d.float()
+		m.BlocksC = d.floats()
+		m.BlocksB = d.floats()
+		if d.err != nil {
+			return d.err
+		}
+	}
+	if d.err == nil && len(d.b) != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", errStateBinary, len(d.b))
+	}
+	return d.err
+}
+
+// stateDecoder reads a binary State; the first error sticks and every
+// later read returns zero values.
+type stateDecoder struct {
+	b   []byte
+	err error
+}
+
+func (d *stateDecoder) fail(what string) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: truncated %s", errStateBinary, what)
+	}
+	d.b = nil
+}
+
+func (d *stateDecoder) byte() byte {
+	if len(d.b) < 1 {
+		d.fail("byte")
+		return 0
+	}
+	v := d.b[0]
+	d.b = d.b[1:]
+	return v
+}
+
+func (d *stateDecoder) count() int {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 || v > maxBinaryCount {
+		d.fail("count")
+		return 0
+	}
+	d.b = d.b[n:]
+	return int(v)
+}
+
+func (d *stateDecoder) bytes(n int) []byte {
+	if len(d.b) < n {
+		d.fail("bytes")
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *stateDecoder) float() float64 {
+	if len(d.b) < 8 {
+		d.fail("float")
+		return 0
+	}
+	v := math.Float64frombits(binary.LittleEndian.Uint64(d.b))
+	d.b = d.b[8:]
+	return v
+}
+
+func (d *stateDecoder) floats() []float64 {
+	n := d.count()
+	if n == 0 || len(d.b) < 8*n {
+		if n > 0 {
+			d.fail("floats")
+		}
+		return nil
+	}
+	x := make([]float64, n)
+	for i := range x {
+		x[i] = d.float()
+	}
+	return x
+}
+
+func (d *stateDecoder) serial(s interface{ DecodeBinary([]byte) ([]byte, error) }) {
+	if d.err != nil {
+		return
+	}
+	rest, err := s.DecodeBinary(d.b)
+	if err != nil {
+		d.fail("serial")
+		return
+	}
+	d.b = rest
+}
