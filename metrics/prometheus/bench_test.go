@@ -53,11 +53,11 @@ func (c cannedClient) Do(_ context.Context, req *http.Request) (*http.Response, 
 	return &http.Response{StatusCode: http.StatusOK, Header: http.Header{"Content-Type": {"application/json"}}, Request: req}, c.body, nil
 }
 
-func benchmarkDecode(b *testing.B, series, points int, aggregate string) {
+func benchmarkDecode(b *testing.B, series, points int, aggregate string, querier func(api.Client) rangeQuerier) {
 	body := rangeBody(series, points)
 	cfg := DefaultConfig()
 	cfg.URL = "http://prometheus.invalid"
-	src := newSource(cfg, &apiQuerier{api: v1.NewAPI(cannedClient{body})}, nil, nil)
+	src := newSource(cfg, querier(cannedClient{body}), nil, nil)
 	start := time.Unix(1704067200, 0)
 	q := metrics.Query{Metric: "latency", Role: metrics.Canary, Expr: "x", Aggregate: aggregate,
 		Start: start, End: start.Add(time.Duration(points-1) * 10 * time.Second), Step: 10 * time.Second}
@@ -76,8 +76,16 @@ func benchmarkDecode(b *testing.B, series, points int, aggregate string) {
 	}
 }
 
-// BenchmarkDecodeRangeResponse decodes range query answers into Samples.
+// BenchmarkDecodeRangeResponse decodes range query answers into Samples,
+// with client_golang's decoding (old) and with decodeRange (new).
 func BenchmarkDecodeRangeResponse(b *testing.B) {
+	queriers := []struct {
+		name    string
+		querier func(api.Client) rangeQuerier
+	}{
+		{"old", func(c api.Client) rangeQuerier { return clientGolangQuerier{api: v1.NewAPI(c)} }},
+		{"new", func(c api.Client) rangeQuerier { return &apiQuerier{client: c} }},
+	}
 	for _, bm := range []struct {
 		name           string
 		series, points int
@@ -89,7 +97,9 @@ func BenchmarkDecodeRangeResponse(b *testing.B) {
 		{"large/10x1000-sum", 10, 1000, "sum"},
 		{"wide/1000x10-sum", 1000, 10, "sum"},
 	} {
-		b.Run(bm.name, func(b *testing.B) { benchmarkDecode(b, bm.series, bm.points, bm.aggregate) })
+		for _, q := range queriers {
+			b.Run(bm.name+"/"+q.name, func(b *testing.B) { benchmarkDecode(b, bm.series, bm.points, bm.aggregate, q.querier) })
+		}
 	}
 }
 

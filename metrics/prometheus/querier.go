@@ -3,6 +3,8 @@ package prometheus
 import (
 	"context"
 	"net/http"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -20,9 +22,12 @@ type rangeQuerier interface {
 	queryRange(ctx context.Context, expr string, r v1.Range, timeout time.Duration) (v model.Value, warnings []string, status int, err error)
 }
 
-// apiQuerier runs range queries through client_golang's HTTP API client.
+// apiQuerier runs range queries over client_golang's HTTP client (so its
+// transport, authentication and TLS are used unchanged) and decodes the
+// answers itself (decodeRange): client_golang's decoding reads every answer
+// twice, and was a tenth of the daemon's CPU in a fleet benchmark.
 type apiQuerier struct {
-	api v1.API
+	client api.Client
 }
 
 // newAPIQuerier wraps an HTTP client so that the status of every response
@@ -34,15 +39,17 @@ func newAPIQuerier(address string, hc *http.Client) (*apiQuerier, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &apiQuerier{api: v1.NewAPI(client)}, nil
+	return &apiQuerier{client: client}, nil
 }
 
 func (q *apiQuerier) queryRange(ctx context.Context, expr string, r v1.Range, timeout time.Duration) (model.Value, []string, int, error) {
 	var status atomic.Int32
 	ctx = context.WithValue(ctx, statusKey{}, &status)
-	// The timeout also goes to the server, which then stops evaluating a
-	// query nobody is waiting for.
-	v, warnings, infos, err := q.api.QueryRange(ctx, expr, r, v1.WithTimeout(timeout))
+	resp, body, err := q.send(ctx, expr, r, timeout)
+	if err != nil {
+		return nil, nil, int(status.Load()), err
+	}
+	v, warnings, infos, err := decodeRange(resp, body)
 	var notes []string
 	if len(warnings)+len(infos) > 0 {
 		notes = make([]string, 0, len(warnings)+len(infos))
@@ -52,6 +59,51 @@ func (q *apiQuerier) queryRange(ctx context.Context, expr string, r v1.Range, ti
 		}
 	}
 	return v, notes, int(status.Load()), err
+}
+
+// queryRangePath is the API endpoint of range queries.
+const queryRangePath = "/api/v1/query_range"
+
+// send makes the request client_golang's QueryRange makes: a form POST,
+// repeated as a GET when the server refuses POSTs (403, 405 or 501). The
+// timeout also goes to the server, which then stops evaluating a query
+// nobody is waiting for.
+func (q *apiQuerier) send(ctx context.Context, expr string, r v1.Range, timeout time.Duration) (*http.Response, []byte, error) {
+	u := q.client.URL(queryRangePath, nil)
+	args := u.Query()
+	if timeout > 0 {
+		args.Set("timeout", timeout.String())
+	}
+	args.Set("query", expr)
+	args.Set("start", formatTime(r.Start))
+	args.Set("end", formatTime(r.End))
+	args.Set("step", strconv.FormatFloat(r.Step.Seconds(), 'f', -1, 64))
+	form := args.Encode()
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), strings.NewReader(form))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	// Marks the POST idempotent, so that the transport may retry it on a
+	// dropped connection as it would a GET; a nil value is not sent.
+	req.Header["Idempotency-Key"] = nil
+	resp, body, err := q.client.Do(ctx, req)
+	if resp != nil && (resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusMethodNotAllowed || resp.StatusCode == http.StatusNotImplemented) {
+		u.RawQuery = form
+		req, err = http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		return q.client.Do(ctx, req)
+	}
+	return resp, body, err
+}
+
+// formatTime writes t as Prometheus reads it: Unix seconds, with a fraction
+// if any.
+func formatTime(t time.Time) string {
+	return strconv.FormatFloat(float64(t.Unix())+float64(t.Nanosecond())/1e9, 'f', -1, 64)
 }
 
 type statusKey struct{}
