@@ -118,6 +118,35 @@ type AnalysisView struct {
 	Latest     *Verdict          `json:"latest_verdict,omitempty"`
 	// History holds the latest verdicts, oldest first (detail view only).
 	History []Verdict `json:"history,omitempty"`
+	// Queries are the PromQL queries of every metric, as the analysis
+	// runs them (detail view only; verdicts leave them out, since they are
+	// the same at every judgement).
+	Queries []MetricQueries `json:"queries,omitempty"`
+}
+
+// MetricQueries are one metric's queries for an analysis.
+type MetricQueries struct {
+	Metric   string `json:"metric"`
+	Baseline string `json:"baseline"`
+	Canary   string `json:"canary"`
+}
+
+// queriesOf renders the queries of r's metrics with the running template,
+// nil when it is gone or a query does not render.
+func (a *App) queriesOf(r *Record) []MetricQueries {
+	tmpl := a.config().Template(r.Event.Template)
+	if tmpl == nil {
+		return nil
+	}
+	qs, err := analysis.Queries(tmpl, r.Event.Target(), 0, r.Start, r.Start.Add(r.Interval), nil)
+	if err != nil || len(qs) != 2*len(tmpl.Metrics) {
+		return nil
+	}
+	out := make([]MetricQueries, len(tmpl.Metrics))
+	for i := range out {
+		out[i] = MetricQueries{Metric: tmpl.Metrics[i].Name, Baseline: qs[2*i].Expr, Canary: qs[2*i+1].Expr}
+	}
+	return out
 }
 
 func viewOf(r *Record, detail bool) AnalysisView {
@@ -147,6 +176,13 @@ func viewOf(r *Record, detail bool) AnalysisView {
 	if detail {
 		v.History = r.History
 	}
+	return v
+}
+
+// detailOf is the detail view of r: viewOf with the metrics' queries.
+func (a *App) detailOf(r *Record) AnalysisView {
+	v := viewOf(r, true)
+	v.Queries = a.queriesOf(r)
 	return v
 }
 
@@ -198,9 +234,9 @@ func (a *App) postAnalysis(w http.ResponseWriter, r *http.Request) {
 	rec, err := a.create(r.Context(), e)
 	switch {
 	case err == nil:
-		writeJSON(w, http.StatusCreated, viewOf(rec, true))
+		writeJSON(w, http.StatusCreated, a.detailOf(rec))
 	case errors.Is(err, errDuplicate):
-		writeJSON(w, http.StatusOK, viewOf(rec, true))
+		writeJSON(w, http.StatusOK, a.detailOf(rec))
 	case errors.Is(err, errInvalid):
 		writeError(w, http.StatusBadRequest, err)
 	default:
@@ -289,7 +325,7 @@ func (a *App) lookup(w http.ResponseWriter, r *http.Request) *Record {
 
 func (a *App) getAnalysis(w http.ResponseWriter, r *http.Request) {
 	if rec := a.lookup(w, r); rec != nil {
-		writeJSON(w, http.StatusOK, viewOf(rec, true))
+		writeJSON(w, http.StatusOK, a.detailOf(rec))
 	}
 }
 
@@ -344,5 +380,5 @@ func (a *App) postAbort(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, viewOf(rec, true))
+	writeJSON(w, http.StatusOK, a.detailOf(rec))
 }

@@ -142,6 +142,8 @@ type App struct {
 	fatal  chan error
 	runCtx context.Context
 
+	judges judgePool
+
 	runMu   sync.Mutex
 	running map[string]context.CancelFunc
 	settled map[string]bool // analyses the scan need not read again
@@ -267,7 +269,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	a.js = js
-	cons, kv, err := setupJetStream(ctx, js, &cfg.Global.NATS)
+	cons, kv, err := setupJetStream(ctx, js, &cfg.Global.NATS, dedupeWindow(cfg, &a.opts))
 	if err != nil {
 		return err
 	}

@@ -94,6 +94,13 @@ func TestLifecycle(t *testing.T) {
 			if view.State != tt.state || len(view.History) != len(tt.verdicts) || view.Latest == nil || view.Latest.Verdict != tt.verdicts[len(tt.verdicts)-1] {
 				t.Errorf("analysis over HTTP: state %s, %d verdicts, latest %+v", view.State, len(view.History), view.Latest)
 			}
+			if len(view.Latest.Metrics) != 1 || view.Latest.Metrics[0].Reason == "" || view.History[0].AnalysisID != "deploy-1" {
+				t.Errorf("analysis over HTTP: the latest verdict lacks its evidence, or the history its ids: %+v", view)
+			}
+			if len(view.Queries) != 1 || view.Queries[0].Metric != "latency" ||
+				!strings.Contains(view.Queries[0].Baseline, `version="v1"`) || !strings.Contains(view.Queries[0].Canary, `version="`+tt.canary+`"`) {
+				t.Errorf("analysis over HTTP: queries %+v", view.Queries)
+			}
 			if code := httpJSON(t, "GET", a.url+"/api/v1/analyses/deploy-1/verdict", "", &v); code != http.StatusOK || v.Seq != len(tt.verdicts) {
 				t.Errorf("latest verdict over HTTP: %d seq %d", code, v.Seq)
 			}

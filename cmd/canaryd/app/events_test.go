@@ -1,6 +1,7 @@
 package app
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -37,22 +38,57 @@ func TestDecodeEvent(t *testing.T) {
 	}
 }
 
-func TestAddVerdictKeepsRecentEvidence(t *testing.T) {
-	r := &Record{}
+// TestRecordHistory checks what a record keeps of its verdicts through
+// the runner's cycle (add, write, publish, retire) and the bucket's JSON:
+// the latest historyCap, evidence only for the latest and any not yet
+// published, and every entry whole again when read back.
+func TestRecordHistory(t *testing.T) {
+	r := &Record{ID: "a1", Event: Event{Service: "web", Namespace: "prod"}, Judge: &analysis.State{Looks: 3}}
 	for seq := 1; seq <= historyCap+5; seq++ {
-		r.Published = seq - 2 // the latest two are not published yet
-		r.addVerdict(Verdict{Seq: seq, Metrics: []analysis.MetricResult{{Name: "m"}}})
+		r.Seq = seq
+		r.addVerdict(Verdict{AnalysisID: "a1", Service: "web", Namespace: "prod", Seq: seq, Reason: "r",
+			Metrics: []analysis.MetricResult{{Name: "m", PValue: 0.5}}})
+		if _, err := r.appendJSON(nil); err != nil {
+			t.Fatalf("seq %d: %v", seq, err)
+		}
+		if seq < historyCap+4 { // the latest two stay unpublished
+			r.Published = seq
+			if err := r.retire(); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	if len(r.History) != historyCap || r.History[0].Seq != 6 || r.Latest().Seq != historyCap+5 {
-		t.Fatalf("history of %d from seq %d to %d", len(r.History), r.History[0].Seq, r.Latest().Seq)
+	b, err := r.appendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i, v := range r.History {
+	var got Record
+	if err := json.Unmarshal(b, &got); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	if len(got.History) != historyCap || got.History[0].Seq != 6 || got.Latest().Seq != historyCap+5 {
+		t.Fatalf("history of %d from seq %d to %d", len(got.History), got.History[0].Seq, got.Latest().Seq)
+	}
+	if got.Judge == nil || got.Judge.Looks != 3 {
+		t.Fatalf("judge state %+v", got.Judge)
+	}
+	for _, v := range got.History {
 		want := 0
-		if i >= len(r.History)-evidenceCap || v.Seq > r.Published {
-			want = 1 // the latest, and any not yet published
+		if v.Seq > got.Published {
+			want = 1 // the latest two, not yet published
 		}
-		if len(v.Metrics) != want {
-			t.Errorf("verdict seq %d keeps %d metrics, want %d", v.Seq, len(v.Metrics), want)
+		if len(v.Metrics) != want || v.AnalysisID != "a1" || v.Service != "web" || v.Namespace != "prod" || v.Reason != "r" {
+			t.Errorf("verdict seq %d: %d metrics (want %d), id %q service %q namespace %q", v.Seq, len(v.Metrics), want,
+				v.AnalysisID, v.Service, v.Namespace)
 		}
+	}
+	// A record whose latest verdict let go of its evidence must not be
+	// written: that would lose it.
+	r.Published = r.Seq
+	if err := r.retire(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.appendJSON(nil); err == nil {
+		t.Fatal("a retired latest verdict was written without its evidence")
 	}
 }

@@ -29,9 +29,23 @@ const analysisTTL = 7 * 24 * time.Hour
 // stored; the last failure is published as a rejection.
 const maxDeliver = 5
 
+// minDedupeWindow is the least time the stream remembers message ids.
+const minDedupeWindow = 2 * time.Minute
+
 // dedupeWindow is how long the stream remembers message ids: a verdict
-// republished by a resuming replica within it is stored once.
-const dedupeWindow = time.Hour
+// republished by a resuming replica within it is stored once. The owner
+// records a verdict as published with its next write, an interval later;
+// a replica resumes an analysis at most a lease grace and a scan after
+// the judgement its owner missed. Twice the longest interval plus both is
+// enough: remembering longer only costs memory (about 170 bytes per id,
+// at a verdict per analysis and interval).
+func dedupeWindow(cfg *configs.Config, o *Options) time.Duration {
+	var longest time.Duration
+	for i := range cfg.Templates {
+		longest = max(longest, time.Duration(cfg.Templates[i].Interval))
+	}
+	return max(minDedupeWindow, 2*longest+o.LeaseGrace+o.ScanInterval)
+}
 
 // startEmbedded runs a NATS server with JetStream storing under dir. With
 // an empty listen address it accepts in-process connections only.
@@ -99,14 +113,14 @@ func natsOptions(c *configs.NATS) ([]nats.Option, error) {
 
 // setupJetStream creates (or updates) the stream, the shared durable
 // consumer and the key-value bucket.
-func setupJetStream(ctx context.Context, js jetstream.JetStream, c *configs.NATS) (jetstream.Consumer, jetstream.KeyValue, error) {
+func setupJetStream(ctx context.Context, js jetstream.JetStream, c *configs.NATS, dedupe time.Duration) (jetstream.Consumer, jetstream.KeyValue, error) {
 	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        c.StreamOrDefault(),
 		Description: "canaryd deploy events, verdicts and rejections",
 		Subjects:    []string{deployPrefix + ">", verdictPrefix + ">", rejectedPrefix + ">"},
 		Storage:     jetstream.FileStorage,
 		MaxAge:      7 * 24 * time.Hour,
-		Duplicates:  dedupeWindow,
+		Duplicates:  dedupe,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("stream %s: %w", c.StreamOrDefault(), err)

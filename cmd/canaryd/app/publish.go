@@ -34,6 +34,23 @@ type Verdict struct {
 	Reason     string                  `json:"reason"`
 	Metrics    []analysis.MetricResult `json:"metrics"`
 	IssuedAt   time.Time               `json:"issued_at"`
+
+	// enc is the verdict's JSON, encoded once for the record and the
+	// stream; stripped says its evidence was let go after publishing.
+	enc      []byte
+	stripped bool
+}
+
+// encode returns v's JSON, encoding it at most once.
+func (v *Verdict) encode() ([]byte, error) {
+	if v.enc == nil {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("encode verdict %s: %w", v.msgID(), err)
+		}
+		v.enc = b
+	}
+	return v.enc, nil
 }
 
 // msgID is the verdict's Nats-Msg-Id.
@@ -58,6 +75,11 @@ func newVerdict(r *Record, seq int, d rollout.Decision, j *analysis.Judgement, n
 		v.Score = j.Score
 		v.Reason = j.Reason
 		v.Metrics = append(v.Metrics, j.Metrics...)
+		// The queries are the same at every judgement: the analysis
+		// shows them once (GET /api/v1/analyses/{id}).
+		for i := range v.Metrics {
+			v.Metrics[i].BaselineQuery, v.Metrics[i].CanaryQuery = "", ""
+		}
 		if d.Verdict != j.Verdict {
 			v.Reason = fmt.Sprintf("lifetime reached: %s (judged %s: %s)", d.Verdict, j.Verdict, j.Reason)
 		}
@@ -77,6 +99,10 @@ func (p *publisher) publish(ctx context.Context, subject, msgID string, v any) e
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", subject, err)
 	}
+	return p.publishBytes(ctx, subject, msgID, b)
+}
+
+func (p *publisher) publishBytes(ctx context.Context, subject, msgID string, b []byte) error {
 	m := &nats.Msg{Subject: subject, Data: b, Header: nats.Header{}}
 	m.Header.Set(jetstream.MsgIDHeader, msgID)
 	if _, err := p.js.PublishMsg(ctx, m); err != nil {
@@ -86,5 +112,9 @@ func (p *publisher) publish(ctx context.Context, subject, msgID string, v any) e
 }
 
 func (p *publisher) verdict(ctx context.Context, v *Verdict) error {
-	return p.publish(ctx, verdictPrefix+v.Namespace+"."+v.Service, v.msgID(), v)
+	b, err := v.encode()
+	if err != nil {
+		return err
+	}
+	return p.publishBytes(ctx, verdictPrefix+v.Namespace+"."+v.Service, v.msgID(), b)
 }

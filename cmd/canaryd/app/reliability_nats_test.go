@@ -100,9 +100,11 @@ func TestReliabilityNATSRestart(t *testing.T) {
 		c.waitRecord(id, nil)
 	}
 	clock.Advance(time.Minute)
-	for _, id := range ids {
-		c.waitRecord(id, func(r *Record) bool { return r.Published == 1 })
-	}
+	// Every first verdict is on the stream (the record says so only at
+	// its next write).
+	waitFor(t, "the first verdicts", func() bool {
+		return streamCount(t, c, verdictPrefix+">") == uint64(len(ids))
+	})
 
 	n.stop()
 	// While NATS is down a judgement falls due for every analysis; keep

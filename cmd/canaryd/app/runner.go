@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -98,10 +99,8 @@ func (a *App) wait(ctx context.Context, t time.Time) bool {
 func (a *App) run(ctx context.Context, id string) {
 	log := a.logger.With("analysis_id", id)
 	var (
-		judge *analysis.Judge
-		out   analysis.Judgement
-		r     *Record
-		rev   uint64
+		r   *Record
+		rev uint64
 	)
 	for ctx.Err() == nil {
 		if r == nil {
@@ -143,14 +142,12 @@ func (a *App) run(ctx context.Context, id string) {
 		if !a.wait(ctx, due) {
 			return
 		}
-		tmpl := a.config().Template(r.Event.Template)
+		cfg := a.config()
+		tmpl := cfg.Template(r.Event.Template)
 		if tmpl == nil {
 			log.Error("template no longer in the config; retrying", "template", r.Event.Template)
 			a.wait(ctx, a.clock.Now().Add(r.Interval))
 			continue
-		}
-		if judge == nil || judge.Template() != tmpl {
-			judge = analysis.NewJudge(tmpl)
 		}
 		// A judgement must end well within the lease, or another replica
 		// takes the analysis over while this one still fetches: queries
@@ -176,26 +173,30 @@ func (a *App) run(ctx context.Context, id string) {
 		}
 		// The judgement is made on r in place; if it cannot be written,
 		// r is dropped and read again.
-		if err := judge.Judge(r.Judge, in, &out); err != nil {
+		pj := a.judges.get(cfg, tmpl)
+		judge, out := pj.Judge, &pj.out
+		if err := judge.Judge(r.Judge, in, out); err != nil {
 			if errors.Is(err, analysis.ErrStateMismatch) {
 				// The template's metrics changed under a reload: judge
 				// the rest of the analysis afresh rather than stop.
 				log.Warn("template metrics changed; restarting the judge's state", "err", err)
 				r.Judge = judge.NewState()
-				err = judge.Judge(r.Judge, in, &out)
+				err = judge.Judge(r.Judge, in, out)
 			}
 			if err != nil {
+				a.judges.put(pj)
 				log.Error("judge", "err", err)
 				r = nil
 				a.wait(ctx, a.clock.Now().Add(retryDelay))
 				continue
 			}
 		}
-		judge.Explain(&out)
+		judge.Explain(out)
 		pos, d := r.Plan.Next(r.Position, out.Verdict)
 		now := a.clock.Now()
 		r.Seq++
-		v := newVerdict(r, r.Seq, d, &out, now)
+		v := newVerdict(r, r.Seq, d, out, now)
+		a.judges.put(pj)
 		r.Position = pos
 		r.addVerdict(v)
 		r.UpdatedAt = now.UTC()
@@ -215,7 +216,57 @@ func (a *App) run(ctx context.Context, id string) {
 		log.Info("verdict", "seq", v.Seq, "verdict", v.Verdict, "step", v.Step, "weight", v.Weight,
 			"next_weight", v.NextWeight, "score", float64(v.Score), "final", v.Final, "reason", v.Reason)
 		a.metrics.verdicts.WithLabelValues(string(v.Verdict)).Inc()
+		var ok bool
+		if rev, ok = a.publishLatest(ctx, log, r, rev); !ok {
+			return
+		}
+		if rev == 0 {
+			r = nil // re-read
+		}
 	}
+}
+
+// publishLatest publishes the verdict just persisted and records it as
+// published in r only: the next judgement's write persists that, so a
+// judgement costs one key-value write. A final verdict is recorded at
+// once, which settles the analysis. If publishing fails, r keeps
+// Published < Seq and the run loop retries through publishPending.
+// It returns the record's revision (0: read it again) and false when a
+// test hook abandoned the analysis.
+func (a *App) publishLatest(ctx context.Context, log *slog.Logger, r *Record, rev uint64) (uint64, bool) {
+	v := &r.History[len(r.History)-1]
+	if v.Seq != r.Seq || r.Published != r.Seq-1 {
+		return rev, true // more than one pending: publishPending's loop
+	}
+	if err := a.pub.verdict(ctx, v); err != nil {
+		if ctx.Err() == nil {
+			a.metrics.natsErrors.Inc()
+			log.Error("publish verdict", "seq", v.Seq, "err", err)
+			a.wait(ctx, a.clock.Now().Add(retryDelay))
+		}
+		return rev, true
+	}
+	if a.hooks.published != nil && !a.hooks.published(ctx, a.opts.InstanceID, r.ID, r.Seq) {
+		return 0, false
+	}
+	r.Published = r.Seq
+	if r.Done() {
+		nrev, err := a.store.update(ctx, r, rev)
+		if err != nil {
+			if ctx.Err() == nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+				a.metrics.natsErrors.Inc()
+				log.Error("record published verdicts", "err", err)
+				a.wait(ctx, a.clock.Now().Add(retryDelay))
+			}
+			return 0, true
+		}
+		return nrev, true
+	}
+	if err := r.retire(); err != nil {
+		log.Error("retire published verdicts", "err", err)
+		return 0, true
+	}
+	return rev, true
 }
 
 // publishPending publishes the verdicts r holds beyond Published, then
@@ -298,4 +349,46 @@ func (a *App) abort(ctx context.Context, id, reason string) (*Record, error) {
 		a.publishPending(ctx, a.logger.With("analysis_id", id), r, rev)
 		return r, nil
 	}
+}
+
+// judgePool lends judges, one per judgement in progress: a judge's
+// scratch buffers are needed only while it judges, so thousands of
+// analyses share a few. Pools are per template and start afresh when the
+// config is reloaded.
+type judgePool struct {
+	mu    sync.Mutex
+	cfg   *configs.Config
+	pools map[*configs.Template]*sync.Pool
+}
+
+// pooledJudge is a judge with its output buffers.
+type pooledJudge struct {
+	*analysis.Judge
+	out  analysis.Judgement
+	pool *sync.Pool
+}
+
+// get lends a judge for template t of config cfg.
+func (p *judgePool) get(cfg *configs.Config, t *configs.Template) *pooledJudge {
+	sp := p.pool(cfg, t)
+	j := sp.Get().(*pooledJudge)
+	j.pool = sp
+	return j
+}
+
+// put returns a judge; it must not be used after.
+func (p *judgePool) put(j *pooledJudge) { j.pool.Put(j) }
+
+func (p *judgePool) pool(cfg *configs.Config, t *configs.Template) *sync.Pool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cfg != cfg || p.pools == nil {
+		p.cfg, p.pools = cfg, map[*configs.Template]*sync.Pool{}
+	}
+	sp := p.pools[t]
+	if sp == nil {
+		sp = &sync.Pool{New: func() any { return &pooledJudge{Judge: analysis.NewJudge(t)} }}
+		p.pools[t] = sp
+	}
+	return sp
 }

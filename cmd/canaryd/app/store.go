@@ -14,14 +14,11 @@ import (
 	"github.com/canaryd/canaryd/rollout"
 )
 
-// historyCap bounds the verdicts a record keeps, and evidenceCap those of
-// them that keep their per-metric evidence, so that a record of a
-// template with many metrics stays far below NATS' 1 MiB message limit.
-// Every verdict's evidence is on the stream.
-const (
-	historyCap  = 32
-	evidenceCap = 1
-)
+// historyCap bounds the verdicts a record keeps; only the latest keeps its
+// per-metric evidence, so that a record of a template with many metrics
+// stays far below NATS' 1 MiB message limit. Every verdict's evidence is
+// on the stream.
+const historyCap = 32
 
 // keyPrefix prefixes every analysis key in the bucket.
 const keyPrefix = "analysis."
@@ -32,9 +29,14 @@ const keyPrefix = "analysis."
 // other.
 //
 // Verdicts are persisted before they are published: Seq counts the
-// verdicts issued and Published those known to be on the stream. A
-// replica resuming a record with Published < Seq publishes the rest again
-// under the same message ids, which JetStream deduplicates.
+// verdicts issued and Published those known to be on the stream. The
+// owner records a verdict as published with its next write, so a replica
+// resuming a record with Published < Seq publishes the rest again under
+// the same message ids, which JetStream deduplicates.
+//
+// In the bucket the judge's state is in its binary form (base64 in the
+// JSON), and history entries before the latest carry neither evidence nor
+// the analysis' id, service and namespace, which the record holds once.
 type Record struct {
 	ID        string    `json:"id"`
 	Event     Event     `json:"event"`
@@ -51,9 +53,138 @@ type Record struct {
 	Judge     *analysis.State `json:"judge_state"`
 	Seq       int             `json:"seq"`
 	Published int             `json:"published"`
-	// History holds the latest verdicts, oldest first.
+	// History holds the latest verdicts, oldest first. A runner keeps the
+	// entries it has published, but the latest, encoded in older instead.
 	History []Verdict `json:"history"`
 	Lease   Lease     `json:"lease"`
+
+	// older holds the encoded entries of the history before History, in
+	// order, kept by the runner between judgements so that a write
+	// encodes only what changed.
+	older [][]byte
+}
+
+// recordHead is a Record's JSON but for its history.
+type recordHead struct {
+	ID         string           `json:"id"`
+	Event      Event            `json:"event"`
+	CreatedAt  time.Time        `json:"created_at"`
+	UpdatedAt  time.Time        `json:"updated_at"`
+	Start      time.Time        `json:"start"`
+	Interval   time.Duration    `json:"interval"`
+	Plan       rollout.Plan     `json:"plan"`
+	Position   rollout.Position `json:"position"`
+	JudgeState []byte           `json:"judge_state"`
+	Seq        int              `json:"seq"`
+	Published  int              `json:"published"`
+	Lease      Lease            `json:"lease"`
+}
+
+// historyEntry is a verdict before the latest, as the record stores it.
+type historyEntry struct {
+	Seq        int              `json:"seq"`
+	Step       int              `json:"step"`
+	Weight     float64          `json:"weight"`
+	NextWeight float64          `json:"next_weight"`
+	Verdict    analysis.Verdict `json:"verdict"`
+	Final      bool             `json:"final,omitempty"`
+	Outcome    rollout.Outcome  `json:"outcome,omitempty"`
+	Score      analysis.Float   `json:"score"`
+	Reason     string           `json:"reason"`
+	IssuedAt   time.Time        `json:"issued_at"`
+}
+
+func encodeHistoryEntry(v *Verdict) ([]byte, error) {
+	return json.Marshal(historyEntry{Seq: v.Seq, Step: v.Step, Weight: v.Weight, NextWeight: v.NextWeight, Verdict: v.Verdict,
+		Final: v.Final, Outcome: v.Outcome, Score: v.Score, Reason: v.Reason, IssuedAt: v.IssuedAt})
+}
+
+// MarshalJSON encodes r as the bucket stores it.
+func (r *Record) MarshalJSON() ([]byte, error) { return r.appendJSON(nil) }
+
+// appendJSON appends r's JSON to b: the head through encoding/json, the
+// history spliced in, each entry encoded at most once (Verdict.enc).
+func (r *Record) appendJSON(b []byte) ([]byte, error) {
+	h := recordHead{ID: r.ID, Event: r.Event, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Start: r.Start,
+		Interval: r.Interval, Plan: r.Plan, Position: r.Position, Seq: r.Seq, Published: r.Published, Lease: r.Lease}
+	if r.Judge != nil {
+		var err error
+		if h.JudgeState, err = r.Judge.AppendBinary(nil); err != nil {
+			return nil, err
+		}
+	}
+	head, err := json.Marshal(&h)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, head[:len(head)-1]...)
+	b = append(b, `,"history":[`...)
+	n := 0
+	for _, e := range r.older {
+		if n > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, e...)
+		n++
+	}
+	for i := range r.History {
+		v := &r.History[i]
+		if n > 0 {
+			b = append(b, ',')
+		}
+		n++
+		if i < len(r.History)-1 && v.Seq <= r.Published {
+			e, err := encodeHistoryEntry(v)
+			if err != nil {
+				return nil, err
+			}
+			b = append(b, e...)
+			continue
+		}
+		if v.stripped {
+			return nil, fmt.Errorf("analysis %s: the latest verdict's evidence was let go before the record was written", r.ID)
+		}
+		e, err := v.encode()
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, e...)
+	}
+	return append(b, "]}"...), nil
+}
+
+// UnmarshalJSON decodes a Record as the bucket stores it, filling in the
+// history entries' analysis id, service and namespace.
+func (r *Record) UnmarshalJSON(data []byte) error {
+	var d struct {
+		recordHead
+		History []Verdict `json:"history"`
+	}
+	if err := json.Unmarshal(data, &d); err != nil {
+		return err
+	}
+	h := &d.recordHead
+	*r = Record{ID: h.ID, Event: h.Event, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, Start: h.Start, Interval: h.Interval,
+		Plan: h.Plan, Position: h.Position, Seq: h.Seq, Published: h.Published, History: d.History, Lease: h.Lease}
+	if r.History == nil {
+		r.History = []Verdict{}
+	}
+	for i := range r.History {
+		v := &r.History[i]
+		if v.AnalysisID == "" {
+			v.AnalysisID, v.Service, v.Namespace = r.ID, r.Event.Service, r.Event.Namespace
+		}
+		if v.Metrics == nil {
+			v.Metrics = []analysis.MetricResult{}
+		}
+	}
+	if len(h.JudgeState) > 0 {
+		r.Judge = &analysis.State{}
+		if err := r.Judge.UnmarshalBinary(h.JudgeState); err != nil {
+			return fmt.Errorf("judge state: %w", err)
+		}
+	}
+	return nil
 }
 
 // Lease says which instance runs an analysis and until when: an instance
@@ -92,18 +223,37 @@ func (r *Record) Latest() *Verdict {
 	return &r.History[len(r.History)-1]
 }
 
-// addVerdict appends v to the history, keeping the latest historyCap, and
-// the evidence of the latest evidenceCap and of any not yet published.
+// addVerdict appends v to the history, keeping the latest historyCap.
 func (r *Record) addVerdict(v Verdict) {
 	r.History = append(r.History, v)
-	if n := len(r.History); n > historyCap {
-		r.History = append(r.History[:0], r.History[n-historyCap:]...)
-	}
-	for i := range len(r.History) - evidenceCap {
-		if h := &r.History[i]; h.Seq <= r.Published {
-			h.Metrics = []analysis.MetricResult{}
+	if n := len(r.older) + len(r.History); n > historyCap {
+		drop := min(n-historyCap, len(r.older))
+		r.older = append(r.older[:0], r.older[drop:]...)
+		if n -= drop; n > historyCap {
+			r.History = append(r.History[:0], r.History[n-historyCap:]...)
 		}
 	}
+}
+
+// retire moves the published verdicts before the latest from History to
+// older, encoded once, and lets go of the latest's evidence and encoding
+// once it is published: a runner keeps what its next write needs and no
+// more. The record must not be shown (its History is partial).
+func (r *Record) retire() error {
+	i := 0
+	for ; i < len(r.History)-1 && r.History[i].Seq <= r.Published; i++ {
+		e, err := encodeHistoryEntry(&r.History[i])
+		if err != nil {
+			return err
+		}
+		r.older = append(r.older, e)
+	}
+	r.History = append(r.History[:0], r.History[i:]...)
+	if n := len(r.History); n > 0 && r.History[n-1].Seq <= r.Published {
+		last := &r.History[n-1]
+		last.Metrics, last.enc, last.stripped = nil, nil, true
+	}
+	return nil
 }
 
 // errDuplicate is returned by store.create when the id is taken.
@@ -150,7 +300,7 @@ func (s *store) get(ctx context.Context, id string) (*Record, uint64, error) {
 // update writes r if the stored revision is still rev; a conflict is
 // jetstream.ErrKeyRevisionMismatch.
 func (s *store) update(ctx context.Context, r *Record, rev uint64) (uint64, error) {
-	b, err := json.Marshal(r)
+	b, err := r.appendJSON(nil)
 	if err != nil {
 		return 0, fmt.Errorf("encode analysis %s: %w", r.ID, err)
 	}
