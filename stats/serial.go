@@ -4,7 +4,6 @@ import (
 	"math"
 
 	"gonum.org/v1/gonum/mathext"
-	"gonum.org/v1/gonum/stat/distuv"
 )
 
 // Serial accumulates, block by block, the sufficient statistics of an
@@ -190,11 +189,72 @@ func StudentUpperTail(t, df float64) float64 {
 
 // StudentQuantile returns the p-quantile of Student's t distribution with
 // df degrees of freedom: the t with P(T ≤ t) = p.
+//
+// By symmetry it solves, for the tail q = min(p, 1−p) (1−p is exact in
+// floating point for p ≥ ½), the equation
+//
+//	P(T > t) = q,   t > 0
+//
+// and returns t for p > ½ and −t for p < ½. Closed forms exist for df = 1
+// and df = 2:
+//
+//	df = 1:  t = 1 / tan(π q)
+//	df = 2:  t = (1 − 2q) / sqrt(2 q (1 − q))
+//
+// Otherwise a first approximation t₀ (the Cornish-Fisher expansion in 1/df
+// around the normal quantile z, or the power-law tail
+// P(T > t) ≈ K df^((df−1)/2) t^(−df) when z² ≥ df/2) is refined by Halley's
+// method on g(t) = P(T > t) − q, with g' = −f and f'/f = −(df+1) t/(df+t²):
+//
+//	δ = (P(T > tₙ) − q) / f(tₙ)
+//	tₙ₊₁ = tₙ + δ / (1 − δ (df+1) tₙ / (2 (df+tₙ²)))
+//	f(t) = K (1 + t²/df)^(−(df+1)/2),   K = Γ((df+1)/2) / (Γ(df/2) sqrt(π df))
+//
+// until the step is below 1e-9 tₙ (the convergence is cubic: one or two
+// steps in the usual range). The tail P(T > t) is the regularized incomplete
+// beta function in whichever of its two forms avoids cancellation.
+//
+// Special cases: p = 0 gives −Inf, p = 1 gives +Inf, p = ½ gives 0; NaN, df ≤ 0
+// or p outside [0, 1] give NaN. For df < 1, df = +Inf, a tail q below 1e-300
+// (and, defensively, if the iteration does not settle) it falls back to
+// inverting the incomplete beta function, which is slower and returns NaN for
+// df = +Inf.
 func StudentQuantile(p, df float64) float64 {
-	if math.IsNaN(p) || math.IsNaN(df) || df <= 0 || p < 0 || p > 1 {
+	switch {
+	case math.IsNaN(p) || math.IsNaN(df) || df <= 0 || p < 0 || p > 1:
 		return math.NaN()
+	case p == 0.5:
+		return 0
 	}
-	return distuv.StudentsT{Mu: 0, Sigma: 1, Nu: df}.Quantile(p)
+	q, sign := 1-p, 1.0
+	if p < 0.5 {
+		q, sign = p, -1
+	}
+	switch {
+	case df < 1 || math.IsInf(df, 1) || q < 1e-300:
+		return studentQuantileInvBeta(p, df)
+	case df == 1:
+		return sign / math.Tan(math.Pi*q)
+	case df == 2:
+		return sign * (1 - 2*q) / math.Sqrt(2*q*(1-q))
+	}
+	logK := studentLogNorm(df)
+	t := studentStart(q, df, logK)
+	for range 20 {
+		u := t * t / df
+		f := math.Exp(logK - (df+1)/2*math.Log1p(u))
+		d := (studentTail(t, df) - q) / f
+		d /= 1 - d*(df+1)*t/(2*(df+t*t))
+		next := t + d
+		if next <= 0 { // never expected; keep the iterate positive
+			next = t / 2
+		}
+		if math.Abs(d) <= 1e-9*t {
+			return sign * next
+		}
+		t = next
+	}
+	return studentQuantileInvBeta(p, df)
 }
 
 // AR1Inflation returns (1+ρ)/(1−ρ), the factor by which lag-1
