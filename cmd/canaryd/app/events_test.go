@@ -88,6 +88,13 @@ func TestRecordHistory(t *testing.T) {
 	if err := r.retire(); err != nil {
 		t.Fatal(err)
 	}
+	// Nor may the history's backing array keep a verdict alive past its
+	// length: a runner holds its record between judgements.
+	for i, v := range r.History[len(r.History):cap(r.History)] {
+		if v.Metrics != nil || v.enc != nil {
+			t.Errorf("history slot %d past the end still holds verdict seq %d", len(r.History)+i, v.Seq)
+		}
+	}
 	if _, err := r.appendJSON(nil); err == nil {
 		t.Fatal("a retired latest verdict was written without its evidence")
 	}

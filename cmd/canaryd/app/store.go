@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -227,10 +228,12 @@ func (r *Record) Latest() *Verdict {
 func (r *Record) addVerdict(v Verdict) {
 	r.History = append(r.History, v)
 	if n := len(r.older) + len(r.History); n > historyCap {
+		// slices.Delete zeroes what it moves past, so that the backing
+		// arrays keep no verdict alive.
 		drop := min(n-historyCap, len(r.older))
-		r.older = append(r.older[:0], r.older[drop:]...)
+		r.older = slices.Delete(r.older, 0, drop)
 		if n -= drop; n > historyCap {
-			r.History = append(r.History[:0], r.History[n-historyCap:]...)
+			r.History = slices.Delete(r.History, 0, n-historyCap)
 		}
 	}
 }
@@ -248,7 +251,7 @@ func (r *Record) retire() error {
 		}
 		r.older = append(r.older, e)
 	}
-	r.History = append(r.History[:0], r.History[i:]...)
+	r.History = slices.Delete(r.History, 0, i)
 	if n := len(r.History); n > 0 && r.History[n-1].Seq <= r.Published {
 		last := &r.History[n-1]
 		last.Metrics, last.enc, last.stripped = nil, nil, true
