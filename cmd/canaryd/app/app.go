@@ -273,7 +273,11 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	a.store = &store{kv: kv}
+	kvStream, err := js.Stream(ctx, "KV_"+kv.Bucket())
+	if err != nil {
+		return fmt.Errorf("key-value bucket %s: %w", kv.Bucket(), err)
+	}
+	a.store = &store{kv: kv, stream: kvStream}
 	a.pub = &publisher{js: js}
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

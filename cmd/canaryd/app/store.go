@@ -268,6 +268,8 @@ var errNotFound = errors.New("analysis not found")
 // store keeps records in a JetStream key-value bucket.
 type store struct {
 	kv jetstream.KeyValue
+	// stream is the bucket's stream.
+	stream jetstream.Stream
 }
 
 func (s *store) create(ctx context.Context, r *Record) (uint64, error) {
@@ -314,21 +316,21 @@ func (s *store) update(ctx context.Context, r *Record, rev uint64) (uint64, erro
 	return n, nil
 }
 
-// ids lists the ids of every stored analysis.
+// ids lists the ids of every stored analysis, from the bucket's subject
+// index: the server reads no record, so listing costs the same whatever
+// the records hold (a key lister would load every record).
 func (s *store) ids(ctx context.Context) ([]string, error) {
-	l, err := s.kv.ListKeys(ctx)
+	filter := "$KV." + s.kv.Bucket() + "." + keyPrefix + ">"
+	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(filter))
 	if err != nil {
-		if errors.Is(err, jetstream.ErrNoKeysFound) {
-			return nil, nil
-		}
 		return nil, fmt.Errorf("list analyses: %w", err)
 	}
-	defer func() { _ = l.Stop() }()
-	var ids []string
-	for k := range l.Keys() {
-		if id, ok := strings.CutPrefix(k, keyPrefix); ok {
+	ids := make([]string, 0, len(info.State.Subjects))
+	for subj := range info.State.Subjects {
+		if id, ok := strings.CutPrefix(subj, filter[:len(filter)-1]); ok {
 			ids = append(ids, id)
 		}
 	}
+	slices.Sort(ids)
 	return ids, nil
 }
