@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // stateBinaryVersion is the first byte of a binary State.
@@ -75,18 +76,25 @@ func (st *State) UnmarshalBinary(data []byte) error {
 	if d.err != nil {
 		return d.err
 	}
-	st.Metrics = make([]MetricState, n)
+	// The metrics' slices are reused, so that decoding into the same
+	// State judgement after judgement allocates little.
+	st.Metrics = slices.Grow(st.Metrics[:0], n)[:n]
 	for i := range st.Metrics {
 		m := &st.Metrics[i]
-		m.Name = string(d.bytes(d.count()))
+		name := d.bytes(d.count())
+		blocksC, blocksB := m.BlocksC[:0], m.BlocksB[:0]
+		if m.Name != string(name) {
+			*m = MetricState{Name: string(name)}
+			blocksC, blocksB = nil, nil
+		}
 		m.LogBroken = d.byte()&1 != 0
 		d.serial(&m.Log)
 		d.serial(&m.Up)
 		d.serial(&m.Down)
 		m.SumC = d.float()
 		m.SumB = d.float()
-		m.BlocksC = d.floats()
-		m.BlocksB = d.floats()
+		m.BlocksC = d.floats(blocksC)
+		m.BlocksB = d.floats(blocksB)
 		if d.err != nil {
 			return d.err
 		}
@@ -151,7 +159,9 @@ func (d *stateDecoder) float() float64 {
 	return v
 }
 
-func (d *stateDecoder) floats() []float64 {
+// floats decodes a list of floats into dst's array when it is large
+// enough.
+func (d *stateDecoder) floats(dst []float64) []float64 {
 	n := d.count()
 	if n == 0 || len(d.b) < 8*n {
 		if n > 0 {
@@ -159,7 +169,7 @@ func (d *stateDecoder) floats() []float64 {
 		}
 		return nil
 	}
-	x := make([]float64, n)
+	x := slices.Grow(dst[:0], n)[:n]
 	for i := range x {
 		x[i] = d.float()
 	}

@@ -6,20 +6,16 @@ import (
 	"math"
 )
 
-// serialBinaryLen is the encoded size of a Serial: five integers and eight
-// float64s, eight bytes each.
-const serialBinaryLen = 13 * 8
+// errSerialBinary is returned for a truncated or malformed binary Serial.
+var errSerialBinary = errors.New("stats: malformed binary Serial")
 
-// errSerialShort is returned when a binary Serial is truncated.
-var errSerialShort = errors.New("stats: binary Serial too short")
-
-// AppendBinary appends s in a fixed little-endian layout of 104 bytes
-// (integers as int64, floats as their IEEE 754 bits, so that NaN and every
-// value round-trip exactly) and returns the extended buffer. It
-// implements encoding.BinaryAppender.
+// AppendBinary appends s in a compact layout (encoding.BinaryAppender):
+// the five counts as zig-zag varints, then the eight sums as the
+// little-endian bits of their float64, so that every value, NaN
+// included, round-trips exactly. It returns the extended buffer.
 func (s *Serial) AppendBinary(b []byte) ([]byte, error) {
 	for _, v := range [...]int{s.N, s.Blocks, s.WithinDF, s.BlockLen, s.LastN} {
-		b = binary.LittleEndian.AppendUint64(b, uint64(int64(v)))
+		b = binary.AppendVarint(b, int64(v))
 	}
 	for _, f := range [...]float64{s.Sum, s.SumSq, s.SumLag, s.First, s.Last, s.WithinSS, s.WithinLag, s.LastMean} {
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(f))
@@ -30,29 +26,30 @@ func (s *Serial) AppendBinary(b []byte) ([]byte, error) {
 // UnmarshalBinary decodes what AppendBinary wrote; data must hold exactly
 // one Serial.
 func (s *Serial) UnmarshalBinary(data []byte) error {
-	if len(data) != serialBinaryLen {
-		return errSerialShort
+	rest, err := s.DecodeBinary(data)
+	if err == nil && len(rest) != 0 {
+		err = errSerialBinary
 	}
-	_, err := s.DecodeBinary(data)
 	return err
 }
 
 // DecodeBinary decodes one Serial written by AppendBinary from the front
 // of data and returns the bytes after it.
 func (s *Serial) DecodeBinary(data []byte) ([]byte, error) {
-	if len(data) < serialBinaryLen {
-		return nil, errSerialShort
-	}
-	next := func() uint64 {
-		v := binary.LittleEndian.Uint64(data)
-		data = data[8:]
-		return v
-	}
 	for _, p := range [...]*int{&s.N, &s.Blocks, &s.WithinDF, &s.BlockLen, &s.LastN} {
-		*p = int(int64(next()))
+		v, n := binary.Varint(data)
+		if n <= 0 {
+			return nil, errSerialBinary
+		}
+		*p = int(v)
+		data = data[n:]
+	}
+	if len(data) < 8*8 {
+		return nil, errSerialBinary
 	}
 	for _, p := range [...]*float64{&s.Sum, &s.SumSq, &s.SumLag, &s.First, &s.Last, &s.WithinSS, &s.WithinLag, &s.LastMean} {
-		*p = math.Float64frombits(next())
+		*p = math.Float64frombits(binary.LittleEndian.Uint64(data))
+		data = data[8:]
 	}
 	return data, nil
 }

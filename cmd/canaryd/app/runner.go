@@ -174,14 +174,21 @@ func (a *App) run(ctx context.Context, id string) {
 		// The judgement is made on r in place; if it cannot be written,
 		// r is dropped and read again.
 		pj := a.judges.get(cfg, tmpl)
-		judge, out := pj.Judge, &pj.out
-		if err := judge.Judge(r.Judge, in, out); err != nil {
+		judge, out, st := pj.Judge, &pj.out, &pj.state
+		err = r.packState()
+		if err == nil {
+			err = st.UnmarshalBinary(r.state)
+		}
+		if err == nil {
+			err = judge.Judge(st, in, out)
+		}
+		if err != nil {
 			if errors.Is(err, analysis.ErrStateMismatch) {
 				// The template's metrics changed under a reload: judge
 				// the rest of the analysis afresh rather than stop.
 				log.Warn("template metrics changed; restarting the judge's state", "err", err)
-				r.Judge = judge.NewState()
-				err = judge.Judge(r.Judge, in, out)
+				*st = *judge.NewState()
+				err = judge.Judge(st, in, out)
 			}
 			if err != nil {
 				a.judges.put(pj)
@@ -196,6 +203,7 @@ func (a *App) run(ctx context.Context, id string) {
 		now := a.clock.Now()
 		r.Seq++
 		v := newVerdict(r, r.Seq, d, out, now)
+		r.state, _ = st.AppendBinary(r.state[:0]) // appending cannot fail
 		a.judges.put(pj)
 		r.Position = pos
 		r.addVerdict(v)
@@ -361,11 +369,13 @@ type judgePool struct {
 	pools map[*configs.Template]*sync.Pool
 }
 
-// pooledJudge is a judge with its output buffers.
+// pooledJudge is a judge with its output buffers and a state to decode
+// an analysis' state into.
 type pooledJudge struct {
 	*analysis.Judge
-	out  analysis.Judgement
-	pool *sync.Pool
+	out   analysis.Judgement
+	state analysis.State
+	pool  *sync.Pool
 }
 
 // get lends a judge for template t of config cfg.

@@ -62,7 +62,63 @@ type Record struct {
 	// older holds the encoded entries of the history before History, in
 	// order, kept by the runner between judgements so that a write
 	// encodes only what changed.
-	older [][]byte
+	older olderHistory
+	// state is the judge's state in its binary form, in place of Judge,
+	// while a runner keeps the record between judgements.
+	state []byte
+}
+
+// olderHistory is a list of encoded history entries in one buffer.
+type olderHistory struct {
+	buf  []byte
+	ends []int32 // end of each entry in buf
+}
+
+func (h *olderHistory) len() int { return len(h.ends) }
+
+func (h *olderHistory) add(e []byte) {
+	h.buf = append(h.buf, e...)
+	h.ends = append(h.ends, int32(len(h.buf)))
+}
+
+// drop removes the first n entries.
+func (h *olderHistory) drop(n int) {
+	if n <= 0 {
+		return
+	}
+	cut := int(h.ends[n-1])
+	h.buf = h.buf[:copy(h.buf, h.buf[cut:])]
+	h.ends = h.ends[:copy(h.ends, h.ends[n:])]
+	for i := range h.ends {
+		h.ends[i] -= int32(cut)
+	}
+}
+
+// appendList appends the entries separated by commas.
+func (h *olderHistory) appendList(b []byte) []byte {
+	start := int32(0)
+	for i, end := range h.ends {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, h.buf[start:end]...)
+		start = end
+	}
+	return b
+}
+
+// packState moves the judge's state into its binary form, which is a
+// little smaller in memory and what a write needs.
+func (r *Record) packState() error {
+	if r.Judge == nil {
+		return nil
+	}
+	b, err := r.Judge.AppendBinary(r.state[:0])
+	if err != nil {
+		return err
+	}
+	r.state, r.Judge = b, nil
+	return nil
 }
 
 // recordHead is a Record's JSON but for its history.
@@ -113,6 +169,8 @@ func (r *Record) appendJSON(b []byte) ([]byte, error) {
 		if h.JudgeState, err = r.Judge.AppendBinary(nil); err != nil {
 			return nil, err
 		}
+	} else {
+		h.JudgeState = r.state
 	}
 	head, err := json.Marshal(&h)
 	if err != nil {
@@ -120,14 +178,8 @@ func (r *Record) appendJSON(b []byte) ([]byte, error) {
 	}
 	b = append(b, head[:len(head)-1]...)
 	b = append(b, `,"history":[`...)
-	n := 0
-	for _, e := range r.older {
-		if n > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, e...)
-		n++
-	}
+	b = r.older.appendList(b)
+	n := r.older.len()
 	for i := range r.History {
 		v := &r.History[i]
 		if n > 0 {
@@ -227,11 +279,11 @@ func (r *Record) Latest() *Verdict {
 // addVerdict appends v to the history, keeping the latest historyCap.
 func (r *Record) addVerdict(v Verdict) {
 	r.History = append(r.History, v)
-	if n := len(r.older) + len(r.History); n > historyCap {
+	if n := r.older.len() + len(r.History); n > historyCap {
 		// slices.Delete zeroes what it moves past, so that the backing
-		// arrays keep no verdict alive.
-		drop := min(n-historyCap, len(r.older))
-		r.older = slices.Delete(r.older, 0, drop)
+		// array keeps no verdict alive.
+		drop := min(n-historyCap, r.older.len())
+		r.older.drop(drop)
 		if n -= drop; n > historyCap {
 			r.History = slices.Delete(r.History, 0, n-historyCap)
 		}
@@ -249,7 +301,7 @@ func (r *Record) retire() error {
 		if err != nil {
 			return err
 		}
-		r.older = append(r.older, e)
+		r.older.add(e)
 	}
 	r.History = slices.Delete(r.History, 0, i)
 	if n := len(r.History); n > 0 && r.History[n-1].Seq <= r.Published {
