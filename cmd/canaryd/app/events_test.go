@@ -2,10 +2,14 @@ package app
 
 import (
 	"encoding/json"
+	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/rollout"
 )
 
 func TestSubjectNames(t *testing.T) {
@@ -97,5 +101,39 @@ func TestRecordHistory(t *testing.T) {
 	}
 	if _, err := r.appendJSON(nil); err == nil {
 		t.Fatal("a retired latest verdict was written without its evidence")
+	}
+}
+
+// TestPastVerdictJSON checks the runner's hand-written history entries
+// against encoding/json's, byte for byte.
+func TestPastVerdictJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	floats := []float64{0, 10, 50, 100, 33.333333333333336, 1e-7, 2.5e-9, 1e21, 123456789.125, -0.5}
+	reasons := []string{"", "promote: every metric within its allowed change; score 100", `quote " backslash \ <tag> & é` + "\x00\n\u2028\xff"}
+	verdicts := []analysis.Verdict{analysis.Promote, analysis.Hold, analysis.Rollback}
+	outcomes := []rollout.Outcome{rollout.Running, rollout.Succeeded, rollout.RolledBack, rollout.Aborted}
+	scores := []float64{100, 87.5, 0, math.NaN(), math.Inf(1), math.Inf(-1), 1e-300}
+	var prev *pastVerdict
+	for i := range 500 {
+		v := Verdict{Seq: r.IntN(1e6), Step: r.IntN(10), Weight: floats[r.IntN(len(floats))], NextWeight: floats[r.IntN(len(floats))],
+			Verdict: verdicts[r.IntN(3)], Final: r.IntN(2) == 0, Outcome: outcomes[r.IntN(len(outcomes))],
+			Score: analysis.Float(scores[r.IntN(len(scores))]), Reason: reasons[r.IntN(len(reasons))],
+			IssuedAt: time.Unix(r.Int64N(4e9), r.Int64N(1e9)).UTC()}
+		want, err := encodeHistoryEntry(&v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := pastOf(&v, prev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := p.appendJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != string(want) {
+			t.Fatalf("case %d:\n got %s\nwant %s", i, got, want)
+		}
+		prev = &p
 	}
 }

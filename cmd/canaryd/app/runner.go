@@ -204,6 +204,9 @@ func (a *App) run(ctx context.Context, id string) {
 		r.Seq++
 		v := newVerdict(r, r.Seq, d, out, now)
 		r.state, _ = st.AppendBinary(r.state[:0]) // appending cannot fail
+		if cap(r.state) > len(r.state)+len(r.state)/8 {
+			r.state = slices.Clone(r.state) // no growth slack kept between judgements
+		}
 		a.judges.put(pj)
 		r.Position = pos
 		r.addVerdict(v)

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -62,49 +64,93 @@ type Record struct {
 	// older holds the encoded entries of the history before History, in
 	// order, kept by the runner between judgements so that a write
 	// encodes only what changed.
-	older olderHistory
+	older []pastVerdict
 	// state is the judge's state in its binary form, in place of Judge,
 	// while a runner keeps the record between judgements.
 	state []byte
 }
 
-// olderHistory is a list of encoded history entries in one buffer.
-type olderHistory struct {
-	buf  []byte
-	ends []int32 // end of each entry in buf
+// pastVerdict is a published verdict before the latest, as a runner keeps
+// it between judgements: the fields of its history entry, with the reason
+// already in JSON and shared with the previous entry when they are equal.
+type pastVerdict struct {
+	weight, nextWeight float64
+	score              analysis.Float
+	issued             int64 // Unix nanoseconds
+	reason             string
+	verdict            analysis.Verdict
+	outcome            rollout.Outcome
+	seq, step          int32
+	final              bool
 }
 
-func (h *olderHistory) len() int { return len(h.ends) }
-
-func (h *olderHistory) add(e []byte) {
-	h.buf = append(h.buf, e...)
-	h.ends = append(h.ends, int32(len(h.buf)))
-}
-
-// drop removes the first n entries.
-func (h *olderHistory) drop(n int) {
-	if n <= 0 {
-		return
+// pastOf returns v as a past verdict; prev is the entry before it, if any.
+func pastOf(v *Verdict, prev *pastVerdict) (pastVerdict, error) {
+	reason, err := json.Marshal(v.Reason)
+	if err != nil {
+		return pastVerdict{}, err
 	}
-	cut := int(h.ends[n-1])
-	h.buf = h.buf[:copy(h.buf, h.buf[cut:])]
-	h.ends = h.ends[:copy(h.ends, h.ends[n:])]
-	for i := range h.ends {
-		h.ends[i] -= int32(cut)
+	p := pastVerdict{weight: v.Weight, nextWeight: v.NextWeight, score: v.Score, issued: v.IssuedAt.UnixNano(),
+		reason: string(reason), verdict: v.Verdict, outcome: v.Outcome, seq: int32(v.Seq), step: int32(v.Step), final: v.Final}
+	if prev != nil && prev.reason == p.reason {
+		p.reason = prev.reason
 	}
+	return p, nil
 }
 
-// appendList appends the entries separated by commas.
-func (h *olderHistory) appendList(b []byte) []byte {
-	start := int32(0)
-	for i, end := range h.ends {
-		if i > 0 {
-			b = append(b, ',')
+// appendJSON appends p's history entry: exactly what encoding/json makes
+// of a historyEntry (TestPastVerdictJSON), without reflection.
+func (p *pastVerdict) appendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendInt(b, int64(p.seq), 10)
+	b = append(b, `,"step":`...)
+	b = strconv.AppendInt(b, int64(p.step), 10)
+	b = append(b, `,"weight":`...)
+	b, err := appendJSONFloat(b, p.weight)
+	if err != nil {
+		return nil, err
+	}
+	b = append(b, `,"next_weight":`...)
+	if b, err = appendJSONFloat(b, p.nextWeight); err != nil {
+		return nil, err
+	}
+	b = append(b, `,"verdict":`...)
+	b = strconv.AppendQuote(b, string(p.verdict))
+	if p.final {
+		b = append(b, `,"final":true`...)
+	}
+	if p.outcome != "" {
+		b = append(b, `,"outcome":`...)
+		b = strconv.AppendQuote(b, string(p.outcome))
+	}
+	b = append(b, `,"score":`...)
+	sc, _ := p.score.MarshalJSON()
+	b = append(b, sc...)
+	b = append(b, `,"reason":`...)
+	b = append(b, p.reason...)
+	b = append(b, `,"issued_at":"`...)
+	b = time.Unix(0, p.issued).UTC().AppendFormat(b, time.RFC3339Nano)
+	return append(b, `"}`...), nil
+}
+
+// appendJSONFloat appends f as encoding/json writes a float64.
+func appendJSONFloat(b []byte, f float64) ([]byte, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, fmt.Errorf("unsupported value %v", f)
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// e-09 becomes e-9, as encoding/json writes it.
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
 		}
-		b = append(b, h.buf[start:end]...)
-		start = end
 	}
-	return b
+	return b, nil
 }
 
 // packState moves the judge's state into its binary form, which is a
@@ -178,8 +224,15 @@ func (r *Record) appendJSON(b []byte) ([]byte, error) {
 	}
 	b = append(b, head[:len(head)-1]...)
 	b = append(b, `,"history":[`...)
-	b = r.older.appendList(b)
-	n := r.older.len()
+	for i := range r.older {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if b, err = r.older[i].appendJSON(b); err != nil {
+			return nil, err
+		}
+	}
+	n := len(r.older)
 	for i := range r.History {
 		v := &r.History[i]
 		if n > 0 {
@@ -279,11 +332,11 @@ func (r *Record) Latest() *Verdict {
 // addVerdict appends v to the history, keeping the latest historyCap.
 func (r *Record) addVerdict(v Verdict) {
 	r.History = append(r.History, v)
-	if n := r.older.len() + len(r.History); n > historyCap {
+	if n := len(r.older) + len(r.History); n > historyCap {
 		// slices.Delete zeroes what it moves past, so that the backing
-		// array keeps no verdict alive.
-		drop := min(n-historyCap, r.older.len())
-		r.older.drop(drop)
+		// arrays keep no verdict alive.
+		drop := min(n-historyCap, len(r.older))
+		r.older = slices.Delete(r.older, 0, drop)
 		if n -= drop; n > historyCap {
 			r.History = slices.Delete(r.History, 0, n-historyCap)
 		}
@@ -291,17 +344,21 @@ func (r *Record) addVerdict(v Verdict) {
 }
 
 // retire moves the published verdicts before the latest from History to
-// older, encoded once, and lets go of the latest's evidence and encoding
+// older, and lets go of the latest's evidence and encoding
 // once it is published: a runner keeps what its next write needs and no
 // more. The record must not be shown (its History is partial).
 func (r *Record) retire() error {
 	i := 0
 	for ; i < len(r.History)-1 && r.History[i].Seq <= r.Published; i++ {
-		e, err := encodeHistoryEntry(&r.History[i])
+		var prev *pastVerdict
+		if len(r.older) > 0 {
+			prev = &r.older[len(r.older)-1]
+		}
+		p, err := pastOf(&r.History[i], prev)
 		if err != nil {
 			return err
 		}
-		r.older.add(e)
+		r.older = append(r.older, p)
 	}
 	r.History = slices.Delete(r.History, 0, i)
 	if n := len(r.History); n > 0 && r.History[n-1].Seq <= r.Published {
