@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -358,6 +359,9 @@ func (r *Record) retire() error {
 		if err != nil {
 			return err
 		}
+		if r.older == nil {
+			r.older = make([]pastVerdict, 0, historyCap-1) // no growth slack
+		}
 		r.older = append(r.older, p)
 	}
 	r.History = slices.Delete(r.History, 0, i)
@@ -379,6 +383,8 @@ type store struct {
 	kv jetstream.KeyValue
 	// stream is the bucket's stream.
 	stream jetstream.Stream
+	// bufs holds encoding buffers (*[]byte) for update.
+	bufs sync.Pool
 }
 
 func (s *store) create(ctx context.Context, r *Record) (uint64, error) {
@@ -414,10 +420,18 @@ func (s *store) get(ctx context.Context, id string) (*Record, uint64, error) {
 // update writes r if the stored revision is still rev; a conflict is
 // jetstream.ErrKeyRevisionMismatch.
 func (s *store) update(ctx context.Context, r *Record, rev uint64) (uint64, error) {
-	b, err := r.appendJSON(nil)
+	// The client copies the value before Update returns, so one buffer
+	// serves write after write.
+	bp, _ := s.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	defer s.bufs.Put(bp)
+	b, err := r.appendJSON((*bp)[:0])
 	if err != nil {
 		return 0, fmt.Errorf("encode analysis %s: %w", r.ID, err)
 	}
+	*bp = b
 	n, err := s.kv.Update(ctx, keyPrefix+r.ID, b, rev)
 	if err != nil {
 		return 0, fmt.Errorf("update analysis %s: %w", r.ID, err)
