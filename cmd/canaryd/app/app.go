@@ -277,7 +277,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("key-value bucket %s: %w", kv.Bucket(), err)
 	}
-	a.store = &store{kv: kv, stream: kvStream}
+	a.store = newStore(kv, kvStream)
 	a.pub = &publisher{js: js}
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

@@ -50,7 +50,7 @@ func TestRecordHistory(t *testing.T) {
 	r := &Record{ID: "a1", Event: Event{Service: "web", Namespace: "prod"}, Judge: &analysis.State{Looks: 3}}
 	for seq := 1; seq <= historyCap+5; seq++ {
 		r.Seq = seq
-		r.addVerdict(Verdict{AnalysisID: "a1", Service: "web", Namespace: "prod", Seq: seq, Reason: "r",
+		r.addVerdict(Verdict{AnalysisID: "a1", Service: "web", Namespace: "prod", Seq: seq, Reason: "r", Verdict: analysis.Hold,
 			Metrics: []analysis.MetricResult{{Name: "m", PValue: 0.5}}})
 		if _, err := r.appendJSON(nil); err != nil {
 			t.Fatalf("seq %d: %v", seq, err)
@@ -111,7 +111,7 @@ func TestPastVerdictJSON(t *testing.T) {
 	floats := []float64{0, 10, 50, 100, 33.333333333333336, 1e-7, 2.5e-9, 1e21, 123456789.125, -0.5}
 	reasons := []string{"", "promote: every metric within its allowed change; score 100", `quote " backslash \ <tag> & é` + "\x00\n\u2028\xff"}
 	verdicts := []analysis.Verdict{analysis.Promote, analysis.Hold, analysis.Rollback}
-	outcomes := []rollout.Outcome{rollout.Running, rollout.Succeeded, rollout.RolledBack, rollout.Aborted}
+	outcomes := []rollout.Outcome{rollout.Running, rollout.Succeeded, rollout.RolledBack, rollout.Expired, rollout.Aborted}
 	scores := []float64{100, 87.5, 0, math.NaN(), math.Inf(1), math.Inf(-1), 1e-300}
 	var prev *pastVerdict
 	for i := range 500 {
@@ -135,5 +135,8 @@ func TestPastVerdictJSON(t *testing.T) {
 			t.Fatalf("case %d:\n got %s\nwant %s", i, got, want)
 		}
 		prev = &p
+	}
+	if _, err := pastOf(&Verdict{Verdict: "maybe"}, nil); err == nil {
+		t.Error("an unknown verdict was kept")
 	}
 }

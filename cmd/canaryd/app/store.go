@@ -79,11 +79,16 @@ type pastVerdict struct {
 	score              analysis.Float
 	issued             int64 // Unix nanoseconds
 	reason             string
-	verdict            analysis.Verdict
-	outcome            rollout.Outcome
 	seq, step          int32
+	verdict, outcome   uint8 // indexes in pastVerdicts and pastOutcomes
 	final              bool
 }
+
+// pastVerdicts and pastOutcomes are the values a past verdict can hold.
+var (
+	pastVerdicts = [...]analysis.Verdict{analysis.Promote, analysis.Hold, analysis.Rollback}
+	pastOutcomes = [...]rollout.Outcome{rollout.Running, rollout.Succeeded, rollout.RolledBack, rollout.Expired, rollout.Aborted}
+)
 
 // pastOf returns v as a past verdict; prev is the entry before it, if any.
 func pastOf(v *Verdict, prev *pastVerdict) (pastVerdict, error) {
@@ -91,8 +96,12 @@ func pastOf(v *Verdict, prev *pastVerdict) (pastVerdict, error) {
 	if err != nil {
 		return pastVerdict{}, err
 	}
+	vi, oi := slices.Index(pastVerdicts[:], v.Verdict), slices.Index(pastOutcomes[:], v.Outcome)
+	if vi < 0 || oi < 0 {
+		return pastVerdict{}, fmt.Errorf("verdict %s: unknown verdict %q or outcome %q", v.msgID(), v.Verdict, v.Outcome)
+	}
 	p := pastVerdict{weight: v.Weight, nextWeight: v.NextWeight, score: v.Score, issued: v.IssuedAt.UnixNano(),
-		reason: string(reason), verdict: v.Verdict, outcome: v.Outcome, seq: int32(v.Seq), step: int32(v.Step), final: v.Final}
+		reason: string(reason), seq: int32(v.Seq), step: int32(v.Step), verdict: uint8(vi), outcome: uint8(oi), final: v.Final}
 	if prev != nil && prev.reason == p.reason {
 		p.reason = prev.reason
 	}
@@ -116,13 +125,13 @@ func (p *pastVerdict) appendJSON(b []byte) ([]byte, error) {
 		return nil, err
 	}
 	b = append(b, `,"verdict":`...)
-	b = strconv.AppendQuote(b, string(p.verdict))
+	b = strconv.AppendQuote(b, string(pastVerdicts[p.verdict]))
 	if p.final {
 		b = append(b, `,"final":true`...)
 	}
-	if p.outcome != "" {
+	if o := pastOutcomes[p.outcome]; o != "" {
 		b = append(b, `,"outcome":`...)
-		b = strconv.AppendQuote(b, string(p.outcome))
+		b = strconv.AppendQuote(b, string(o))
 	}
 	b = append(b, `,"score":`...)
 	sc, _ := p.score.MarshalJSON()
@@ -385,6 +394,17 @@ type store struct {
 	stream jetstream.Stream
 	// bufs holds encoding buffers (*[]byte) for update.
 	bufs sync.Pool
+	// writes bounds the updates encoded and in flight at once: the
+	// bucket's stream takes them one by one, so more only hold more
+	// buffers.
+	writes chan struct{}
+}
+
+// maxWritesInFlight is the size of store.writes.
+const maxWritesInFlight = 128
+
+func newStore(kv jetstream.KeyValue, stream jetstream.Stream) *store {
+	return &store{kv: kv, stream: stream, writes: make(chan struct{}, maxWritesInFlight)}
 }
 
 func (s *store) create(ctx context.Context, r *Record) (uint64, error) {
@@ -420,6 +440,12 @@ func (s *store) get(ctx context.Context, id string) (*Record, uint64, error) {
 // update writes r if the stored revision is still rev; a conflict is
 // jetstream.ErrKeyRevisionMismatch.
 func (s *store) update(ctx context.Context, r *Record, rev uint64) (uint64, error) {
+	select {
+	case s.writes <- struct{}{}:
+		defer func() { <-s.writes }()
+	case <-ctx.Done():
+		return 0, fmt.Errorf("update analysis %s: %w", r.ID, ctx.Err())
+	}
 	// The client copies the value before Update returns, so one buffer
 	// serves write after write.
 	bp, _ := s.bufs.Get().(*[]byte)
