@@ -64,7 +64,7 @@ func main() {
 	flag.BoolVar(&o.batch, "batch", true, "share queries between analyses (metrics/batch)")
 	flag.DurationVar(&o.batchWindow, "batch-window", 0, "how long a batch collects queries (0: metrics/batch's default)")
 	flag.BoolVar(&o.daemonProvider, "daemon-provider", false, "let the daemon build its own provider from the config, as deployed (-batch is then the daemon's choice, and queries asked are not counted)")
-	flag.BoolVar(&o.align, "align", true, "align analysis starts to the query step, so that analyses share windows (see README)")
+	flag.BoolVar(&o.align, "align", false, "give the daemon a clock truncated to the query step (daemons before 4187bff did not align analysis starts themselves; see README)")
 	flag.Float64Var(&o.factor, "factor", 1, "run the daemon's clock this many times faster than the wall clock")
 	flag.DurationVar(&o.drain, "drain", 5*time.Second, "how long verdicts due in the measured time may still arrive after it (the wait ends when all have)")
 	flag.IntVar(&o.workers, "submitters", 8, "concurrent HTTP clients submitting analyses")
