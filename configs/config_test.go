@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLoadInvalid(t *testing.T) {
@@ -24,6 +25,10 @@ func TestLoadInvalid(t *testing.T) {
 		}},
 		{"invalid-threshold.yml", []string{
 			"testdata/invalid-threshold.yml:4: templates[0].metrics[0].threshold: test: threshold needs threshold.min or threshold.max",
+		}},
+		{"invalid-nats-limits.yml", []string{
+			"testdata/invalid-nats-limits.yml:3: global.nats.stream_max_age: must be at least 1h, got 10m",
+			"testdata/invalid-nats-limits.yml:4: global.nats.stream_max_bytes: must be 0 (no bound) or at least 1MiB, got 1KiB",
 		}},
 		{"invalid-values.yml", []string{
 			"testdata/invalid-values.yml:4: templates[0].steps[1]: weights must increase, got 25 after 50",
@@ -122,5 +127,26 @@ func TestNATSSecretFiles(t *testing.T) {
 	_, err = Load("global:\n  nats: {url: 'nats://n:4222', user: u, password: p, password_file: f}\ntemplates: [{name: t, metrics: [{name: m, query: up}]}]\n")
 	if err == nil || !strings.Contains(err.Error(), "use either password or password_file") {
 		t.Errorf("password and password_file together: %v", err)
+	}
+}
+
+func TestNATSStreamLimits(t *testing.T) {
+	const tmpl = "templates:\n  - name: web\n    metrics:\n      - name: up\n        query: up\n"
+	cfg, err := Load("global:\n  nats:\n    stream_max_age: 36h\n    stream_max_bytes: 10GiB\n" + tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := cfg.Global.NATS; n.StreamMaxAgeOrDefault() != 36*time.Hour || n.StreamMaxBytes != 10<<30 {
+		t.Errorf("limits: max age %v, max bytes %d", n.StreamMaxAgeOrDefault(), n.StreamMaxBytes)
+	}
+	cfg, err = Load(tmpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := cfg.Global.NATS; n.StreamMaxAgeOrDefault() != time.Duration(DefaultStreamMaxAge) || n.StreamMaxBytes != 0 {
+		t.Errorf("defaults: max age %v, max bytes %d", n.StreamMaxAgeOrDefault(), n.StreamMaxBytes)
+	}
+	if _, err := Load("global:\n  nats:\n    stream_max_bytes: lots\n" + tmpl); err == nil || !strings.Contains(err.Error(), `invalid size "lots"`) {
+		t.Errorf("a size without unit: %v", err)
 	}
 }

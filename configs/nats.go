@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/alecthomas/units"
 	"github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
 )
 
 // Default names of canaryd's JetStream assets.
@@ -32,6 +35,51 @@ type NATS struct {
 	Stream string `yaml:"stream,omitempty"`
 	// KVBucket is the key-value bucket holding analysis state.
 	KVBucket string `yaml:"kv_bucket,omitempty"`
+	// StreamMaxAge is how long the stream keeps deploy events, verdicts
+	// and rejections; default DefaultStreamMaxAge.
+	StreamMaxAge model.Duration `yaml:"stream_max_age,omitempty"`
+	// StreamMaxBytes bounds the stream's size (e.g. 10GiB); past it the
+	// oldest messages are dropped first. Zero: no bound. A fleet of
+	// thousands of analyses publishes megabytes of verdicts per second.
+	StreamMaxBytes Bytes `yaml:"stream_max_bytes,omitempty"`
+}
+
+// Bytes is a size in bytes, written with a base-2 unit: 512MiB, 10GiB.
+type Bytes units.Base2Bytes
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (b *Bytes) UnmarshalYAML(unmarshal func(any) error) error {
+	var s string
+	if err := unmarshal(&s); err != nil {
+		return err
+	}
+	v, err := units.ParseBase2Bytes(s)
+	if err != nil {
+		return fmt.Errorf("invalid size %q: want a number and a unit such as 512MiB or 10GiB", s)
+	}
+	*b = Bytes(v)
+	return nil
+}
+
+// String returns the size with its unit.
+func (b Bytes) String() string { return units.Base2Bytes(b).String() }
+
+// DefaultStreamMaxAge is how long the stream keeps messages by default.
+const DefaultStreamMaxAge = model.Duration(7 * 24 * time.Hour)
+
+// minStreamMaxAge is the least stream_max_age: messages must outlive a
+// daemon's restart and the stream's duplicate window.
+const minStreamMaxAge = model.Duration(time.Hour)
+
+// minStreamMaxBytes is the least non-zero stream_max_bytes.
+const minStreamMaxBytes = Bytes(units.MiB)
+
+// StreamMaxAgeOrDefault returns how long the stream keeps messages.
+func (n *NATS) StreamMaxAgeOrDefault() time.Duration {
+	if n.StreamMaxAge == 0 {
+		return time.Duration(DefaultStreamMaxAge)
+	}
+	return time.Duration(n.StreamMaxAge)
 }
 
 // Secrets returns the password and token, read from their files when set.
@@ -90,5 +138,11 @@ func (n *NATS) validate(path string, add func(path, format string, args ...any))
 	}
 	if err := n.TLSConfig.Validate(); err != nil {
 		add(path+".tls_config", "%v", err)
+	}
+	if n.StreamMaxAge != 0 && n.StreamMaxAge < minStreamMaxAge {
+		add(path+".stream_max_age", "must be at least %s, got %s", minStreamMaxAge, n.StreamMaxAge)
+	}
+	if n.StreamMaxBytes < 0 || (n.StreamMaxBytes > 0 && n.StreamMaxBytes < minStreamMaxBytes) {
+		add(path+".stream_max_bytes", "must be 0 (no bound) or at least %s, got %s", minStreamMaxBytes, n.StreamMaxBytes)
 	}
 }

@@ -114,12 +114,20 @@ func natsOptions(c *configs.NATS) ([]nats.Option, error) {
 // setupJetStream creates (or updates) the stream, the shared durable
 // consumer and the key-value bucket.
 func setupJetStream(ctx context.Context, js jetstream.JetStream, c *configs.NATS, dedupe time.Duration) (jetstream.Consumer, jetstream.KeyValue, error) {
+	// NATS refuses a duplicate window longer than the stream keeps
+	// messages; a verdict older than that is gone anyway.
+	dedupe = min(dedupe, c.StreamMaxAgeOrDefault())
+	maxBytes := int64(-1) // no bound
+	if c.StreamMaxBytes > 0 {
+		maxBytes = int64(c.StreamMaxBytes)
+	}
 	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        c.StreamOrDefault(),
 		Description: "canaryd deploy events, verdicts and rejections",
 		Subjects:    []string{deployPrefix + ">", verdictPrefix + ">", rejectedPrefix + ">"},
 		Storage:     jetstream.FileStorage,
-		MaxAge:      7 * 24 * time.Hour,
+		MaxAge:      c.StreamMaxAgeOrDefault(),
+		MaxBytes:    maxBytes,
 		Duplicates:  dedupe,
 	})
 	if err != nil {

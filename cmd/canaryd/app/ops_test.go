@@ -208,3 +208,26 @@ func TestReloadChangesMetrics(t *testing.T) {
 		t.Errorf("after the reload: seq %d with %d metrics", v.Seq, len(v.Metrics))
 	}
 }
+
+// TestStreamLimits checks the stream is created with the configured age
+// and size bounds, and a duplicate window from the intervals and leases.
+func TestStreamLimits(t *testing.T) {
+	s := startNATS(t)
+	cfg := strings.Replace(testConfig, "    url: http://127.0.0.1:9\n",
+		"    url: http://127.0.0.1:9\n  nats:\n    stream_max_age: 36h\n    stream_max_bytes: 256MiB\n", 1)
+	startApp(t, s, newFakeClock(), writeConfig(t, t.TempDir(), cfg), func(o *Options, _ *hooks) {
+		o.LeaseGrace, o.ScanInterval = 3*time.Minute, 10*time.Second
+	})
+	c := connect(t, s)
+	st, err := c.js.Stream(t.Context(), "CANARY")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := st.CachedInfo().Config
+	// Twice the longest interval (1m), the lease grace and the scan.
+	wantDupes := 2*time.Minute + 3*time.Minute + 10*time.Second
+	if got.MaxAge != 36*time.Hour || got.MaxBytes != 256<<20 || got.Duplicates != wantDupes {
+		t.Errorf("stream: max age %v, max bytes %d, duplicates %v; want 36h, %d, %v",
+			got.MaxAge, got.MaxBytes, got.Duplicates, 256<<20, wantDupes)
+	}
+}
