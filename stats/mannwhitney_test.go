@@ -13,11 +13,9 @@ import (
 	"github.com/canaryd/canaryd/stats/oracle"
 )
 
-// The shared oracle cases (R, SciPy, brute force), read by package oracle.
-type (
-	oracleCase = oracle.Case
-	bound      = oracle.Bound
-)
+// oracleCase is a shared oracle case (R, SciPy, brute force), read by
+// package oracle.
+type oracleCase = oracle.Case
 
 func loadOracle(t *testing.T) []oracleCase {
 	t.Helper()
