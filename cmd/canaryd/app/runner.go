@@ -249,12 +249,7 @@ func (a *App) publishLatest(ctx context.Context, log *slog.Logger, r *Record, re
 	if v.Seq != r.Seq || r.Published != r.Seq-1 {
 		return rev, true // more than one pending: publishPending's loop
 	}
-	if err := a.pub.verdict(ctx, v); err != nil {
-		if ctx.Err() == nil {
-			a.metrics.natsErrors.Inc()
-			log.Error("publish verdict", "seq", v.Seq, "err", err)
-			a.wait(ctx, a.clock.Now().Add(retryDelay))
-		}
+	if !a.publish(ctx, log, v) {
 		return rev, true
 	}
 	if a.hooks.published != nil && !a.hooks.published(ctx, a.opts.InstanceID, r.ID, r.Seq) {
@@ -262,16 +257,7 @@ func (a *App) publishLatest(ctx context.Context, log *slog.Logger, r *Record, re
 	}
 	r.Published = r.Seq
 	if r.Done() {
-		nrev, err := a.store.update(ctx, r, rev)
-		if err != nil {
-			if ctx.Err() == nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-				a.metrics.natsErrors.Inc()
-				log.Error("record published verdicts", "err", err)
-				a.wait(ctx, a.clock.Now().Add(retryDelay))
-			}
-			return 0, true
-		}
-		return nrev, true
+		return a.recordPublished(ctx, log, r, rev), true
 	}
 	if err := r.retire(); err != nil {
 		log.Error("retire published verdicts", "err", err)
@@ -291,31 +277,44 @@ func (a *App) publishPending(ctx context.Context, log *slog.Logger, r *Record, r
 		if v.Seq <= r.Published {
 			continue
 		}
-		if err := a.pub.verdict(ctx, v); err != nil {
-			if ctx.Err() == nil {
-				a.metrics.natsErrors.Inc()
-				log.Error("publish verdict", "seq", v.Seq, "err", err)
-				a.wait(ctx, a.clock.Now().Add(retryDelay))
-			}
+		if !a.publish(ctx, log, v) {
 			return 0, true
 		}
 	}
 	if a.hooks.published != nil && !a.hooks.published(ctx, a.opts.InstanceID, r.ID, r.Seq) {
 		return 0, false
 	}
-	published := r.Published
 	r.Published = r.Seq
+	return a.recordPublished(ctx, log, r, rev), true
+}
+
+// publish publishes v; on failure it counts and logs the error, waits
+// retryDelay and returns false.
+func (a *App) publish(ctx context.Context, log *slog.Logger, v *Verdict) bool {
+	err := a.pub.verdict(ctx, v)
+	if err != nil && ctx.Err() == nil {
+		a.metrics.natsErrors.Inc()
+		log.Error("publish verdict", "seq", v.Seq, "err", err)
+		a.wait(ctx, a.clock.Now().Add(retryDelay))
+	}
+	return err == nil
+}
+
+// recordPublished writes r once its verdicts are published and returns
+// the new revision, or 0 when the write failed and the record must be
+// read again (a conflict: another writer won; an error: it is counted,
+// logged and waited on).
+func (a *App) recordPublished(ctx context.Context, log *slog.Logger, r *Record, rev uint64) uint64 {
 	nrev, err := a.store.update(ctx, r, rev)
 	if err != nil {
-		r.Published = published
 		if ctx.Err() == nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			a.metrics.natsErrors.Inc()
 			log.Error("record published verdicts", "err", err)
 			a.wait(ctx, a.clock.Now().Add(retryDelay))
 		}
-		return 0, true
+		return 0
 	}
-	return nrev, true
+	return nrev
 }
 
 // abort ends analysis id with weight 0 and publishes the final verdict.
