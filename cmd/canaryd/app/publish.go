@@ -44,7 +44,7 @@ type Verdict struct {
 // encode returns v's JSON, encoding it at most once.
 func (v *Verdict) encode() ([]byte, error) {
 	if v.enc == nil {
-		b, err := json.Marshal(v)
+		b, err := v.appendJSON(nil)
 		if err != nil {
 			return nil, fmt.Errorf("encode verdict %s: %w", v.msgID(), err)
 		}

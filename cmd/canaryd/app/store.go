@@ -92,10 +92,7 @@ var (
 
 // pastOf returns v as a past verdict; prev is the entry before it, if any.
 func pastOf(v *Verdict, prev *pastVerdict) (pastVerdict, error) {
-	reason, err := json.Marshal(v.Reason)
-	if err != nil {
-		return pastVerdict{}, err
-	}
+	reason := appendJSONString(nil, v.Reason)
 	vi, oi := slices.Index(pastVerdicts[:], v.Verdict), slices.Index(pastOutcomes[:], v.Outcome)
 	if vi < 0 || oi < 0 {
 		return pastVerdict{}, fmt.Errorf("verdict %s: unknown verdict %q or outcome %q", v.msgID(), v.Verdict, v.Outcome)
@@ -134,8 +131,7 @@ func (p *pastVerdict) appendJSON(b []byte) ([]byte, error) {
 		b = strconv.AppendQuote(b, string(o))
 	}
 	b = append(b, `,"score":`...)
-	sc, _ := p.score.MarshalJSON()
-	b = append(b, sc...)
+	b = p.score.AppendJSON(b)
 	b = append(b, `,"reason":`...)
 	b = append(b, p.reason...)
 	b = append(b, `,"issued_at":"`...)
