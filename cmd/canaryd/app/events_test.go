@@ -140,3 +140,39 @@ func TestPastVerdictJSON(t *testing.T) {
 		t.Error("an unknown verdict was kept")
 	}
 }
+
+// TestRecordFromEarlierDaemon reads a record as daemons before the binary
+// state wrote it (the judge's state as a JSON object, every history entry
+// whole), so that an upgrade resumes the analyses in flight.
+func TestRecordFromEarlierDaemon(t *testing.T) {
+	const old = `{"id":"a1","event":{"id":"a1","service":"web","namespace":"prod","template":"web",` +
+		`"baseline":{"version":"v1"},"canary":{"version":"v2"}},"created_at":"2026-11-23T05:00:00Z",` +
+		`"updated_at":"2026-11-23T05:01:00Z","start":"2026-11-23T05:00:00Z","interval":60000000000,` +
+		`"plan":{"steps":[10,50,100],"judgements_per_step":1},"position":{"step":1,"judgements":1},` +
+		`"judge_state":{"looks":1,"metrics":[{"name":"latency","log":{"n":30,"sum":0.5,"sum_sq":0.1,"sum_lag":0.05,` +
+		`"first":0.01,"last":0.02,"blocks":1,"within_ss":0.09,"within_lag":0.01,"within_df":29,"block_len":30,` +
+		`"last_n":30,"last_mean":0.016},"up":{},"down":{},"sum_c":3000,"sum_b":2990}]},"seq":1,"published":1,` +
+		`"history":[{"analysis_id":"a1","service":"web","namespace":"prod","seq":1,"step":1,"weight":10,` +
+		`"next_weight":50,"verdict":"promote","final":false,"score":100,"reason":"ok","metrics":[],` +
+		`"issued_at":"2026-11-23T05:01:00Z"}],"lease":{"owner":"x","expires":"2026-11-23T05:03:00Z"}}`
+	var r Record
+	if err := json.Unmarshal([]byte(old), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Judge == nil || r.Judge.Looks != 1 || len(r.Judge.Metrics) != 1 || r.Judge.Metrics[0].Log.N != 30 ||
+		r.Judge.Metrics[0].SumC != 3000 || r.Latest() == nil || r.Latest().Seq != 1 {
+		t.Fatalf("decoded %+v, judge %+v", r, r.Judge)
+	}
+	// Written again, it is in the current form and reads back the same.
+	b, err := r.appendJSON(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var again Record
+	if err := json.Unmarshal(b, &again); err != nil {
+		t.Fatal(err)
+	}
+	if again.Judge == nil || again.Judge.Metrics[0].Log != r.Judge.Metrics[0].Log || again.Latest().Reason != "ok" {
+		t.Fatalf("re-read %+v", again)
+	}
+}

@@ -270,7 +270,10 @@ func (r *Record) appendJSON(b []byte) ([]byte, error) {
 func (r *Record) UnmarshalJSON(data []byte) error {
 	var d struct {
 		recordHead
-		History []Verdict `json:"history"`
+		// JudgeState is base64 of the binary form, or, in records
+		// written before it, the state's JSON object.
+		JudgeState json.RawMessage `json:"judge_state"`
+		History    []Verdict       `json:"history"`
 	}
 	if err := json.Unmarshal(data, &d); err != nil {
 		return err
@@ -290,9 +293,20 @@ func (r *Record) UnmarshalJSON(data []byte) error {
 			v.Metrics = []analysis.MetricResult{}
 		}
 	}
-	if len(h.JudgeState) > 0 {
+	switch js := d.JudgeState; {
+	case len(js) == 0 || string(js) == "null" || string(js) == `""`:
+	case js[0] == '{':
 		r.Judge = &analysis.State{}
-		if err := r.Judge.UnmarshalBinary(h.JudgeState); err != nil {
+		if err := json.Unmarshal(js, r.Judge); err != nil {
+			return fmt.Errorf("judge state: %w", err)
+		}
+	default:
+		var b []byte
+		if err := json.Unmarshal(js, &b); err != nil {
+			return fmt.Errorf("judge state: %w", err)
+		}
+		r.Judge = &analysis.State{}
+		if err := r.Judge.UnmarshalBinary(b); err != nil {
 			return fmt.Errorf("judge state: %w", err)
 		}
 	}
