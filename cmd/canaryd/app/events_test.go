@@ -176,3 +176,16 @@ func TestRecordFromEarlierDaemon(t *testing.T) {
 		t.Fatalf("re-read %+v", again)
 	}
 }
+
+// TestVerdictOwnsItsEvidence checks a verdict shares no array with the
+// judgement it was made from: judges are pooled, and the next judgement,
+// of any analysis, reuses the judge's arrays.
+func TestVerdictOwnsItsEvidence(t *testing.T) {
+	j := &analysis.Judgement{Verdict: analysis.Hold, Metrics: []analysis.MetricResult{{Name: "m", Warnings: []string{"gap"}}}}
+	v := newVerdict(&Record{ID: "a1"}, 1, rollout.Decision{Verdict: analysis.Hold}, j, time.Now())
+	j.Metrics[0].Warnings[0] = "another analysis' warning"
+	j.Metrics[0].Name = "other"
+	if v.Metrics[0].Warnings[0] != "gap" || v.Metrics[0].Name != "m" {
+		t.Errorf("the verdict's evidence changed with the judge's: %+v", v.Metrics[0])
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -78,7 +79,12 @@ func newVerdict(r *Record, seq int, d rollout.Decision, j *analysis.Judgement, n
 		// The queries are the same at every judgement: the analysis
 		// shows them once (GET /api/v1/analyses/{id}).
 		for i := range v.Metrics {
-			v.Metrics[i].BaselineQuery, v.Metrics[i].CanaryQuery = "", ""
+			m := &v.Metrics[i]
+			m.BaselineQuery, m.CanaryQuery = "", ""
+			// The judge reuses its warnings' array at its next
+			// judgement, which may be another analysis' (judges are
+			// pooled): the verdict keeps its own.
+			m.Warnings = slices.Clone(m.Warnings)
 		}
 		if d.Verdict != j.Verdict {
 			v.Reason = fmt.Sprintf("lifetime reached: %s (judged %s: %s)", d.Verdict, j.Verdict, j.Reason)
