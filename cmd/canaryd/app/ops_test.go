@@ -231,3 +231,34 @@ func TestStreamLimits(t *testing.T) {
 			got.MaxAge, got.MaxBytes, got.Duplicates, 256<<20, wantDupes)
 	}
 }
+
+// TestOneWritePerJudgement checks the cost the fleet benchmark depends
+// on: a judgement is one key-value write (its verdict is recorded as
+// published with the next one), and only a final verdict takes a second.
+func TestOneWritePerJudgement(t *testing.T) {
+	s := startNATS(t)
+	clock := newFakeClock()
+	startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
+	c := connect(t, s)
+	verdicts := stored[Verdict](c, verdictPrefix+">")
+	c.publishEvent(event("w1", "v2"))
+	c.waitRecord("w1", nil)
+	for seq := 1; seq <= 3; seq++ { // template web: three steps, one judgement each
+		clock.Advance(time.Minute)
+		if v := next(t, verdicts); v.Seq != seq {
+			t.Fatalf("verdict seq %d, want %d", v.Seq, seq)
+		}
+	}
+	r := c.waitRecord("w1", func(r *Record) bool { return r.settled() })
+	if r.State() != "succeeded" {
+		t.Fatalf("analysis %s", r.State())
+	}
+	st, err := c.js.Stream(t.Context(), "KV_canaryd_analyses")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The create, one write per judgement, and the final verdict's.
+	if got := st.CachedInfo().State.LastSeq; got != 1+3+1 {
+		t.Errorf("the bucket took %d writes for 3 judgements, want 5", got)
+	}
+}
