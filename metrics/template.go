@@ -54,6 +54,75 @@ type QueryTemplate struct {
 	text   string
 	tmpl   *template.Template
 	refs   []fieldRef
+	// plain is the template as text and field references, when it is
+	// nothing else (the usual query): Render then concatenates, with no
+	// reflection, what text/template would print.
+	plain []plainPart
+}
+
+// plainPart is literal text, or, when field is set, a root field
+// ({{.Service}}, {{$.Version}}, {{.Vars.team}}).
+type plainPart struct {
+	text  string
+	field []string
+}
+
+// plainParts returns the parts of a template made only of text and
+// single-field actions, or nil.
+func plainParts(root *parse.ListNode) []plainPart {
+	if root == nil {
+		return nil
+	}
+	parts := make([]plainPart, 0, len(root.Nodes))
+	for _, n := range root.Nodes {
+		switch n := n.(type) {
+		case *parse.TextNode:
+			parts = append(parts, plainPart{text: string(n.Text)})
+		case *parse.ActionNode:
+			p := n.Pipe
+			if p == nil || len(p.Decl) > 0 || len(p.Cmds) != 1 || len(p.Cmds[0].Args) != 1 {
+				return nil
+			}
+			var path []string
+			switch a := p.Cmds[0].Args[0].(type) {
+			case *parse.FieldNode:
+				path = a.Ident
+			case *parse.VariableNode:
+				if len(a.Ident) < 2 || a.Ident[0] != "$" {
+					return nil
+				}
+				path = a.Ident[1:]
+			default:
+				return nil
+			}
+			if len(path) == 2 && path[0] == "Vars" || len(path) == 1 && path[0] != "Vars" && isTemplateField(path[0]) {
+				parts = append(parts, plainPart{field: path})
+				continue
+			}
+			return nil
+		default:
+			return nil
+		}
+	}
+	return parts
+}
+
+// value returns what text/template prints for root field path of d; the
+// caller has checked that a variable exists (checkRef).
+func (d *TemplateData) value(path []string) string {
+	switch path[0] {
+	case "Service":
+		return d.Service
+	case "Namespace":
+		return d.Namespace
+	case "Role":
+		return string(d.Role)
+	case "Version":
+		return d.Version
+	case "Interval":
+		return d.Interval
+	}
+	return d.Vars[path[1]]
 }
 
 // ParseQueryTemplate parses text, the query of the metric named metric.
@@ -75,7 +144,7 @@ func ParseQueryTemplate(metric, text string) (*QueryTemplate, error) {
 				metric, strings.Join(r.path, "."), templateFields)
 		}
 	}
-	return &QueryTemplate{metric: metric, text: text, tmpl: tmpl, refs: refs}, nil
+	return &QueryTemplate{metric: metric, text: text, tmpl: tmpl, refs: refs, plain: plainParts(tmpl.Root)}, nil
 }
 
 // Metric returns the name of the metric the template belongs to.
@@ -94,6 +163,21 @@ func (t *QueryTemplate) Render(d TemplateData) (string, error) {
 		}
 	}
 	var b strings.Builder
+	if t.plain != nil {
+		n := 0
+		for i := range t.plain {
+			n += len(t.plain[i].text) + 16
+		}
+		b.Grow(n)
+		for i := range t.plain {
+			if p := &t.plain[i]; p.field == nil {
+				b.WriteString(p.text)
+			} else {
+				b.WriteString(d.value(p.field))
+			}
+		}
+		return b.String(), nil
+	}
 	if err := t.tmpl.Execute(&b, d); err != nil {
 		// Reached only through references checkRef cannot see, such as
 		// fields used inside {{with}} or {{range}}.
@@ -104,7 +188,7 @@ func (t *QueryTemplate) Render(d TemplateData) (string, error) {
 
 func checkRef(d TemplateData, fr fieldRef) error {
 	r := fr.path
-	ref := "{{." + strings.Join(r, ".") + "}}"
+	ref := func() string { return "{{." + strings.Join(r, ".") + "}}" }
 	var v string
 	switch r[0] {
 	case "Vars":
@@ -116,7 +200,7 @@ func checkRef(d TemplateData, fr fieldRef) error {
 			if len(d.Vars) > 0 {
 				have = "it has: " + strings.Join(slices.Sorted(maps.Keys(d.Vars)), ", ")
 			}
-			return fmt.Errorf("query template uses %s but the deploy event has no variable %q (%s)", ref, r[1], have)
+			return fmt.Errorf("query template uses %s but the deploy event has no variable %q (%s)", ref(), r[1], have)
 		}
 		return nil
 	case "Service":
@@ -131,7 +215,7 @@ func checkRef(d TemplateData, fr fieldRef) error {
 		v = d.Interval
 	}
 	if v == "" && !fr.conditional {
-		return errors.New("query template uses " + ref + " but " + r[0] + " is empty")
+		return errors.New("query template uses " + ref() + " but " + r[0] + " is empty")
 	}
 	return nil
 }

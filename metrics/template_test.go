@@ -112,3 +112,74 @@ func TestQueryTemplateRenderErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestQueryTemplatePlainPath checks the reflection-free rendering of plain
+// templates against text/template's, and that every other template takes
+// text/template's path.
+func TestQueryTemplatePlainPath(t *testing.T) {
+	data := TemplateData{Service: "check\"out", Namespace: "shop", Role: Canary, Version: "v2 <&>", Interval: "1m",
+		Vars: map[string]string{"region": "eu-west-1", "tier": "", "é": "ü"}}
+	tests := []struct {
+		text  string
+		plain bool
+	}{
+		{`sum(rate(x{service="{{.Service}}",ns="{{.Namespace}}",track="{{.Role}}",v="{{.Version}}",r="{{.Vars.region}}"}[{{.Interval}}]))`, true},
+		{`up{service="{{$.Service}}",tier="{{$.Vars.tier}}"}`, true},
+		{`  {{- .Service -}}  x {{.Vars.é}}`, true},
+		{`sum(up)`, true},
+		{`{{.Service}}{{.Service}}`, true},
+		{`up{service="{{.Service}}"{{if .Vars.tier}},tier="{{.Vars.tier}}"{{end}}}`, false},
+		{`{{with .Vars}}up{region="{{.region}}"}{{end}}`, false},
+		{`up{s={{printf "%q" .Service}}}`, false},
+		{`up{s="{{.Service | print}}"}`, false},
+		{`{{/* note */}}up`, true}, // the parser drops comments
+		{`{{"lit"}}`, false},
+		{`{{$x := .Service}}{{$x}}`, false},
+	}
+	for _, tt := range tests {
+		qt, err := ParseQueryTemplate("m", tt.text)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.text, err)
+		}
+		if (qt.plain != nil) != tt.plain {
+			t.Errorf("%s: plain path %v, want %v", tt.text, qt.plain != nil, tt.plain)
+		}
+		got, err := qt.Render(data)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.text, err)
+		}
+		var want strings.Builder
+		if err := qt.tmpl.Execute(&want, data); err != nil {
+			t.Fatalf("%s: text/template: %v", tt.text, err)
+		}
+		if got != want.String() {
+			t.Errorf("%s:\n got %s\nwant %s", tt.text, got, want.String())
+		}
+	}
+}
+
+func BenchmarkQueryTemplateRender(b *testing.B) {
+	qt, err := ParseQueryTemplate("m", `sum(rate(http_requests_total{service="{{.Service}}",version="{{.Version}}",code=~"5.."}[{{.Interval}}])) / sum(rate(http_requests_total{service="{{.Service}}",version="{{.Version}}"}[{{.Interval}}]))`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := TemplateData{Service: "checkout", Namespace: "shop", Role: Canary, Version: "v2", Interval: "1m"}
+	b.Run("plain", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := qt.Render(d); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("text-template", func(b *testing.B) {
+		slow := *qt
+		slow.plain = nil
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := slow.Render(d); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
