@@ -147,8 +147,12 @@ type App struct {
 	runMu   sync.Mutex
 	running map[string]context.CancelFunc
 	settled map[string]bool // analyses the scan need not read again
-	stopped bool
-	runWG   sync.WaitGroup
+	// published holds, for analyses whose runner stopped, the verdicts it
+	// knew to be published: releaseLeases records them, so that a restart
+	// need not publish them again.
+	published map[string]int
+	stopped   bool
+	runWG     sync.WaitGroup
 
 	cleanups []cleanup
 
@@ -184,14 +188,15 @@ func New(opts Options) (*App, error) {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
 	a := &App{
-		opts:    opts,
-		logger:  opts.Logger,
-		clock:   opts.Clock,
-		metrics: newAppMetrics(opts.Registerer),
-		cfg:     cfg,
-		fatal:   make(chan error, 1),
-		running: map[string]context.CancelFunc{},
-		settled: map[string]bool{},
+		opts:      opts,
+		logger:    opts.Logger,
+		clock:     opts.Clock,
+		metrics:   newAppMetrics(opts.Registerer),
+		cfg:       cfg,
+		fatal:     make(chan error, 1),
+		running:   map[string]context.CancelFunc{},
+		settled:   map[string]bool{},
+		published: map[string]int{},
 	}
 	if err := a.setProvider(cfg); err != nil {
 		return nil, err
@@ -269,7 +274,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	a.js = js
-	cons, kv, err := setupJetStream(ctx, js, &cfg.Global.NATS, dedupeWindow(cfg, &a.opts))
+	stream, cons, kv, err := setupJetStream(ctx, js, &cfg.Global.NATS, dedupeWindow(cfg, &a.opts))
 	if err != nil {
 		return err
 	}
@@ -278,7 +283,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("key-value bucket %s: %w", kv.Bucket(), err)
 	}
 	a.store = newStore(kv, kvStream)
-	a.pub = &publisher{js: js}
+	a.pub = &publisher{js: js, stream: stream}
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.runCtx = runCtx

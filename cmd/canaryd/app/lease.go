@@ -46,11 +46,15 @@ func (a *App) stopRunners(cancel context.CancelFunc) []string {
 }
 
 // releaseLeases hands the analyses back so that another replica resumes
-// them at its next scan. A write of a stopped runner may still land
+// them at its next scan, recording the verdicts their runners published
+// since their last write. A write of a stopped runner may still land
 // between our read and our write: a conflict is read again.
 func (a *App) releaseLeases(ctx context.Context, ids []string) error {
 	var errs []error
 	for _, id := range ids {
+		a.runMu.Lock()
+		published, known := a.published[id]
+		a.runMu.Unlock()
 		for try := 0; ; try++ {
 			r, rev, err := a.store.get(ctx, id)
 			if err != nil {
@@ -61,6 +65,9 @@ func (a *App) releaseLeases(ctx context.Context, ids []string) error {
 				break
 			}
 			r.Lease = Lease{}
+			if known && published > r.Published && published <= r.Seq {
+				r.Published = published
+			}
 			_, err = a.store.update(ctx, r, rev)
 			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) && try < 5 {
 				continue

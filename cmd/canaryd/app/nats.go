@@ -113,7 +113,7 @@ func natsOptions(c *configs.NATS) ([]nats.Option, error) {
 
 // setupJetStream creates (or updates) the stream, the shared durable
 // consumer and the key-value bucket.
-func setupJetStream(ctx context.Context, js jetstream.JetStream, c *configs.NATS, dedupe time.Duration) (jetstream.Consumer, jetstream.KeyValue, error) {
+func setupJetStream(ctx context.Context, js jetstream.JetStream, c *configs.NATS, dedupe time.Duration) (jetstream.Stream, jetstream.Consumer, jetstream.KeyValue, error) {
 	// NATS refuses a duplicate window longer than the stream keeps
 	// messages; a verdict older than that is gone anyway.
 	dedupe = min(dedupe, c.StreamMaxAgeOrDefault())
@@ -131,7 +131,7 @@ func setupJetStream(ctx context.Context, js jetstream.JetStream, c *configs.NATS
 		Duplicates:  dedupe,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("stream %s: %w", c.StreamOrDefault(), err)
+		return nil, nil, nil, fmt.Errorf("stream %s: %w", c.StreamOrDefault(), err)
 	}
 	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:       consumerName,
@@ -142,7 +142,7 @@ func setupJetStream(ctx context.Context, js jetstream.JetStream, c *configs.NATS
 		MaxDeliver:    maxDeliver,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("consumer %s: %w", consumerName, err)
+		return nil, nil, nil, fmt.Errorf("consumer %s: %w", consumerName, err)
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      c.KVBucketOrDefault(),
@@ -151,7 +151,7 @@ func setupJetStream(ctx context.Context, js jetstream.JetStream, c *configs.NATS
 		TTL:         analysisTTL,
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("key-value bucket %s: %w", c.KVBucketOrDefault(), err)
+		return nil, nil, nil, fmt.Errorf("key-value bucket %s: %w", c.KVBucketOrDefault(), err)
 	}
-	return cons, kv, nil
+	return stream, cons, kv, nil
 }

@@ -262,3 +262,70 @@ func TestOneWritePerJudgement(t *testing.T) {
 		t.Errorf("the bucket took %d writes for 3 judgements, want 5", got)
 	}
 }
+
+// TestStopRecordsPublished checks a graceful stop records the verdicts
+// its runners published since their last write, so that a daemon started
+// after any outage publishes none of them again.
+func TestStopRecordsPublished(t *testing.T) {
+	s := startNATS(t)
+	clock := newFakeClock()
+	published := make(chan int, 1)
+	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), func(_ *Options, h *hooks) {
+		h.published = func(_ context.Context, _, _ string, seq int) bool {
+			published <- seq
+			return true
+		}
+	})
+	c := connect(t, s)
+	c.publishEvent(event("g1", "v2"))
+	c.waitRecord("g1", nil)
+	clock.Advance(time.Minute)
+	select {
+	case seq := <-published: // the runner records it in memory next
+		if seq != 1 {
+			t.Fatalf("published seq %d", seq)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("no verdict published")
+	}
+	if r := c.waitRecord("g1", nil); r.Seq != 1 || r.Published != 0 {
+		t.Fatalf("before the stop: seq %d, published %d (recorded with the next write)", r.Seq, r.Published)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	defer cancel()
+	if err := a.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.waitRecord("g1", nil); r.Seq != 1 || r.Published != 1 || r.Lease.Owner != "" {
+		t.Errorf("after the stop: seq %d, published %d, owner %q; want 1, 1 and released", r.Seq, r.Published, r.Lease.Owner)
+	}
+}
+
+// TestVerdictOnStream checks how a resuming replica recognises a verdict
+// already published: the latest on its subject.
+func TestVerdictOnStream(t *testing.T) {
+	s := startNATS(t)
+	a := startApp(t, s, newFakeClock(), writeConfig(t, t.TempDir(), testConfig), nil)
+	ctx := t.Context()
+	v1 := &Verdict{AnalysisID: "a1", Service: "web", Namespace: "prod", Seq: 1, Verdict: analysis.Promote}
+	if ok, err := a.pub.onStream(ctx, v1); err != nil || ok {
+		t.Fatalf("before any verdict: %v, %v", ok, err)
+	}
+	if err := a.pub.verdict(ctx, v1); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := a.pub.onStream(ctx, v1); err != nil || !ok {
+		t.Fatalf("the latest verdict: %v, %v", ok, err)
+	}
+	v2 := &Verdict{AnalysisID: "a1", Service: "web", Namespace: "prod", Seq: 2, Verdict: analysis.Promote}
+	if ok, _ := a.pub.onStream(ctx, v2); ok {
+		t.Error("a verdict never published is taken for published")
+	}
+	other := &Verdict{AnalysisID: "b1", Service: "web", Namespace: "prod", Seq: 1, Verdict: analysis.Hold}
+	if err := a.pub.verdict(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := a.pub.onStream(ctx, v1); ok {
+		t.Error("a verdict followed by another analysis' is taken for the latest")
+	}
+}

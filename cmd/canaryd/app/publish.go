@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -97,7 +98,31 @@ func newVerdict(r *Record, seq int, d rollout.Decision, j *analysis.Judgement, n
 // published twice (a retry, or a replica resuming a crashed one) is stored
 // once.
 type publisher struct {
-	js jetstream.JetStream
+	js     jetstream.JetStream
+	stream jetstream.Stream // the stream verdicts go to
+}
+
+// onStream reports whether v is the latest message on its subject: then
+// it was published, and publishing it again would only rely on the
+// stream's duplicate window, which a long outage outlasts. A verdict
+// followed by another analysis' of the same service is not recognised
+// (false), and is published again under its message id.
+func (p *publisher) onStream(ctx context.Context, v *Verdict) (bool, error) {
+	m, err := p.stream.GetLastMsgForSubject(ctx, verdictPrefix+v.Namespace+"."+v.Service)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("last verdict of %s.%s: %w", v.Namespace, v.Service, err)
+	}
+	var last struct {
+		AnalysisID string `json:"analysis_id"`
+		Seq        int    `json:"seq"`
+	}
+	if json.Unmarshal(m.Data, &last) != nil {
+		return false, nil
+	}
+	return last.AnalysisID == v.AnalysisID && last.Seq == v.Seq, nil
 }
 
 func (p *publisher) publish(ctx context.Context, subject, msgID string, v any) error {

@@ -102,6 +102,13 @@ func (a *App) run(ctx context.Context, id string) {
 		r   *Record
 		rev uint64
 	)
+	defer func() {
+		a.runMu.Lock()
+		if a.stopped && r != nil {
+			a.published[id] = r.Published
+		}
+		a.runMu.Unlock()
+	}()
 	for ctx.Err() == nil {
 		if r == nil {
 			var err error
@@ -275,6 +282,12 @@ func (a *App) publishPending(ctx context.Context, log *slog.Logger, r *Record, r
 	for i := range r.History {
 		v := &r.History[i]
 		if v.Seq <= r.Published {
+			continue
+		}
+		// A verdict already on the stream (the runner that published it
+		// stopped before recording it) is not published again: the
+		// stream's duplicate window may have passed.
+		if ok, err := a.pub.onStream(ctx, v); err == nil && ok {
 			continue
 		}
 		if !a.publish(ctx, log, v) {
