@@ -11,6 +11,7 @@ type appMetrics struct {
 	verdicts          *prometheus.CounterVec
 	judgementDuration prometheus.Histogram
 	fetchDuration     prometheus.Histogram
+	verdictDelay      prometheus.Histogram
 	queryErrors       prometheus.Counter
 	natsErrors        prometheus.Counter
 	events            *prometheus.CounterVec
@@ -38,6 +39,11 @@ func newAppMetrics(reg prometheus.Registerer) *appMetrics {
 			Name:    "canaryd_fetch_duration_seconds",
 			Help:    "Time to fetch every metric of one judgement.",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14),
+		}),
+		verdictDelay: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "canaryd_verdict_delay_seconds",
+			Help:    "Time from the end of a judged interval to its verdict's publication; growing when the daemon falls behind.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
 		}),
 		queryErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "canaryd_query_errors_total",

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/canaryd/canaryd/analysis"
@@ -238,7 +239,7 @@ func TestStreamLimits(t *testing.T) {
 func TestOneWritePerJudgement(t *testing.T) {
 	s := startNATS(t)
 	clock := newFakeClock()
-	startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
+	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 	c := connect(t, s)
 	verdicts := stored[Verdict](c, verdictPrefix+">")
 	c.publishEvent(event("w1", "v2"))
@@ -260,6 +261,10 @@ func TestOneWritePerJudgement(t *testing.T) {
 	// The create, one write per judgement, and the final verdict's.
 	if got := st.CachedInfo().State.LastSeq; got != 1+3+1 {
 		t.Errorf("the bucket took %d writes for 3 judgements, want 5", got)
+	}
+	var m dto.Metric
+	if err := a.metrics.verdictDelay.Write(&m); err != nil || m.GetHistogram().GetSampleCount() != 3 {
+		t.Errorf("canaryd_verdict_delay_seconds counted %d verdicts (%v), want 3", m.GetHistogram().GetSampleCount(), err)
 	}
 }
 

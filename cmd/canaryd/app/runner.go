@@ -235,7 +235,7 @@ func (a *App) run(ctx context.Context, id string) {
 			"next_weight", v.NextWeight, "score", float64(v.Score), "final", v.Final, "reason", v.Reason)
 		a.metrics.verdicts.WithLabelValues(string(v.Verdict)).Inc()
 		var ok bool
-		if rev, ok = a.publishLatest(ctx, log, r, rev); !ok {
+		if rev, ok = a.publishLatest(ctx, log, r, rev, due); !ok {
 			return
 		}
 		if rev == 0 {
@@ -249,9 +249,9 @@ func (a *App) run(ctx context.Context, id string) {
 // judgement costs one key-value write. A final verdict is recorded at
 // once, which settles the analysis. If publishing fails, r keeps
 // Published < Seq and the run loop retries through publishPending.
-// It returns the record's revision (0: read it again) and false when a
-// test hook abandoned the analysis.
-func (a *App) publishLatest(ctx context.Context, log *slog.Logger, r *Record, rev uint64) (uint64, bool) {
+// due is when the judged interval ended. It returns the record's revision
+// (0: read it again) and false when a test hook abandoned the analysis.
+func (a *App) publishLatest(ctx context.Context, log *slog.Logger, r *Record, rev uint64, due time.Time) (uint64, bool) {
 	v := &r.History[len(r.History)-1]
 	if v.Seq != r.Seq || r.Published != r.Seq-1 {
 		return rev, true // more than one pending: publishPending's loop
@@ -259,6 +259,7 @@ func (a *App) publishLatest(ctx context.Context, log *slog.Logger, r *Record, re
 	if !a.publish(ctx, log, v) {
 		return rev, true
 	}
+	a.metrics.verdictDelay.Observe(a.clock.Now().Sub(due).Seconds())
 	if a.hooks.published != nil && !a.hooks.published(ctx, a.opts.InstanceID, r.ID, r.Seq) {
 		return 0, false
 	}
