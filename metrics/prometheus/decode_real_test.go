@@ -3,8 +3,6 @@ package prometheus
 import (
 	"context"
 	"net/http"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,7 +15,7 @@ import (
 // that every answer is decoded in one pass (none falls back to
 // client_golang) to exactly what client_golang makes of it.
 func TestDecodeRealAnswers(t *testing.T) {
-	srv := promtest.StartFile(t, moduleFile(t, "testdata/prometheus/series.om"), promtest.Options{LookbackDelta: 30 * time.Second})
+	srv := promtest.StartFile(t, promtest.RepoFile(t, "testdata/prometheus/series.om"), promtest.Options{LookbackDelta: 30 * time.Second})
 	q, err := newAPIQuerier(srv.URL, &http.Client{})
 	if err != nil {
 		t.Fatal(err)
@@ -56,24 +54,5 @@ func TestDecodeRealAnswers(t *testing.T) {
 			}
 			t.Logf("%d bytes: %.200s", len(body), body)
 		})
-	}
-}
-
-// moduleFile returns the path of a file relative to the module root.
-func moduleFile(t *testing.T, rel string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, rel)
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
 	}
 }

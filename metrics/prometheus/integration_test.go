@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -29,25 +27,6 @@ func steps(is ...int) []int64 {
 		out[j] = step(i)
 	}
 	return out
-}
-
-// repoFile returns the path of a file relative to the repository root.
-func repoFile(t *testing.T, rel string) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, rel)
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
 }
 
 // closeTo compares float64 slices: NaN matches NaN, infinities match
@@ -107,7 +86,7 @@ func newSource(t *testing.T, url string, edit func(*prometheus.Config)) *prometh
 func TestRealPrometheus(t *testing.T) {
 	// Samples are a minute apart; a 30s lookback shows a missing sample as
 	// a missing step instead of repeating the one before.
-	srv := promtest.StartFile(t, repoFile(t, "testdata/prometheus/series.om"), promtest.Options{LookbackDelta: 30 * time.Second})
+	srv := promtest.StartFile(t, promtest.RepoFile(t, "testdata/prometheus/series.om"), promtest.Options{LookbackDelta: 30 * time.Second})
 	src := newSource(t, srv.URL, nil)
 
 	// histogram_quantile interpolates linearly inside the bucket that holds

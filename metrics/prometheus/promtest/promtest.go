@@ -154,6 +154,27 @@ func StartFile(t testing.TB, path string, opts Options) *Server {
 	return Start(t, string(b), opts)
 }
 
+// RepoFile returns the path of rel (e.g. "testdata/prometheus/series.om")
+// under the module root, found by walking up from the test's directory to
+// go.mod.
+func RepoFile(t testing.TB, rel string) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatalf("promtest: %v", err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, rel)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("promtest: no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+}
+
 // binaries finds prometheus and promtool on PATH, or skips (fails under CI)
 // the test.
 func binaries(t testing.TB) (prometheus, promtool string) {
