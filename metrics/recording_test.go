@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -38,7 +39,7 @@ func sharedFile(t *testing.T, rel string) string {
 
 func assertSameSamples(t *testing.T, what string, got, want Samples) {
 	t.Helper()
-	if got.Query != want.Query || !sameInts(got.Times, want.Times) || !sameFloats(got.Values, want.Values) ||
+	if got.Query != want.Query || !slices.Equal(got.Times, want.Times) || !sameFloats(got.Values, want.Values) ||
 		got.NaN != want.NaN || got.Inf != want.Inf || got.Gaps != want.Gaps ||
 		strings.Join(got.Warnings, "\n") != strings.Join(want.Warnings, "\n") {
 		t.Errorf("%s:\n got %+v\nwant %+v", what, got, want)

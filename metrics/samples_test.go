@@ -3,6 +3,7 @@ package metrics
 import (
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -25,18 +26,6 @@ func sameFloats(a, b []float64) bool {
 			continue
 		}
 		if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func sameInts(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
 			return false
 		}
 	}
@@ -137,7 +126,7 @@ func TestCombine(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Combine: %v", err)
 			}
-			if !sameInts(times, tt.wantTimes) || !sameFloats(values, tt.wantValues) {
+			if !slices.Equal(times, tt.wantTimes) || !sameFloats(values, tt.wantValues) {
 				t.Errorf("Combine(%q) = %v %v, want %v %v", tt.op, times, values, tt.wantTimes, tt.wantValues)
 			}
 		})

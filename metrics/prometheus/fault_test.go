@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -224,7 +225,7 @@ func TestFaults(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Fetch: %v", err)
 				}
-				if !sameInts(s.Times, []int64{1704067200000, 1704067260000, 1704067320000}) || !closeTo(s.Values, []float64{1, math.NaN(), 0.5}) || s.NaN != 1 {
+				if !slices.Equal(s.Times, []int64{1704067200000, 1704067260000, 1704067320000}) || !closeTo(s.Values, []float64{1, math.NaN(), 0.5}) || s.NaN != 1 {
 					t.Errorf("Fetch = %+v", s)
 				}
 				return

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,18 +48,6 @@ func closeTo(got, want []float64) bool {
 				return false
 			}
 		case math.Abs(g-w) > 1e-12*math.Abs(w):
-			return false
-		}
-	}
-	return true
-}
-
-func sameInts(a, b []int64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
 			return false
 		}
 	}
@@ -186,7 +175,7 @@ func TestRealPrometheus(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Fetch: %v", err)
 			}
-			if s.Query != expr || !sameInts(s.Times, tt.times) || !closeTo(s.Values, tt.values) ||
+			if s.Query != expr || !slices.Equal(s.Times, tt.times) || !closeTo(s.Values, tt.values) ||
 				s.NaN != tt.nan || s.Inf != tt.inf || s.Gaps != tt.gaps || len(s.Warnings) != 0 {
 				t.Errorf("Fetch(%s):\n got times %v values %v NaN %d Inf %d gaps %d warnings %v query %q\nwant times %v values %v NaN %d Inf %d gaps %d",
 					expr, s.Times, s.Values, s.NaN, s.Inf, s.Gaps, s.Warnings, s.Query, tt.times, tt.values, tt.nan, tt.inf, tt.gaps)
@@ -217,7 +206,7 @@ func TestRealPrometheus(t *testing.T) {
 		}
 		for i := range qs {
 			a, b := live[i], replayed[i]
-			if a.Query != b.Query || !sameInts(a.Times, b.Times) || !sameBits(a.Values, b.Values) ||
+			if a.Query != b.Query || !slices.Equal(a.Times, b.Times) || !sameBits(a.Values, b.Values) ||
 				a.NaN != b.NaN || a.Inf != b.Inf || a.Gaps != b.Gaps {
 				t.Errorf("%s: replayed %+v\nlive %+v", qs[i].Metric, b, a)
 			}
