@@ -151,6 +151,7 @@ type App struct {
 	// knew to be published: releaseLeases records them, so that a restart
 	// need not publish them again.
 	published map[string]int
+	creating  map[string]int // analyses being created, not yet running
 	stopped   bool
 	runWG     sync.WaitGroup
 
@@ -197,6 +198,7 @@ func New(opts Options) (*App, error) {
 		running:   map[string]context.CancelFunc{},
 		settled:   map[string]bool{},
 		published: map[string]int{},
+		creating:  map[string]int{},
 	}
 	if err := a.setProvider(cfg); err != nil {
 		return nil, err

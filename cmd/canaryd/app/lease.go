@@ -127,7 +127,7 @@ func (a *App) scan(ctx context.Context) {
 			return
 		}
 		a.runMu.Lock()
-		skip := a.running[id] != nil || a.settled[id]
+		skip := a.running[id] != nil || a.settled[id] || a.creating[id] > 0
 		a.runMu.Unlock()
 		if skip {
 			continue

@@ -52,6 +52,18 @@ func (a *App) create(ctx context.Context, e Event) (*Record, error) {
 		History:   []Verdict{},
 		Lease:     Lease{Owner: a.opts.InstanceID, Expires: start.Add(interval + a.opts.LeaseGrace)},
 	}
+	// Until its runner starts, the orphan scan must not take the new
+	// analysis for one of ours left behind.
+	a.runMu.Lock()
+	a.creating[e.ID]++
+	a.runMu.Unlock()
+	defer func() {
+		a.runMu.Lock()
+		if a.creating[e.ID]--; a.creating[e.ID] == 0 {
+			delete(a.creating, e.ID)
+		}
+		a.runMu.Unlock()
+	}()
 	if _, err := a.store.create(ctx, r); err != nil {
 		if errors.Is(err, errDuplicate) {
 			a.metrics.events.WithLabelValues("duplicate").Inc()
