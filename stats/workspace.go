@@ -17,6 +17,7 @@ type Workspace struct {
 	dist []float64 // exact distribution, then cumulative distribution, of U
 	med  []float64 // scratch copy for Median
 
+	srt sorter
 	sel selector
 }
 
