@@ -9,10 +9,10 @@ package configs
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -31,6 +31,8 @@ type Config struct {
 
 	// File is where the config was loaded from ("" for Load).
 	File string `yaml:"-"`
+
+	doc *yaml3.Node // the parsed file, for Line
 }
 
 // Global holds the daemon's connections.
@@ -120,54 +122,98 @@ func LoadFile(path string) (*Config, error) {
 func Load(s string) (*Config, error) { return load([]byte(s), "") }
 
 var yamlLineRE = regexp.MustCompile(`^line (\d+): (.*)$`)
-var unknownFieldRE = regexp.MustCompile(`^field (\S+) not found in type (\S+)$`)
 
 func load(b []byte, file string) (*Config, error) {
 	cfg := &Config{}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, Problems{{File: file, Msg: "the file is empty: a config needs at least one template"}}
 	}
-	var nodes yaml3.Node
-	_ = yaml3.Unmarshal(b, &nodes) // only used to find lines; yaml.v2 reports syntax errors
+	var doc yaml3.Node
+	if err := yaml3.Unmarshal(b, &doc); err != nil {
+		return nil, Problems{syntaxProblem(file, err)}
+	}
+	if len(doc.Content) == 0 {
+		return nil, Problems{{File: file, Msg: "the file is empty: a config needs at least one template"}}
+	}
+	lines := &yaml3.Node{}
+	_ = yaml3.Unmarshal(b, lines) // an untouched copy to find lines in
 
-	if err := yaml.UnmarshalStrict(b, cfg); err != nil {
-		var te *yaml.TypeError
-		if errors.As(err, &te) {
-			var ps Problems
-			for _, e := range te.Errors {
-				p := Problem{File: file, Msg: e}
-				if m := yamlLineRE.FindStringSubmatch(e); m != nil {
-					p.Line, _ = strconv.Atoi(m[1])
-					p.Msg = m[2]
-					if u := unknownFieldRE.FindStringSubmatch(p.Msg); u != nil {
-						p.Field = u[1]
-						p.Msg = "unknown field (not in " + strings.TrimPrefix(u[2], "configs.") + ")"
-					}
-				}
-				ps = append(ps, p)
-			}
-			return nil, ps
-		}
-		msg := strings.TrimPrefix(err.Error(), "yaml: ")
-		p := Problem{File: file, Msg: msg}
-		if m := regexp.MustCompile(`^line (\d+): (.*)$`).FindStringSubmatch(msg); m != nil {
-			p.Line, _ = strconv.Atoi(m[1])
-			p.Msg = m[2]
-		}
-		return nil, Problems{p}
+	// Check the document against the types first: every unknown field and
+	// every value of the wrong kind, each with its line, and the document
+	// is left with what decodes.
+	d := &decoder{file: file}
+	d.walk(doc.Content[0], reflect.TypeOf(cfg).Elem(), "")
+	clean, err := yaml3.Marshal(&doc)
+	if err == nil {
+		err = yaml.UnmarshalStrict(clean, cfg)
+	}
+	if err != nil {
+		// The walk should have caught it; report it rather than lose it.
+		d.problems = append(d.problems, syntaxProblem(file, err))
 	}
 
-	var ps Problems
+	ps := d.problems
 	add := func(path, format string, args ...any) {
-		ps = append(ps, Problem{File: file, Line: lineOf(&nodes, path), Field: path, Msg: fmt.Sprintf(format, args...)})
+		if d.suppressed(path) {
+			return
+		}
+		ps = append(ps, Problem{File: file, Line: lineOf(lines, path), Field: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	given := map[string]any{}
+	root := reflect.ValueOf(cfg)
+	for _, path := range d.zeros {
+		if v, ok := fieldAt(root, path); ok {
+			given[path] = v.Interface()
+		}
 	}
 	cfg.setDefaults()
+	// A 0 that setDefaults replaces would silently mean the default: refuse
+	// it, whatever the field (interval: 0s, confidence: 0, min_samples: 0).
+	for _, path := range d.zeros {
+		if v, ok := fieldAt(root, path); ok && v.Interface() != given[path] {
+			if v.Type() == durationType {
+				add(path, "must be positive, got %v (leave the field out for the default, %v)", given[path], v.Interface())
+			} else {
+				add(path, "must not be 0 (leave the field out for the default, %v)", v.Interface())
+			}
+			d.bad = append(d.bad, path)
+		}
+	}
 	cfg.validate(add)
 	if len(ps) > 0 {
 		sort.SliceStable(ps, func(i, j int) bool { return ps[i].Line < ps[j].Line })
 		return nil, ps
 	}
+	cfg.doc = lines
 	return cfg, nil
+}
+
+// syntaxProblem turns a YAML error into a problem with its line.
+func syntaxProblem(file string, err error) Problem {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	msg = strings.TrimPrefix(msg, "unmarshal errors:\n")
+	msg = strings.TrimSpace(msg)
+	p := Problem{File: file, Msg: msg}
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		p.Line, _ = strconv.Atoi(m[1])
+		p.Msg = m[2]
+	}
+	return p
+}
+
+// Line returns the line of a field path such as templates[0].metrics[1].query
+// in the file the config was loaded from, or 0 when the file does not give
+// that field; tools that check a loaded config further report their
+// findings with it.
+func (c *Config) Line(path string) int {
+	if c.doc == nil {
+		return 0
+	}
+	line, whole := lineOfPath(c.doc, path)
+	if !whole {
+		return 0
+	}
+	return line
 }
 
 func (c *Config) setDefaults() {
@@ -205,6 +251,12 @@ var pathPartRE = regexp.MustCompile(`^([^\[]+)(?:\[(\d+)\])?$`)
 // lineOf finds the line of a field path such as templates[0].metrics[1].name
 // in the parsed document; it returns the deepest line found.
 func lineOf(doc *yaml3.Node, path string) int {
+	line, _ := lineOfPath(doc, path)
+	return line
+}
+
+// lineOfPath is lineOf, and whether the whole path was found.
+func lineOfPath(doc *yaml3.Node, path string) (int, bool) {
 	n := doc
 	if n.Kind == yaml3.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
@@ -213,7 +265,7 @@ func lineOf(doc *yaml3.Node, path string) int {
 	for _, part := range strings.Split(path, ".") {
 		m := pathPartRE.FindStringSubmatch(part)
 		if m == nil || n == nil || n.Kind != yaml3.MappingNode {
-			return line
+			return line, false
 		}
 		var next *yaml3.Node
 		for i := 0; i+1 < len(n.Content); i += 2 {
@@ -224,17 +276,17 @@ func lineOf(doc *yaml3.Node, path string) int {
 			}
 		}
 		if next == nil {
-			return line
+			return line, false
 		}
 		n = next
 		if m[2] != "" {
 			idx, _ := strconv.Atoi(m[2])
 			if n.Kind != yaml3.SequenceNode || idx >= len(n.Content) {
-				return line
+				return line, false
 			}
 			n = n.Content[idx]
 			line = n.Line
 		}
 	}
-	return line
+	return line, true
 }

@@ -150,6 +150,19 @@ func ParseQueryTemplate(metric, text string) (*QueryTemplate, error) {
 // Metric returns the name of the metric the template belongs to.
 func (t *QueryTemplate) Metric() string { return t.metric }
 
+// Variables returns the names of the deploy event variables the template
+// uses ({{.Vars.cluster}} gives "cluster"), sorted, each once.
+func (t *QueryTemplate) Variables() []string {
+	var out []string
+	for _, r := range t.refs {
+		if len(r.path) >= 2 && r.path[0] == "Vars" && !slices.Contains(out, r.path[1]) {
+			out = append(out, r.path[1])
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // String returns the template's source text.
 func (t *QueryTemplate) String() string { return t.text }
 

@@ -25,20 +25,6 @@ func repoFile(t *testing.T, rel string) string {
 	return p
 }
 
-func TestCheckConfig(t *testing.T) {
-	code, out, _ := runCLI(t, "", "check-config", repoFile(t, "configs/example.yml"))
-	if code != 0 || !strings.Contains(out, "SUCCESS") {
-		t.Errorf("example.yml: exit %d, %q", code, out)
-	}
-	code, out, _ = runCLI(t, "", "check-config", repoFile(t, "configs/testdata/invalid-values.yml"))
-	if code != 1 || !strings.Contains(out, "7 problem(s)") || !strings.Contains(out, "invalid-values.yml:9: templates[0].metrics[0].direction") {
-		t.Errorf("invalid-values.yml: exit %d, %q", code, out)
-	}
-	if code, _, _ := runCLI(t, "", "check-config"); code != 2 {
-		t.Errorf("no file: exit %d, want 2", code)
-	}
-}
-
 func TestReplayJSON(t *testing.T) {
 	cfg := repoFile(t, "testdata/recordings/config.yml")
 	for file, want := range map[string]string{"healthy.json": "promote", "regressed-p99.json": "rollback"} {

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/canaryd/canaryd/metrics/prometheus/promtest"
+)
+
+// TestCheckConfig holds check-config's whole output for a good file, a file
+// with several mistakes at once and a file with invalid PromQL, run together
+// as promtool would be.
+func TestCheckConfig(t *testing.T) {
+	t.Chdir(repoFile(t, "."))
+	code, out, _ := runCLI(t, "", "check-config", "configs/example.yml", "configs/testdata/invalid-unknown-field.yml", "configs/check/testdata/invalid-promql.yml", "configs/check/testdata/warnings.yml")
+	want := `configs/example.yml: SUCCESS: 1 template(s), 6 metric(s)
+configs/testdata/invalid-unknown-field.yml: FAILED: 4 problem(s)
+  configs/testdata/invalid-unknown-field.yml:4: templates[0].confidence: must be in (0.5, 1), got 1.5
+  configs/testdata/invalid-unknown-field.yml:8: templates[0].metrics[0].alowed_change: unknown field (did you mean allowed_change?)
+  configs/testdata/invalid-unknown-field.yml:11: templates[0].metrics[1].treshold: unknown field (did you mean threshold?)
+  configs/testdata/invalid-unknown-field.yml:12: templates[0].metrics[1].colour: unknown field (known: aggregate, allowed_change, burn_rate, critical, direction, dry_run, min_samples, name, nan_policy, query, scale, test, threshold, weight)
+configs/check/testdata/invalid-promql.yml: FAILED: 3 problem(s)
+  configs/check/testdata/invalid-promql.yml:5: templates[0].metrics[0].query: invalid PromQL: 1:33: parse error: unexpected character in duration expression: '{' (rendered for the baseline with sample values: histogram_quantile(0.99, rate(x[{service="service"}[1m])))
+  configs/check/testdata/invalid-promql.yml:9: templates[0].metrics[2].query: invalid PromQL: 1:64: parse error: unclosed left parenthesis (rendered for the baseline with sample values: sum(rate(errors{cluster="value"}[1m])) / sum(rate(requests[1m]))
+  configs/check/testdata/invalid-promql.yml:11: templates[0].metrics[3].query: the query gives a matrix; a judgement needs an instant vector or a scalar per step (rendered for the baseline with sample values: http_requests_total{service="service",version="v1"}[5m])
+configs/check/testdata/warnings.yml: SUCCESS: 2 template(s), 4 metric(s)
+  warning: configs/check/testdata/warnings.yml:2: templates[0].min_samples: 20 (the default) is more than the 10 points one interval of 10s holds at the query step 1s: the latest interval never has enough, and early judgements can only hold
+  warning: configs/check/testdata/warnings.yml:7: templates[0].metrics[0].allowed_change: 0 tolerates no change at all: noise alone will hold or roll back a healthy canary; give the change you accept (e.g. 0.05 for 5%)
+  warning: configs/check/testdata/warnings.yml:18: templates[1].metrics[0].min_samples: 12 is more than the 6 points one interval of 1m holds at the query step 10s: the latest interval never has enough, and early judgements can only hold
+`
+	if code != 1 || out != want {
+		t.Errorf("exit %d, output:\n%s\nwant exit 1, output:\n%s", code, out, want)
+	}
+	for _, args := range [][]string{
+		{"check-config"},
+		{"check-config", "--service", "checkout", "configs/example.yml"},
+		{"check-config", "--prometheus.url", "http://p:9090", "--var", "novalue", "configs/example.yml"},
+	} {
+		if code, _, _ := runCLI(t, "", args...); code != 2 {
+			t.Errorf("%q: exit %d, want 2", args, code)
+		}
+	}
+}
+
+// TestCheckConfigPrometheus runs the example's queries against a real
+// Prometheus whose series are labelled track="stable", not "baseline".
+func TestCheckConfigPrometheus(t *testing.T) {
+	start := time.Unix(1704067200, 0)
+	var om strings.Builder
+	om.WriteString("# TYPE process_cpu_seconds counter\n")
+	for _, track := range []string{"stable", "canary"} {
+		for i := range 41 {
+			fmt.Fprintf(&om, "process_cpu_seconds_total{service=\"checkout\",namespace=\"shop\",track=%q} %d %d\n", track, 3*i, start.Unix()+int64(15*i))
+		}
+	}
+	srv := promtest.Start(t, om.String(), promtest.Options{})
+	code, out, errOut := runCLI(t, "", "check-config", "--prometheus.url", srv.URL, "--service", "checkout", "--namespace", "shop",
+		"--baseline.version", "v1", "--canary.version", "v2", "--time", "2024-01-01T00:10:00Z", repoFile(t, "configs/example.yml"))
+	for _, want := range []string{
+		`for service "checkout" in namespace "shop" (baseline "v1", canary "v2"), interval ending 2024-01-01T00:10:00Z:`,
+		"  web cpu canary: 1 series\n",
+		"  web cpu baseline: NO SERIES: the query matched nothing\n" +
+			"    query: sum(rate(process_cpu_seconds_total{service=\"checkout\",namespace=\"shop\",track=\"baseline\"}[1m]))\n" +
+			"    process_cpu_seconds_total{namespace=\"shop\",service=\"checkout\",track=\"baseline\"}: no series with track=\"baseline\"; track has: canary, stable\n",
+		"  web memory canary: NO SERIES: the query matched nothing\n" +
+			"    query: sum(process_resident_memory_bytes{service=\"checkout\",namespace=\"shop\",track=\"canary\"})\n" +
+			"    process_resident_memory_bytes{namespace=\"shop\",service=\"checkout\",track=\"canary\"}: no series named process_resident_memory_bytes in the window\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s%s", want, out, errOut)
+		}
+	}
+	if code != 1 {
+		t.Errorf("exit %d, want 1: queries return nothing", code)
+	}
+}
