@@ -1,0 +1,274 @@
+// Package sli measures the promotion pipeline itself: the release service
+// level indicators that people who run releases judge canaryd by, as
+// Prometheus metrics.
+//
+// The daemon calls a Metrics at a few points of an analysis' life:
+// Started when a deploy event starts one, Track whenever a runner knows
+// where its rollout stands and Untrack when the runner stops, and
+// Published for every verdict it puts on the stream. Everything else is
+// derived here, so that the daemon's hooks stay one line each.
+//
+// Labels are bounded: template and namespace (both from the config and
+// the deploy event's subject), outcome (one of the rollout outcomes) and
+// step (1-based, at most a template's number of steps). Analysis ids are
+// never labels.
+//
+// Definitions (all times from the daemon's clock):
+//
+//	rollout duration  = final verdict issued − deploy event received (analysis created)
+//	time to detect    = rollback verdict issued − start of the first judged window
+//	time to roll back = rollback verdict published − rollback verdict issued
+//	success ratio     = rollouts ended succeeded / rollouts ended
+//	canary pass ratio = rollouts ended succeeded / rollouts ended succeeded or rolled_back
+//
+// Only a judged rollback (outcome rolled_back, which includes a lifetime
+// ending in rollback) counts towards time to detect; an abort is a
+// person's decision, not a detection, but its weight-0 verdict counts
+// towards time to roll back like any other. The ratios are not exported
+// as such: they are recorded by the rules in configs/rules from
+// canaryd_rollouts_ended_total, which sums correctly across replicas and
+// over any window.
+//
+// The gauges (running rollouts by step, rollbacks not yet published)
+// count the analyses this instance runs: sum them over replicas. A
+// counter or histogram is updated by the instance that publishes the
+// verdict; a replica that publishes a verdict and dies before recording
+// it as published loses that one observation with its process.
+package sli
+
+import (
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Outcomes and verdicts as they appear on the wire and in labels; the
+// daemon passes its own values as strings, so this package depends on
+// none of its types.
+const (
+	OutcomeSucceeded  = "succeeded"
+	OutcomeRolledBack = "rolled_back"
+	OutcomeExpired    = "expired"
+	OutcomeAborted    = "aborted"
+
+	VerdictRollback = "rollback"
+)
+
+// Outcomes lists every outcome a rollout can end with, the values of the
+// outcome label.
+var Outcomes = []string{OutcomeSucceeded, OutcomeRolledBack, OutcomeExpired, OutcomeAborted}
+
+// Metric names, for rules and tests that check a name exists.
+const (
+	StartedName        = "canaryd_rollouts_started_total"
+	EndedName          = "canaryd_rollouts_ended_total"
+	DurationName       = "canaryd_rollout_duration_seconds"
+	DetectName         = "canaryd_rollout_time_to_detect_seconds"
+	RollBackName       = "canaryd_rollout_time_to_roll_back_seconds"
+	RunningName        = "canaryd_rollouts_running"
+	UnpublishedName    = "canaryd_rollbacks_unpublished"
+	UnpublishedAgeName = "canaryd_rollback_unpublished_oldest_seconds"
+)
+
+// Rollout identifies one analysis' rollout to the SLIs.
+type Rollout struct {
+	// ID is the analysis id: the key of this instance's tracking, never a
+	// label.
+	ID        string
+	Template  string
+	Namespace string
+	// Created is when the deploy event started the analysis; Start is the
+	// start of its first judged window.
+	Created, Start time.Time
+}
+
+// Verdict is what the SLIs need of a published verdict.
+type Verdict struct {
+	// Verdict is promote, hold or rollback.
+	Verdict string
+	// Final says the verdict ended the rollout with Outcome.
+	Final   bool
+	Outcome string
+	// NextWeight is the canary weight the verdict sets.
+	NextWeight float64
+	IssuedAt   time.Time
+}
+
+// Position is where a rollout this instance runs stands, as its runner
+// last saw it.
+type Position struct {
+	// Step is the current step, 1-based.
+	Step int
+	// Ended says the final verdict is decided (persisted).
+	Ended bool
+	// RollbackUnpublished says a final verdict that sets the canary's
+	// weight to 0 is decided but not yet on the stream: the mesh has not
+	// been told to roll back.
+	RollbackUnpublished bool
+	// Since is when that verdict was issued.
+	Since time.Time
+}
+
+// Metrics are the release SLIs of one daemon. The zero value is not
+// usable; build one with New. Methods are safe for concurrent use.
+type Metrics struct {
+	started     *prometheus.CounterVec
+	ended       *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	detect      *prometheus.HistogramVec
+	rollBack    *prometheus.HistogramVec
+	running     *prometheus.GaugeVec
+	unpublished *prometheus.GaugeVec
+
+	mu      sync.Mutex
+	tracked map[string]tracked
+}
+
+// tracked is what this instance last reported for one analysis.
+type tracked struct {
+	template, namespace string
+	step                string // "" when not counted as running
+	unpublished         bool
+	since               time.Time // when the unpublished rollback was issued
+}
+
+// New registers the SLI metrics with reg and returns them. now is the
+// clock the age of an unpublished rollback is read from at scrape time.
+func New(reg prometheus.Registerer, now func() time.Time) *Metrics {
+	f := promauto.With(reg)
+	lr := []string{"template", "namespace"}
+	m := &Metrics{
+		started: f.NewCounterVec(prometheus.CounterOpts{
+			Name: StartedName,
+			Help: "Rollouts (analyses) started by a deploy event.",
+		}, lr),
+		ended: f.NewCounterVec(prometheus.CounterOpts{
+			Name: EndedName,
+			Help: "Rollouts whose final verdict was published, by outcome (succeeded, rolled_back, expired, aborted).",
+		}, append(lr, "outcome")),
+		duration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    DurationName,
+			Help:    "Time from the deploy event to the rollout's final verdict, by outcome.",
+			Buckets: prometheus.ExponentialBuckets(60, 2, 12), // 1m to 34h
+		}, append(lr, "outcome")),
+		detect: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    DetectName,
+			Help:    "Time from the start of an analysis' first judged window to the verdict that rolled its canary back.",
+			Buckets: prometheus.ExponentialBuckets(15, 2, 12), // 15s to 8.5h
+		}, lr),
+		rollBack: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    RollBackName,
+			Help:    "Time from a weight-0 final verdict (rollback or abort) being issued to its publication: how long the mesh waited to be told to roll back.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16), // 10ms to 5.5m
+		}, lr),
+		running: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: RunningName,
+			Help: "Rollouts this instance runs now, by current step (1-based).",
+		}, append(lr, "step")),
+		unpublished: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: UnpublishedName,
+			Help: "Rollbacks this instance decided (weight-0 final verdicts persisted) and has not yet published.",
+		}, lr),
+		tracked: map[string]tracked{},
+	}
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: UnpublishedAgeName,
+		Help: "Age of the oldest rollback this instance decided and has not yet published; 0 when none.",
+	}, func() float64 { return m.oldestUnpublished(now()) })
+	return m
+}
+
+// Started counts a rollout started by a deploy event.
+func (m *Metrics) Started(r Rollout) {
+	m.started.WithLabelValues(r.Template, r.Namespace).Inc()
+}
+
+// Published records a verdict of r put on the stream at time at: a final
+// verdict ends the rollout (outcome, duration), a judged rollback gives
+// the time to detect, and a weight-0 final verdict the time to roll back.
+func (m *Metrics) Published(r Rollout, v Verdict, at time.Time) {
+	if !v.Final {
+		return
+	}
+	m.ended.WithLabelValues(r.Template, r.Namespace, v.Outcome).Inc()
+	m.duration.WithLabelValues(r.Template, r.Namespace, v.Outcome).Observe(seconds(v.IssuedAt.Sub(r.Created)))
+	if v.Outcome == OutcomeRolledBack && v.Verdict == VerdictRollback {
+		m.detect.WithLabelValues(r.Template, r.Namespace).Observe(seconds(v.IssuedAt.Sub(r.Start)))
+	}
+	if v.NextWeight == 0 {
+		m.rollBack.WithLabelValues(r.Template, r.Namespace).Observe(seconds(at.Sub(v.IssuedAt)))
+	}
+}
+
+// seconds is d in seconds, never negative (clocks of replicas may differ
+// a little).
+func seconds(d time.Duration) float64 { return max(d.Seconds(), 0) }
+
+// Track sets where rollout r stands on this instance: counted as running
+// at its step until it has ended, and as an unpublished rollback while
+// p says so.
+func (m *Metrics) Track(r Rollout, p Position) {
+	t := tracked{template: r.Template, namespace: r.Namespace}
+	if !p.Ended {
+		t.step = strconv.Itoa(p.Step)
+	}
+	t.unpublished, t.since = p.RollbackUnpublished, p.Since
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, ok := m.tracked[r.ID]
+	if ok {
+		m.release(old)
+	}
+	if t.step != "" {
+		m.running.WithLabelValues(t.template, t.namespace, t.step).Inc()
+	}
+	if t.unpublished {
+		m.unpublished.WithLabelValues(t.template, t.namespace).Inc()
+	}
+	if t.step == "" && !t.unpublished {
+		delete(m.tracked, r.ID)
+		return
+	}
+	m.tracked[r.ID] = t
+}
+
+// Untrack forgets analysis id: its runner on this instance stopped.
+func (m *Metrics) Untrack(id string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if old, ok := m.tracked[id]; ok {
+		m.release(old)
+		delete(m.tracked, id)
+	}
+}
+
+// release takes t out of the gauges; m.mu is held.
+func (m *Metrics) release(t tracked) {
+	if t.step != "" {
+		m.running.WithLabelValues(t.template, t.namespace, t.step).Dec()
+	}
+	if t.unpublished {
+		m.unpublished.WithLabelValues(t.template, t.namespace).Dec()
+	}
+}
+
+func (m *Metrics) oldestUnpublished(now time.Time) float64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var (
+		oldest time.Time
+		found  bool
+	)
+	for _, t := range m.tracked {
+		if t.unpublished && (!found || t.since.Before(oldest)) {
+			oldest, found = t.since, true
+		}
+	}
+	if !found {
+		return 0
+	}
+	return seconds(now.Sub(oldest))
+}
