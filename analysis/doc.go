@@ -17,7 +17,13 @@
 //
 // # The method (test: paired, the default)
 //
-// For each metric, at each judgement ("look") k = 1, 2, …:
+// A template's warmup (rounded up to whole intervals) is judged first, and
+// not at all: those judgements hold with "warming up" and add nothing to
+// the evidence, and looks are counted from its end. A canary that starts
+// slow (cold caches, JIT, connection pools) is otherwise judged on its
+// cold start: the cumulative window carries it to the end.
+//
+// For each metric, at each judgement ("look") k = 1, 2, … after the warm-up:
 //
 //  1. Pair. Baseline and canary points are paired by timestamp; a pair
 //     with NaN or ±Inf on either side is handled by the metric's

@@ -71,6 +71,8 @@ func explainMetric(mc *configs.Metric, r *MetricResult) string {
 		return prefix + "NaN or infinite points and nan_policy is fail"
 	case whyLogScale:
 		return prefix + "scale is log but a value is zero or negative"
+	case whyWarmup:
+		return prefix + "warming up: nothing is judged inside the template's warmup"
 	case whyFewSamples:
 		return fmt.Sprintf("%snot enough data yet: %d paired points, %d needed", prefix, r.TotalPairs, mc.MinSamples)
 	case whyBurn:
@@ -124,6 +126,10 @@ func (j *Judge) explainVerdict(out *Judgement) string {
 		case r.Classification != Pass:
 			waiting = append(waiting, fmt.Sprintf("%s (%s)", r.Name, r.Classification))
 		}
+	}
+	if len(out.Metrics) > 0 && out.Metrics[0].why == whyWarmup {
+		return fmt.Sprintf("hold: warming up, judgement %d of the %d the warm-up (%s) covers; nothing judged yet",
+			out.Interval+1, j.t.WarmupIntervals(), j.t.Warmup)
 	}
 	score := fmt.Sprintf("score %.0f", float64(out.Score))
 	switch out.Verdict {

@@ -112,14 +112,23 @@ func (j *Judge) Judge(st *State, in []Input, out *Judgement) error {
 		}
 	}
 	st.Looks++
-	look := st.Looks
-	alpha := stats.SpendAlpha(t.Alpha(), look)
-
 	if cap(out.Metrics) < len(t.Metrics) {
 		out.Metrics = make([]MetricResult, len(t.Metrics))
 	}
 	out.Metrics = out.Metrics[:len(t.Metrics)]
-	out.Interval = look - 1
+	out.Interval = st.Looks - 1
+
+	// look counts the judgements after the warm-up: error spending starts
+	// there, so that a warm-up costs no power.
+	look := st.Looks - t.WarmupIntervals()
+	if look < 1 {
+		for i := range t.Metrics {
+			warmingUp(&t.Metrics[i], &in[i], &out.Metrics[i])
+		}
+		j.score(out)
+		return nil
+	}
+	alpha := stats.SpendAlpha(t.Alpha(), look)
 
 	for i := range t.Metrics {
 		j.judgeMetric(&t.Metrics[i], &st.Metrics[i], &in[i], look, alpha, &out.Metrics[i])
@@ -162,6 +171,41 @@ func (j *Judge) Judge(st *State, in []Input, out *Judgement) error {
 	}
 	j.score(out)
 	return nil
+}
+
+// warmingUp fills r for a judgement inside the template's warm-up: nothing
+// is tested and the state is left as it is.
+func warmingUp(mc *configs.Metric, in *Input, r *MetricResult) {
+	nan := Float(math.NaN())
+	warnings := r.Warnings[:0]
+	*r = MetricResult{
+		Name:           mc.Name,
+		Classification: Inconclusive,
+		Test:           mc.Test,
+		Direction:      mc.Direction,
+		AllowedChange:  Float(mc.Margin()),
+		Critical:       mc.IsCritical(),
+		DryRun:         mc.DryRun,
+		Weight:         Float(mc.WeightOrDefault()),
+		PValue:         nan,
+		Alpha:          nan,
+		Change:         nan,
+		ChangeCI:       [2]Float{nan, nan},
+		HLShift:        nan,
+		CI:             [2]Float{nan, nan},
+		RelShift:       nan,
+		RelCI:          [2]Float{nan, nan},
+		NBaseline:      len(in.Baseline.Values),
+		NCanary:        len(in.Canary.Values),
+		BaselineQuery:  in.Baseline.Query,
+		CanaryQuery:    in.Canary.Query,
+		Warnings:       append(append(warnings, in.Baseline.Warnings...), in.Canary.Warnings...),
+		rawP:           math.NaN(),
+		why:            whyWarmup,
+	}
+	if in.Err != nil {
+		r.Err = in.Err.Error()
+	}
 }
 
 // score sets the score and verdict from the metric classifications.

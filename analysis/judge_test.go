@@ -171,3 +171,59 @@ func TestJudgeAllZeroErrorsPromote(t *testing.T) {
 		t.Errorf("no errors on either side: %s / %s (%s), want promote", res.Verdict, res.Metrics[0].Classification, res.Metrics[0].Reason)
 	}
 }
+
+// TestJudgeWarmup checks that the judgements inside a template's warm-up
+// hold, say so, and leave the evidence untouched, so that a canary twice
+// as slow while it warms up is judged on what follows only; and that
+// error spending starts after the warm-up.
+func TestJudgeWarmup(t *testing.T) {
+	tmpl := loadTemplate(t, `
+templates:
+  - name: t
+    interval: 5m
+    warmup: 6m
+    metrics:
+      - {name: latency, query: 'q{track="{{.Role}}"}', allowed_change: 0.05}
+`)
+	if got := tmpl.WarmupIntervals(); got != 2 {
+		t.Fatalf("WarmupIntervals() = %d, want 2 (6m rounded up to intervals of 5m)", got)
+	}
+	j := analysis.NewJudge(tmpl)
+	st := j.NewState()
+	var out analysis.Judgement
+	for k := range 4 {
+		in := benchInputs(1, 60, uint64(40+k))
+		if k < 2 {
+			in = scaled(in, 2) // a cold canary: twice as slow
+		}
+		if err := j.Judge(st, in, &out); err != nil {
+			t.Fatal(err)
+		}
+		j.Explain(&out)
+		r := out.Metrics[0]
+		if k < 2 {
+			if out.Verdict != analysis.Hold || r.Classification != analysis.Inconclusive {
+				t.Fatalf("judgement %d inside the warm-up: %s / %s, want hold / inconclusive", k, out.Verdict, r.Classification)
+			}
+			if !strings.Contains(out.Reason, "warming up") || !strings.Contains(r.Reason, "warming up") {
+				t.Errorf("judgement %d: reasons %q and %q should say the canary is warming up", k, out.Reason, r.Reason)
+			}
+			if st.Metrics[0].Up.N != 0 {
+				t.Fatalf("judgement %d: the warm-up added %d points to the evidence", k, st.Metrics[0].Up.N)
+			}
+			continue
+		}
+		if out.Interval != k {
+			t.Errorf("judgement %d numbered %d", k, out.Interval)
+		}
+		if r.TotalPairs != 60*(k-1) {
+			t.Errorf("judgement %d: %d pairs judged, want %d (the warm-up's excluded)", k, r.TotalPairs, 60*(k-1))
+		}
+		if want := 0.05 / float64((k-1)*k); math.Abs(float64(r.Alpha)-want) > 1e-12 {
+			t.Errorf("judgement %d: level %v, want %v (spending starts after the warm-up)", k, r.Alpha, want)
+		}
+		if out.Verdict != analysis.Promote {
+			t.Errorf("judgement %d: %s (%s), want promote: the slow start is not evidence", k, out.Verdict, out.Reason)
+		}
+	}
+}

@@ -21,6 +21,7 @@ const (
 	whyTested // the test ran: the classification tells the rest
 	whyBurn
 	whyThreshold
+	whyWarmup // inside the template's warm-up: nothing judged
 )
 
 // judgeMetric runs one metric's test for one look and fills r. When the

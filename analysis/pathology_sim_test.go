@@ -41,7 +41,9 @@ type simKind struct {
 	// gross marks a bad kind that must be rolled back within 1-3 intervals
 	// (median).
 	gross bool
-	opts  simOptions
+	// warmup, when set, is the template's warmup for this kind.
+	warmup time.Duration
+	opts   simOptions
 }
 
 // simOptions are the knobs of the simulator; the zero value is an A/A run.
@@ -77,6 +79,8 @@ var pathologyKinds = []simKind{
 	{name: "lowtraffic lat99+50%", truth: "bad", gross: true, opts: simOptions{lowTraffic: true, p99Mult: 1.5}},
 	{name: "lowtraffic err x10", truth: "bad", gross: true, opts: simOptions{lowTraffic: true, errMult: 10}},
 	{name: "warmup lat99+25%", truth: "bad", opts: simOptions{warmup: true, p99Mult: 1.25}},
+	{name: "aa warmup, warmup: 1m", truth: "good", warmup: time.Minute, opts: simOptions{warmup: true}},
+	{name: "warmup lat99+25%, warmup: 1m", truth: "bad", warmup: time.Minute, opts: simOptions{warmup: true, p99Mult: 1.25}},
 	{name: "crashloop", truth: "bad", gross: true, opts: simOptions{crashLoop: true, errMult: 10}},
 }
 

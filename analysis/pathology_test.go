@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/configs"
 )
@@ -66,6 +68,12 @@ func TestPathologies(t *testing.T) {
 	var table strings.Builder
 	fmt.Fprintf(&table, "\n| kind (truth) | rolled back | promoted | held | median interval to rollback |\n|---|---|---|---|---|\n")
 	for ki, k := range pathologyKinds {
+		tmpl := tmpl
+		if k.warmup > 0 {
+			w := *tmpl
+			w.Warmup = model.Duration(k.warmup)
+			tmpl = &w
+		}
 		var f kindFigures
 		reasons := map[string]int{}
 		for r := range runs {

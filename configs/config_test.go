@@ -65,6 +65,9 @@ func TestLoadInvalid(t *testing.T) {
 			`testdata/invalid-values.yml:11: templates[0].metrics[1].name: duplicate metric name "latency_p99"`,
 			`testdata/invalid-values.yml:13: templates[0].metrics[1].test: must be paired, mann-whitney, burn-rate or threshold, got "t-test"`,
 		}},
+		{"invalid-warmup.yml", []string{
+			"testdata/invalid-warmup.yml:4: templates[0].warmup: 11m rounds up to 3 intervals of 5m, which leaves nothing of the lifetime (15m) to judge",
+		}},
 		{"invalid-zeros.yml", []string{
 			"testdata/invalid-zeros.yml:3: templates[0].interval: must be positive, got 0s (leave the field out for the default, 1m)",
 			"testdata/invalid-zeros.yml:4: templates[0].judgements_per_step: must not be 0 (leave the field out for the default, 1)",

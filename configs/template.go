@@ -85,6 +85,12 @@ type Template struct {
 	Interval model.Duration `yaml:"interval"`
 	// Step is the query resolution; default Interval/30, at least 1s.
 	Step model.Duration `yaml:"step,omitempty"`
+	// Warmup is how long after the canary starts nothing is judged: a
+	// canary that warms up (cold caches, JIT, connection pools) is slow at
+	// first, and its first minutes say nothing about its steady state. It
+	// is rounded up to whole intervals (WarmupIntervals); those judgements
+	// hold and add nothing to the evidence. Default 0.
+	Warmup model.Duration `yaml:"warmup,omitempty"`
 	// Steps are the canary traffic weights (percent) of the rollout, in
 	// order; default [100].
 	Steps []float64 `yaml:"steps,omitempty"`
@@ -203,6 +209,15 @@ func (m *Metric) WeightOrDefault() float64 {
 
 // Alpha returns the template's family-wise error rate, 1 − Confidence.
 func (t *Template) Alpha() float64 { return 1 - t.Confidence }
+
+// WarmupIntervals returns how many judgements the warm-up covers: Warmup
+// rounded up to whole intervals.
+func (t *Template) WarmupIntervals() int {
+	if t.Warmup <= 0 || t.Interval <= 0 {
+		return 0
+	}
+	return int((t.Warmup + t.Interval - 1) / t.Interval)
+}
 
 // QueryStep returns the query resolution.
 func (t *Template) QueryStep() time.Duration {
@@ -324,6 +339,12 @@ func (t *Template) validate(path string, add func(path, format string, args ...a
 	}
 	if t.Lifetime < t.Interval {
 		add(path+".lifetime", "must be at least one interval (%s), got %s", t.Interval, t.Lifetime)
+	}
+	if t.Warmup < 0 {
+		add(path+".warmup", "must not be negative, got %s", t.Warmup)
+	} else if t.Warmup > 0 && t.Interval > 0 && model.Duration(t.WarmupIntervals())*t.Interval >= t.Lifetime {
+		add(path+".warmup", "%s rounds up to %d intervals of %s, which leaves nothing of the lifetime (%s) to judge",
+			t.Warmup, t.WarmupIntervals(), t.Interval, t.Lifetime)
 	}
 	switch t.LifetimeOutcome {
 	case OutcomeRollback, OutcomeHold, OutcomePromote:
