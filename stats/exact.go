@@ -8,6 +8,9 @@ import "math"
 type exactDist struct {
 	cdf []float64
 	nm  int64
+	// ascending reports that cdf never decreases (rounding could make it,
+	// in principle): quantiles are then found by binary search.
+	ascending bool
 }
 
 // has reports whether P(U <= k) is available.
@@ -72,9 +75,15 @@ const qwilcoxFuzz = 10 * 2.220446049250313e-16
 // for x <= 0.5, and by the upper tail otherwise. ok is false when the
 // truncated distribution does not reach the quantile.
 func (d exactDist) quantile(x float64) (q int64, ok bool) {
+	// The stored part of the distribution, read directly: the same values
+	// le returns there, without its branches.
+	direct := d.cdf[:min(int64(len(d.cdf)), d.nm)]
 	if x <= 0.5 {
 		x -= qwilcoxFuzz
-		for k := int64(0); k <= d.nm; k++ {
+		if k := d.first(direct, func(c float64) bool { return c >= x }); k < len(direct) {
+			return int64(k), true
+		}
+		for k := int64(len(direct)); k <= d.nm; k++ {
 			if !d.has(k) {
 				return 0, false
 			}
@@ -86,7 +95,10 @@ func (d exactDist) quantile(x float64) (q int64, ok bool) {
 	}
 	// The upper quantile of U is the mirror of a lower one of nm - U.
 	x = 1 - x + qwilcoxFuzz
-	for k := int64(0); k <= d.nm; k++ {
+	if k := d.first(direct, func(c float64) bool { return c > x }); k < len(direct) {
+		return d.nm - int64(k), true
+	}
+	for k := int64(len(direct)); k <= d.nm; k++ {
 		if !d.has(k) {
 			return 0, false
 		}
@@ -95,6 +107,30 @@ func (d exactDist) quantile(x float64) (q int64, ok bool) {
 		}
 	}
 	return 0, true
+}
+
+// first returns the first index of cdf whose value satisfies ok, or
+// len(cdf), ok being monotone in the value: by binary search when the
+// values ascend, else by a scan.
+func (d exactDist) first(cdf []float64, ok func(float64) bool) int {
+	if !d.ascending {
+		for k, c := range cdf {
+			if ok(c) {
+				return k
+			}
+		}
+		return len(cdf)
+	}
+	lo, hi := 0, len(cdf)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if ok(cdf[mid]) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
 }
 
 // lowestNeeded returns the largest array index that le(k) reads, or -1.
@@ -106,11 +142,20 @@ func lowestNeeded(nm, k int64) int64 {
 }
 
 // exactDistribution returns the exact distribution of U for samples of n and
-// m values, truncated where the p-value of u and the interval's quantile no
-// longer need it, and the interval's lower rank qu (R's qwilcox of alpha/2
-// two-sided, alpha one-sided, at least 1).
+// m values and the interval's lower rank qu (R's qwilcox of alpha/2
+// two-sided, alpha one-sided, at least 1). The lower half of the
+// distribution comes from the workspace's ExactTable if it has one, else
+// from its own copy of the last one computed, else it is computed (see
+// exactCDF).
+//
+// The distribution returned reads P(U <= k) directly up to the index that u
+// and the quantile need (guessed from the normal approximation) and by the
+// symmetry above it, as when only that much was computed: the two sides of
+// the symmetry can differ in the last bit, and this keeps every p-value and
+// rank what it was when the distribution was truncated there.
 func (w *Workspace) exactDistribution(n, m int, u int64, alt Alternative, alpha float64) (exactDist, int64) {
-	nm := int64(n) * int64(m)
+	half := w.exactHalf(n, m)
+	nm := half.nm
 	k := max(lowestNeeded(nm, u), lowestNeeded(nm, nm-u))
 	x := alpha
 	if alt == TwoSided {
@@ -123,23 +168,46 @@ func (w *Workspace) exactDistribution(n, m int, u int64, alt Alternative, alpha 
 		g := float64(nm)/2 + NormalQuantile(tail)*sd + sd/2 + 2
 		k = max(k, int64(min(max(g, 0), float64(nm/2))))
 	}
-	d := w.exactCDF(n, m, k)
+	d := half
+	d.cdf = half.cdf[:max(k, 0)+1]
 	qu, ok := d.quantile(x)
 	if !ok {
-		d = w.exactCDF(n, m, nm/2)
+		d = half
 		qu, _ = d.quantile(x)
 	}
 	return d, max(qu, 1)
 }
 
-// exactCDF computes P(U <= k) for k = 0..K from the Gaussian binomial
-// generating function of U (see Workspace.MannWhitney). Each factor
-// (1 - q^(n+i)) / (1 - q^i) is applied in place: a descending pass subtracts
-// the coefficients n+i below, an ascending pass adds those i below. Scaling
-// each step by i/(n+i) = C(n+i-1, i-1)/C(n+i, i) keeps probabilities rather
-// than counts, so nothing overflows; values below the smallest float64
-// underflow harmlessly to 0. Coefficients above n·i are zero after step i
-// and are skipped. The loop runs over the smaller sample.
+// exactHalf returns the distribution of U for samples of n and m values
+// with P(U <= k) stored for k = 0..nm/2.
+func (w *Workspace) exactHalf(n, m int) exactDist {
+	nm := int64(n) * int64(m)
+	if w.table != nil {
+		return w.table.half(n, m, w)
+	}
+	if w.distN != n || w.distM != m {
+		w.distAscending = w.exactCDF(n, m, nm/2).ascending
+		w.distN, w.distM = n, m
+	}
+	return exactDist{cdf: w.dist, nm: nm, ascending: w.distAscending}
+}
+
+// exactCDF computes P(U <= k) for k = 0..K into w.dist from the Gaussian
+// binomial generating function of U (see Workspace.MannWhitney). Each step
+// multiplies by one factor (1 - q^(n+i)) / (1 - q^i) and by
+// i/(n+i) = C(n+i-1, i-1)/C(n+i, i), which keeps probabilities rather than
+// counts, so nothing overflows; values below the smallest float64 underflow
+// harmlessly to 0. With a_k the coefficients before step i, s = n+i and
+// f = i/(n+i), the new ones are
+//
+//	b_k = f (a_k - a_(k-s)) + b_(k-i)
+//
+// (terms of negative index are 0), computed in one ascending pass from one
+// buffer into the other; coefficients above n·i are zero after step i and
+// are skipped. The loop runs over the smaller sample: O(min(n,m)·K) time,
+// O(K) memory. The float64 conversion keeps f·(a_k - a_(k-s)) rounded on its
+// own (no fused multiply-add), as the two passes of the first version did:
+// the results are the same bit for bit (TestExactCDFMatchesTwoPasses).
 //
 // The division is a recursive sum whose rounding errors are not divisible
 // by the later factors, so they grow with the number of steps: measured as
@@ -152,38 +220,44 @@ func (w *Workspace) exactCDF(n, m int, K int64) exactDist {
 	}
 	nm := int64(n) * int64(m)
 	K = max(0, min(K, nm))
+	w.distN, w.distM = 0, 0 // w.dist no longer holds a whole lower half
 	w.dist = growFloats(w.dist, int(K)+1)
-	a := w.dist
-	clear(a)
-	a[0] = 1
+	w.dist2 = growFloats(w.dist2, int(K)+1)
+	cur, next := w.dist, w.dist2
+	clear(cur)
+	clear(next)
+	cur[0] = 1
 	for i := 1; i <= m; i++ {
 		s := n + i
 		f := float64(i) / float64(s)
 		top := int(min(K, int64(n)*int64(i)))
-		// Multiply by (1 - q^s) and scale: old coefficients are read from
-		// below, so go downwards.
-		if top >= s {
-			up := a[s : top+1]
-			down := a[:len(up)]
-			for k := len(up) - 1; k >= 0; k-- {
-				up[k] = f * (up[k] - down[k])
+		// cur is zero above the previous step's top, next above the top of
+		// the step before, which is lower.
+		a, b := cur[:top+1], next[:top+1]
+		lo := min(i, top+1)
+		for k := range lo {
+			b[k] = f * a[k]
+		}
+		mid := min(s, top+1)
+		for k := lo; k < mid; k++ {
+			b[k] = float64(f*a[k]) + b[k-i]
+		}
+		if mid < len(b) {
+			hi, below, back := a[mid:], a[mid-s:len(a)-s], b[mid-i:len(b)-i]
+			out := b[mid:]
+			for k := range out {
+				out[k] = float64(f*(hi[k]-below[k])) + back[k]
 			}
 		}
-		for k := range a[:min(s, top+1)] {
-			a[k] *= f
-		}
-		// Divide by (1 - q^i): new coefficients are read from below, so go
-		// upwards.
-		if top >= i {
-			up := a[i : top+1]
-			down := a[:len(up)]
-			for k := range up {
-				up[k] += down[k]
-			}
-		}
+		cur, next = next, cur
 	}
-	for k := 1; k < len(a); k++ {
-		a[k] += a[k-1]
+	// Keep the result in w.dist.
+	w.dist, w.dist2 = cur, next
+	res := cur[:K+1]
+	ascending := true
+	for k := 1; k < len(res); k++ {
+		res[k] += res[k-1]
+		ascending = ascending && res[k] >= res[k-1]
 	}
-	return exactDist{cdf: a, nm: nm}
+	return exactDist{cdf: res, nm: nm, ascending: ascending}
 }

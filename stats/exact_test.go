@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"testing"
 )
 
@@ -155,17 +156,154 @@ func TestExactPValueConventions(t *testing.T) {
 	}
 }
 
+// exactCDFTwoPasses is the first version of exactCDF (two passes per
+// factor, in place), kept to hold the fused pass to it bit for bit.
+func exactCDFTwoPasses(n, m int, K int64) exactDist {
+	if m > n {
+		n, m = m, n
+	}
+	nm := int64(n) * int64(m)
+	K = max(0, min(K, nm))
+	a := make([]float64, K+1)
+	a[0] = 1
+	for i := 1; i <= m; i++ {
+		s := n + i
+		f := float64(i) / float64(s)
+		top := int(min(K, int64(n)*int64(i)))
+		if top >= s {
+			up := a[s : top+1]
+			down := a[:len(up)]
+			for k := len(up) - 1; k >= 0; k-- {
+				up[k] = f * (up[k] - down[k])
+			}
+		}
+		for k := range a[:min(s, top+1)] {
+			a[k] *= f
+		}
+		if top >= i {
+			up := a[i : top+1]
+			down := a[:len(up)]
+			for k := range up {
+				up[k] += down[k]
+			}
+		}
+	}
+	for k := 1; k < len(a); k++ {
+		a[k] += a[k-1]
+	}
+	return exactDist{cdf: a, nm: nm}
+}
+
+// exactDistributionTruncated is the first version of exactDistribution: the
+// distribution truncated at the largest index the p-value of u and a guess
+// of the quantile need, extended to the lower half when the guess fell
+// short.
+func exactDistributionTruncated(n, m int, u int64, alt Alternative, alpha float64) (exactDist, int64) {
+	needed := func(nm, k int64) int64 {
+		if k < 0 || k >= nm {
+			return -1
+		}
+		return min(k, nm-k-1)
+	}
+	nm := int64(n) * int64(m)
+	k := max(needed(nm, u), needed(nm, nm-u))
+	x := alpha
+	if alt == TwoSided {
+		x = alpha / 2
+	}
+	if tail := min(x, 1-x); tail > 0 {
+		sd := math.Sqrt(float64(nm) * float64(n+m+1) / 12)
+		g := float64(nm)/2 + NormalQuantile(tail)*sd + sd/2 + 2
+		k = max(k, int64(min(max(g, 0), float64(nm/2))))
+	}
+	d := exactCDFTwoPasses(n, m, k)
+	qu, ok := d.quantile(x)
+	if !ok {
+		d = exactCDFTwoPasses(n, m, nm/2)
+		qu, _ = d.quantile(x)
+	}
+	return d, max(qu, 1)
+}
+
+// TestExactCDFMatchesTwoPasses holds the fused recurrence to the two-pass
+// one, value for value, truncated or not.
+func TestExactCDFMatchesTwoPasses(t *testing.T) {
+	var w Workspace
+	sizes := [][2]int{{1, 1}, {1, 5}, {5, 1}, {2, 2}, {3, 7}, {12, 12}, {30, 30}, {49, 13}, {100, 100}, {200, 200}, {300, 300}, {1000, 200}}
+	for _, sz := range sizes {
+		n, m := sz[0], sz[1]
+		nm := int64(n) * int64(m)
+		Ks := []int64{0, 1, int64(n), nm / 4, nm/2 - 1, nm / 2}
+		if nm <= 10_000 {
+			Ks = append(Ks, nm)
+		}
+		for _, K := range Ks {
+			want := exactCDFTwoPasses(n, m, K).cdf
+			got := w.exactCDF(n, m, K).cdf
+			if !slices.Equal(got, want) {
+				t.Fatalf("%dx%d K=%d: the fused recurrence differs from the two passes", n, m, K)
+			}
+		}
+	}
+}
+
+// TestExactDistributionMatchesTruncated holds the distribution of the lower
+// half, whether computed, remembered by the workspace or taken from a
+// table, to the truncated one it replaced: the same p-value and interval
+// rank for every U, alternative and level.
+func TestExactDistributionMatchesTruncated(t *testing.T) {
+	table := NewExactTable(1 << 20)
+	var plain, memo, shared Workspace
+	shared.SetExactTable(table)
+	for _, n := range []int{1, 2, 3, 4, 5, 8, 13, 21, 30} {
+		for _, m := range []int{1, 2, 3, 7, 10, 19, 30} {
+			nm := int64(n) * int64(m)
+			// Every U up to 100 pairs, about 100 of them above, and those
+			// where le switches sides of the symmetry.
+			us := []int64{nm/2 - 1, nm / 2, nm/2 + 1, nm - 1, nm}
+			for u := int64(0); u <= nm; u += max(1, nm/100) {
+				us = append(us, u)
+			}
+			for _, alt := range []Alternative{TwoSided, Greater, Less} {
+				for _, alpha := range []float64{0.001, 0.01, 0.05, 0.1, 0.5, 0.9} {
+					for _, u := range us {
+						if u < 0 {
+							continue
+						}
+						want, wantQ := exactDistributionTruncated(n, m, u, alt, alpha)
+						wantP := want.pValue(u, alt)
+						plain.distN = 0 // forget: compute afresh
+						for name, w := range map[string]*Workspace{"computed": &plain, "remembered": &memo, "table": &shared} {
+							d, q := w.exactDistribution(n, m, u, alt, alpha)
+							if p := d.pValue(u, alt); p != wantP || q != wantQ {
+								t.Fatalf("%s %dx%d U=%d %v alpha=%v: p = %v, rank %d; want %v, %d", name, n, m, u, alt, alpha, p, q, wantP, wantQ)
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 // benchmarkExactPValue times an exact p-value (with the interval's
 // quantile) at n = m, in the worst case U = nm/2, where the whole lower half
-// of the distribution is needed.
-func benchmarkExactPValue(b *testing.B, n int) {
+// of the distribution is needed: computed every time (what a first
+// comparison of these sizes costs), or, cached, taken from an ExactTable.
+func benchmarkExactPValue(b *testing.B, n int, cached bool) {
 	var w Workspace
+	if cached {
+		w.SetExactTable(NewExactTable(64 << 20))
+	}
 	nm := int64(n) * int64(n)
 	w.exactDistribution(n, n, nm/2, TwoSided, 0.05) // grow the workspace
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := processCPU()
 	for b.Loop() {
+		if !cached {
+			w.distN = 0 // forget the last distribution
+		}
 		d, _ := w.exactDistribution(n, n, nm/2, TwoSided, 0.05)
 		if p := d.pValue(nm/2, TwoSided); p != 1 {
 			b.Fatalf("p = %v", p)
@@ -176,6 +314,12 @@ func benchmarkExactPValue(b *testing.B, n int) {
 
 func BenchmarkExactPValue(b *testing.B) {
 	for _, n := range []int{30, 200, 300} {
-		b.Run(fmt.Sprintf("n=m=%d", n), func(b *testing.B) { benchmarkExactPValue(b, n) })
+		b.Run(fmt.Sprintf("n=m=%d", n), func(b *testing.B) { benchmarkExactPValue(b, n, false) })
+	}
+}
+
+func BenchmarkExactPValueCached(b *testing.B) {
+	for _, n := range []int{30, 200, 300} {
+		b.Run(fmt.Sprintf("n=m=%d", n), func(b *testing.B) { benchmarkExactPValue(b, n, true) })
 	}
 }

@@ -179,9 +179,10 @@ func MannWhitney(canary, baseline []float64, o Options) (Result, error) {
 //
 //	sum_k #{U = k} q^k = prod_{i=1..m} (1 - q^(n+i)) / (1 - q^i)
 //
-// expanded in place factor by factor, normalised by C(n+i, i) at each step so
-// that it holds probabilities and never overflows, and truncated at the
-// largest index needed, K <= nm/2: O(min(n,m)·K) time, O(K) memory. Two-sided
+// expanded factor by factor, normalised by C(n+i, i) at each step so that it
+// holds probabilities and never overflows, up to K = nm/2 (the upper half by
+// symmetry): O(min(n,m)·nm) time, O(nm) memory, once per pair of sizes when
+// the workspace has an ExactTable or compares the same sizes again. Two-sided
 // p-values double the smaller tail (R's convention).
 //
 // Asymptotic p-values use the normal approximation with tie-corrected

@@ -14,8 +14,15 @@ import (
 // goroutine its own.
 type Workspace struct {
 	x, y []float64 // sorted canary; sorted baseline (descending while selecting)
-	dist []float64 // exact distribution, then cumulative distribution, of U
-	med  []float64 // scratch copy for Median
+	// dist and dist2 hold the exact distribution of U while it is computed,
+	// then dist the cumulative distribution; if distN, distM > 0, its whole
+	// lower half for samples of distN and distM values.
+	dist, dist2   []float64
+	distN, distM  int
+	distAscending bool
+	table         *ExactTable // shared distributions, if set
+
+	med []float64 // scratch copy for Median
 
 	srt sorter
 	sel selector
