@@ -46,7 +46,7 @@ func Queries(t *configs.Template, target Target, interval int, start, end time.T
 			if role == metrics.Canary {
 				v = target.Canary
 			}
-			expr, err := mc.QueryTemplate().Render(metrics.TemplateData{
+			expr, fresh, err := mc.QueryTemplate().RenderFreshness(metrics.TemplateData{
 				Service:   target.Service,
 				Namespace: target.Namespace,
 				Role:      role,
@@ -66,6 +66,7 @@ func Queries(t *configs.Template, target Target, interval int, start, end time.T
 				Step:      t.QueryStep(),
 				Interval:  interval,
 				Aggregate: mc.Aggregate,
+				Freshness: fresh,
 			})
 		}
 	}

@@ -42,7 +42,7 @@ func ExampleRecording_WriteTo() {
 		fmt.Println(err)
 	}
 	// Output:
-	// {"version":1,"meta":{"analysis":"a-1"},"intervals":[
+	// {"version":2,"meta":{"analysis":"a-1"},"intervals":[
 	// {"index":0,"start":"2024-01-01T00:00:00Z","end":"2024-01-01T00:00:20Z","metrics":{"up":{"canary":{"query":"up{track=\"canary\"}","times":[1704067200000,1704067210000],"values":[0.25,"NaN"],"nan":1,"inf":0,"gaps":1}}}}
 	// ]}
 }

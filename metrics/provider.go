@@ -20,6 +20,11 @@ type Query struct {
 	// is an error naming the metric), or "sum", "avg", "min", "max" applied
 	// per timestamp across series (see Combine).
 	Aggregate string
+	// Freshness is the query's freshness companion (FreshnessQuery), or
+	// "" to learn nothing of the samples behind the points. A provider
+	// that fetches it sets the Samples' FreshnessKnown, SampleTimes and
+	// LastSample; a failed companion fails the fetch.
+	Freshness string
 }
 
 // String describes q for errors and logs: the metric and the role.

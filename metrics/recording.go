@@ -12,8 +12,9 @@ import (
 )
 
 // RecordingVersion is the version of the recording format this package
-// writes; ReadRecording reads it and the minimal scenario form.
-const RecordingVersion = 1
+// writes; ReadRecording reads it, version 1 (the same without freshness)
+// and the minimal scenario form.
+const RecordingVersion = 2
 
 // Recording is everything an analysis fetched, per judgement interval, metric
 // and role, so the analysis can be replayed exactly (Provider) or judged
@@ -24,7 +25,7 @@ const RecordingVersion = 1
 // modify the exported fields while any of them may run.
 type Recording struct {
 	// Version is the format version the recording was read from:
-	// RecordingVersion, or 0 when it was read from the minimal form. WriteTo
+	// RecordingVersion, 1, or 0 when it was read from the minimal form. WriteTo
 	// always writes RecordingVersion.
 	Version int
 	// Meta is free-form context the writer chose to keep (analysis id,

@@ -13,7 +13,8 @@ import (
 // panic, and must not take what it cannot give back: a recording it
 // accepts is written by WriteTo, read again, and written again to the same
 // bytes, and every series in it has one time per value, strictly
-// increasing, with NaN and Inf counts that match its values.
+// increasing, with NaN and Inf counts that match its values, and sample
+// times, when it has them, one per point and none after its last sample.
 func FuzzReadRecording(f *testing.F) {
 	for _, s := range []string{
 		`{"version":1,"meta":{"analysis":"a1"},"intervals":[
@@ -22,6 +23,8 @@ func FuzzReadRecording(f *testing.F) {
 		`{"intervals":[{"metrics":{"latency":{"baseline":[1,2,3],"canary":[1,2,"-Inf"]}}},{"metrics":{}}]}`,
 		`{"name":"scenario","recording":{"intervals":[{"metrics":{"m":{"baseline":[1],"canary":[2]}}}]}}`,
 		`{"version":1,"intervals":[]}`,
+		`{"version":2,"intervals":[{"index":3,"metrics":{"m":{"canary":{"times":[10,20,30],"values":[1,2,3],"gaps":0,"sample_times":[5,5,0],"last_sample":7},"baseline":{"times":[],"values":[],"gaps":3,"last_sample":0}}}}]}`,
+		`{"version":2,"intervals":[{"index":0,"metrics":{"m":{"canary":{"times":[1],"values":[1],"sample_times":[2],"last_sample":1}}}}]}`,
 		`{"version":2,"intervals":[]}`,
 		`{"version":1,"intervals":[{"index":1},{"index":0}]}`,
 		`{"version":1,"intervals":[{"index":0,"start":"2024-01-01T00:00:00+23:59","metrics":{}}]}`,
@@ -89,6 +92,20 @@ func checkSeries(t *testing.T, s Samples) {
 	}
 	if nan, inf := CountSpecial(s.Values); nan != s.NaN || inf != s.Inf || s.Gaps < 0 {
 		t.Fatalf("counts nan %d inf %d gaps %d, values hold nan %d inf %d", s.NaN, s.Inf, s.Gaps, nan, inf)
+	}
+	if !s.FreshnessKnown {
+		if s.SampleTimes != nil || s.LastSample != 0 {
+			t.Fatalf("freshness unknown but sample times %v, last sample %d", s.SampleTimes, s.LastSample)
+		}
+		return
+	}
+	if len(s.SampleTimes) != len(s.Times) {
+		t.Fatalf("%d sample times for %d points", len(s.SampleTimes), len(s.Times))
+	}
+	for _, st := range s.SampleTimes {
+		if st < 0 || st > s.LastSample {
+			t.Fatalf("sample time %d outside [0, last sample %d]", st, s.LastSample)
+		}
 	}
 }
 

@@ -17,14 +17,19 @@ import (
 
 // The versioned JSON form, as WriteTo writes it (one interval per line):
 //
-//	{"version":1,"meta":{"analysis":"a1"},"intervals":[
+//	{"version":2,"meta":{"analysis":"a1"},"intervals":[
 //	{"index":0,"start":"2024-01-01T00:00:00Z","end":"2024-01-01T00:05:00Z","metrics":{
 //	  "latency_p99":{"canary":{"query":"...","times":[1704067200000,...],"values":[0.25,"NaN",...],
-//	                           "nan":1,"inf":0,"gaps":0,"warnings":["..."]},"baseline":{...}}}}
+//	                           "nan":1,"inf":0,"gaps":0,"warnings":["..."],
+//	                           "sample_times":[1704067195000,...],"last_sample":1704067495000},"baseline":{...}}}}
 //	]}
 //
 // Times are unix milliseconds. Values are JSON numbers, or the strings "NaN",
-// "+Inf" and "-Inf", which JSON numbers cannot express.
+// "+Inf" and "-Inf", which JSON numbers cannot express. sample_times and
+// last_sample are the freshness the provider learned (Samples.SampleTimes and
+// LastSample, 0 for none); both are absent when it learned none, and
+// sample_times also when there are no points. Version 1 is the same
+// without them.
 //
 // The minimal form (the shared scenarios) has values only:
 //
@@ -62,6 +67,9 @@ type wireSamples struct {
 	Inf      *int            `json:"inf,omitempty"`
 	Gaps     int             `json:"gaps"`
 	Warnings []string        `json:"warnings,omitempty"`
+	// Version 2: freshness.
+	SampleTimes []int64 `json:"sample_times,omitempty"`
+	LastSample  *int64  `json:"last_sample,omitempty"`
 }
 
 // ReadRecording reads one recording: the versioned form WriteTo writes, the
@@ -143,8 +151,8 @@ func readVersioned(raw json.RawMessage, path string) (*Recording, error) {
 	if err := strictUnmarshal(raw, &w); err != nil {
 		return nil, fmt.Errorf("%s%w", prefix(path), err)
 	}
-	if w.Version != RecordingVersion {
-		return nil, fmt.Errorf("%s: unsupported recording version %d (this canaryd reads version %d and the minimal form)", join(path, "version"), w.Version, RecordingVersion)
+	if w.Version != RecordingVersion && w.Version != 1 {
+		return nil, fmt.Errorf("%s: unsupported recording version %d (this canaryd reads versions 1 to %d and the minimal form)", join(path, "version"), w.Version, RecordingVersion)
 	}
 	if w.Intervals == nil {
 		return nil, fmt.Errorf("%s: missing (want an array of intervals)", join(path, "intervals"))
@@ -173,7 +181,7 @@ func readVersioned(raw json.RawMessage, path string) (*Recording, error) {
 				if raw == nil {
 					return nil, fmt.Errorf("%s: want an object, got null", at)
 				}
-				s, err := readSamples(*raw, at)
+				s, err := readSamples(*raw, at, w.Version)
 				if err != nil {
 					return nil, err
 				}
@@ -185,7 +193,7 @@ func readVersioned(raw json.RawMessage, path string) (*Recording, error) {
 	return rec, nil
 }
 
-func readSamples(raw json.RawMessage, at string) (Samples, error) {
+func readSamples(raw json.RawMessage, at string, version int) (Samples, error) {
 	var ws wireSamples
 	if err := strictUnmarshal(raw, &ws); err != nil {
 		return Samples{}, fmt.Errorf("%s: %w", at, err)
@@ -213,7 +221,38 @@ func readSamples(raw json.RawMessage, at string) (Samples, error) {
 	if ws.Inf != nil && *ws.Inf != s.Inf {
 		return Samples{}, fmt.Errorf("%s.inf: says %d but the values hold %d ±Inf", at, *ws.Inf, s.Inf)
 	}
+	if err := readFreshness(&s, ws, at, version); err != nil {
+		return Samples{}, err
+	}
 	return s, nil
+}
+
+// readFreshness checks and keeps a samples object's freshness: sample
+// times one per point, none negative or newer than last_sample.
+func readFreshness(s *Samples, ws wireSamples, at string, version int) error {
+	switch {
+	case ws.LastSample == nil && ws.SampleTimes == nil:
+		return nil
+	case version < 2:
+		return fmt.Errorf("%s: sample_times and last_sample need version 2 (version %d has no freshness)", at, version)
+	case ws.LastSample == nil:
+		return fmt.Errorf("%s.sample_times: without last_sample", at)
+	case *ws.LastSample < 0:
+		return fmt.Errorf("%s.last_sample: %d is negative", at, *ws.LastSample)
+	case len(ws.SampleTimes) != len(s.Times):
+		return fmt.Errorf("%s.sample_times: %d for %d points (want one per point)", at, len(ws.SampleTimes), len(s.Times))
+	}
+	for i, st := range ws.SampleTimes {
+		if st < 0 || st > *ws.LastSample {
+			return fmt.Errorf("%s.sample_times[%d]: %d is not in [0, last_sample %d]", at, i, st, *ws.LastSample)
+		}
+	}
+	s.FreshnessKnown, s.LastSample = true, *ws.LastSample
+	s.SampleTimes = ws.SampleTimes
+	if s.SampleTimes == nil {
+		s.SampleTimes = []int64{}
+	}
+	return nil
 }
 
 func readMinimal(top map[string]json.RawMessage, path string) (*Recording, error) {
@@ -426,6 +465,20 @@ func appendSamples(b []byte, s Samples) []byte {
 			b = appendJSONString(b, w)
 		}
 		b = append(b, ']')
+	}
+	if s.FreshnessKnown {
+		if len(s.SampleTimes) > 0 {
+			b = append(b, `,"sample_times":[`...)
+			for i, t := range s.SampleTimes {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = strconv.AppendInt(b, t, 10)
+			}
+			b = append(b, ']')
+		}
+		b = append(b, `,"last_sample":`...)
+		b = strconv.AppendInt(b, s.LastSample, 10)
 	}
 	return append(b, '}')
 }

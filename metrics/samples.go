@@ -38,6 +38,16 @@ type Samples struct {
 	NaN, Inf int       // counts of NaN and ±Inf points in Values
 	Gaps     int       // expected points minus present points (never negative)
 	Warnings []string  // Prometheus warnings (and infos, prefixed "info: ")
+
+	// FreshnessKnown says that the provider learned from Prometheus the
+	// raw samples behind the points (see FreshnessQuery): SampleTimes
+	// then holds, per point, the time (unix ms) of the newest raw sample
+	// behind it, 0 when Prometheus had none within its lookback, and
+	// LastSample the newest sample time behind any step of the window (0
+	// when none). Without it every point counts as fresh.
+	FreshnessKnown bool
+	SampleTimes    []int64
+	LastSample     int64
 }
 
 // Empty reports whether s has no points: "no data", which is distinct from
@@ -53,6 +63,7 @@ func (s Samples) Clone() Samples {
 	c.Times = slices.Clone(s.Times)
 	c.Values = slices.Clone(s.Values)
 	c.Warnings = slices.Clone(s.Warnings)
+	c.SampleTimes = slices.Clone(s.SampleTimes)
 	return c
 }
 

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"text/template"
 	"text/template/parse"
 )
@@ -58,6 +60,17 @@ type QueryTemplate struct {
 	// nothing else (the usual query): Render then concatenates, with no
 	// reflection, what text/template would print.
 	plain []plainPart
+	// fresh is how the freshness companion of a plain template renders
+	// without parsing PromQL (see RenderFreshness), for one interval.
+	fresh atomic.Pointer[freshPlan]
+}
+
+// freshPlan renders a plain template's freshness companion by
+// concatenation: the companion built once from the query rendered with a
+// marker in every field, cut at the markers.
+type freshPlan struct {
+	interval string
+	parts    []plainPart // nil: the companion is built from each rendered query
 }
 
 // plainPart is literal text, or, when field is set, a root field
@@ -285,4 +298,120 @@ func collectRefs(n parse.Node, rootDot, cond bool, refs *[]fieldRef) {
 			*refs = append(*refs, fieldRef{path: n.Ident[1:], conditional: cond})
 		}
 	}
+}
+
+// RenderFreshness renders the query for d and its freshness companion
+// (metrics.FreshnessQuery of the rendered query). The companion is ""
+// when the query has no selector to follow. A plain template builds its
+// companion once per interval, with a marker in each field, and then
+// renders it by concatenation (escaping each value as PromQL's double
+// quotes need); the first such render is checked against the companion
+// built from the rendered query, and a template whose markers do not land
+// where values go builds the companion from each rendered query instead.
+func (t *QueryTemplate) RenderFreshness(d TemplateData) (expr, fresh string, err error) {
+	expr, err = t.Render(d)
+	if err != nil {
+		return "", "", err
+	}
+	if t.plain != nil {
+		p := t.fresh.Load()
+		if p == nil || p.interval != d.Interval {
+			p = t.planFreshness(d, expr)
+			t.fresh.Store(p)
+		}
+		if p.parts != nil {
+			return expr, renderQuoted(p.parts, &d), nil
+		}
+	}
+	fresh, err = FreshnessQuery(expr)
+	if err != nil {
+		return expr, "", nil // unknown freshness; a bad query fails on its own
+	}
+	return expr, fresh, nil
+}
+
+// freshMarker marks field i of a plain template in the query the
+// companion plan is built from.
+func freshMarker(i int) string { return "__canaryd_field_" + strconv.Itoa(i) + "__" }
+
+// planFreshness builds the companion plan of a plain template for d's
+// interval; expr is the query rendered for d.
+func (t *QueryTemplate) planFreshness(d TemplateData, expr string) *freshPlan {
+	p := &freshPlan{interval: d.Interval}
+	var b strings.Builder
+	for i, part := range t.plain {
+		switch {
+		case part.field == nil:
+			b.WriteString(part.text)
+		case part.field[0] == "Interval":
+			b.WriteString(d.Interval) // one per plan: often a range, where a marker cannot go
+		default:
+			b.WriteString(freshMarker(i))
+		}
+	}
+	c, err := FreshnessQuery(b.String())
+	if err != nil {
+		return p
+	}
+	var parts []plainPart
+	for c != "" {
+		at := strings.Index(c, "__canaryd_field_")
+		if at < 0 {
+			parts = append(parts, plainPart{text: c})
+			break
+		}
+		end := strings.Index(c[at+len("__canaryd_field_"):], "__")
+		if end < 0 {
+			return p
+		}
+		num := c[at+len("__canaryd_field_") : at+len("__canaryd_field_")+end]
+		i, err := strconv.Atoi(num)
+		if err != nil || i < 0 || i >= len(t.plain) || t.plain[i].field == nil {
+			return p
+		}
+		parts = append(parts, plainPart{text: c[:at]}, plainPart{field: t.plain[i].field})
+		c = c[at+len(freshMarker(i)):]
+	}
+	// The plan must give what parsing gives; where a field is not a label
+	// value (a number, a metric name built from parts), it may not.
+	want, err := FreshnessQuery(expr)
+	if err != nil || renderQuoted(parts, &d) != want {
+		return p
+	}
+	p.parts = parts
+	return p
+}
+
+// renderQuoted concatenates parts with d's fields escaped for PromQL's
+// double-quoted strings.
+func renderQuoted(parts []plainPart, d *TemplateData) string {
+	var b strings.Builder
+	n := 0
+	for i := range parts {
+		n += len(parts[i].text) + 16
+	}
+	b.Grow(n)
+	for i := range parts {
+		p := &parts[i]
+		if p.field == nil {
+			b.WriteString(p.text)
+			continue
+		}
+		v := d.value(p.field)
+		if needsEscape(v) {
+			q := strconv.Quote(v)
+			v = q[1 : len(q)-1]
+		}
+		b.WriteString(v)
+	}
+	return b.String()
+}
+
+func needsEscape(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			return true
+		}
+	}
+	return false
 }

@@ -111,7 +111,12 @@ func (s *source) queryRange(w http.ResponseWriter, r *http.Request) {
 			b = append(b, '[')
 			b = strconv.AppendFloat(b, float64(t)/1000, 'f', -1, 64)
 			b = append(b, `,"`...)
-			b = strconv.AppendFloat(b, value(mh, sh, th, t), 'g', 8, 64)
+			if q.timestamps {
+				// A freshness companion: every step has a sample of its own.
+				b = strconv.AppendFloat(b, float64(t)/1000, 'f', -1, 64)
+			} else {
+				b = strconv.AppendFloat(b, value(mh, sh, th, t), 'g', 8, 64)
+			}
 			b = append(b, `"]`...)
 		}
 		b = append(b, "]}"...)
@@ -165,6 +170,9 @@ type query struct {
 	track    string
 	services []string
 	batched  bool
+	// timestamps: the query asks for sample times (a freshness
+	// companion, max(timestamp(...))), answered with each step's own time.
+	timestamps bool
 }
 
 func readQuery(text string) (query, error) {
@@ -175,6 +183,9 @@ func readQuery(text string) (query, error) {
 	var q query
 	var walkErr error
 	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+		if c, ok := n.(*parser.Call); ok && c.Func.Name == "timestamp" {
+			q.timestamps = true
+		}
 		vs, ok := n.(*parser.VectorSelector)
 		if !ok || q.metric != "" {
 			return nil

@@ -77,6 +77,7 @@ type Provider struct {
 // matcher.
 type groupKey struct {
 	shape      *shape
+	fresh      *shape // the freshness companion's; nil without one
 	fixed      string
 	role       metrics.Role
 	start, end int64
@@ -84,10 +85,11 @@ type groupKey struct {
 }
 
 type member struct {
-	ctx  context.Context
-	q    metrics.Query
-	vals []string
-	done chan struct{}
+	ctx   context.Context
+	q     metrics.Query
+	vals  []string
+	fvals []string // the freshness companion's literal values
+	done  chan struct{}
 	// alone asks the caller to send its own query: the batch could not
 	// answer it exactly.
 	alone bool
@@ -96,6 +98,7 @@ type member struct {
 
 type group struct {
 	shape   *shape
+	fresh   *shape
 	members []*member
 	timer   *time.Timer
 }
@@ -135,32 +138,26 @@ func New(src Source, o Options) *Provider {
 }
 
 // Fetch fetches q, sharing one request with other queries of its batch
-// when it can. The samples are exactly those the source would return for q
-// alone; when the batch cannot guarantee that (a failed request, several
-// series without an aggregate, native histograms), q is sent alone.
+// when it can, and q's freshness companion (q.Freshness) likewise, in a
+// request of its own for the whole batch. The samples are exactly those
+// the source would return for q alone; when the batch cannot guarantee
+// that (a failed request, several series without an aggregate, native
+// histograms), q is sent alone.
 func (p *Provider) Fetch(ctx context.Context, q metrics.Query) (metrics.Samples, error) {
-	bp, _ := p.bufs.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
+	sh, vals, fixed, ok := p.lexShape(q.Expr)
+	var fsh *shape
+	var fvals []string
+	if ok && q.Freshness != "" {
+		var ffixed string
+		fsh, fvals, ffixed, ok = p.lexShape(q.Freshness)
+		fixed += "\x01" + ffixed
 	}
-	key, vals, err := lexInto(*bp, q.Expr)
-	var sh *shape
-	if err == nil && len(vals) > 0 {
-		sh = p.shapeOf(key, vals)
-	}
-	*bp = key[:0]
-	p.bufs.Put(bp)
-	if sh == nil {
-		p.queries.WithLabelValues("refused").Inc()
-		return p.src.Fetch(ctx, q)
-	}
-	fixed, ok := sh.groupValues(vals)
 	if !ok {
 		p.queries.WithLabelValues("refused").Inc()
 		return p.src.Fetch(ctx, q)
 	}
-	m := &member{ctx: ctx, q: q, vals: vals, done: make(chan struct{})}
-	p.add(groupKey{shape: sh, fixed: fixed, role: q.Role, start: q.Start.UnixNano(), end: q.End.UnixNano(), step: q.Step}, m)
+	m := &member{ctx: ctx, q: q, vals: vals, fvals: fvals, done: make(chan struct{})}
+	p.add(groupKey{shape: sh, fresh: fsh, fixed: fixed, role: q.Role, start: q.Start.UnixNano(), end: q.End.UnixNano(), step: q.Step}, m)
 	select {
 	case <-m.done:
 	case <-ctx.Done():
@@ -170,6 +167,28 @@ func (p *Provider) Fetch(ctx context.Context, q metrics.Query) (metrics.Samples,
 		return p.src.Fetch(ctx, q)
 	}
 	return m.out, nil
+}
+
+// lexShape lexes expr and returns its shape, its literal values and the
+// values every member of a batch must share; false when it cannot be
+// batched.
+func (p *Provider) lexShape(expr string) (*shape, []string, string, bool) {
+	bp, _ := p.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	key, vals, err := lexInto(*bp, expr)
+	var sh *shape
+	if err == nil && len(vals) > 0 {
+		sh = p.shapeOf(key, vals)
+	}
+	*bp = key[:0]
+	p.bufs.Put(bp)
+	if sh == nil {
+		return nil, nil, "", false
+	}
+	fixed, ok := sh.groupValues(vals)
+	return sh, vals, fixed, ok
 }
 
 // shapeOf returns the cached shape of the lexed key, analysing it the
@@ -225,7 +244,7 @@ func (p *Provider) add(k groupKey, m *member) {
 	p.mu.Lock()
 	g := p.groups[k]
 	if g == nil {
-		g = &group{shape: k.shape}
+		g = &group{shape: k.shape, fresh: k.fresh}
 		p.groups[k] = g
 		g.timer = time.AfterFunc(p.window, func() {
 			p.mu.Lock()
@@ -260,10 +279,19 @@ func (p *Provider) send(g *group) {
 		return
 	}
 	vals := make([][]string, len(ms))
+	fvals := make([][]string, len(ms))
 	for i, m := range ms {
-		vals[i] = m.vals
+		vals[i], fvals[i] = m.vals, m.fvals
 	}
 	expr, split, err := g.shape.rewrite(vals)
+	var fexpr string
+	if err == nil && g.fresh != nil {
+		var fsplit []string
+		fexpr, fsplit, err = g.fresh.rewrite(fvals)
+		if err == nil && !slices.Equal(split, fsplit) {
+			err = refusef("the freshness companion tells analyses apart by %v, the query by %v", fsplit, split)
+		}
+	}
 	if err != nil {
 		p.logger.Debug("batch refused", "query", ms[0].q.Expr, "queries", len(ms), "reason", err)
 		p.queries.WithLabelValues("refused").Add(float64(len(ms)))
@@ -271,12 +299,34 @@ func (p *Provider) send(g *group) {
 		return
 	}
 	q := ms[0].q
-	q.Expr, q.Aggregate = expr, ""
+	q.Expr, q.Aggregate, q.Freshness = expr, "", ""
 	// The request serves every member: one caller giving up must not fail
 	// the others, so it runs to its end, bounded by the source's own
 	// timeouts, even when every caller has left.
-	mat, warnings, err := p.src.FetchMatrix(context.WithoutCancel(ms[0].ctx), q)
+	bctx := context.WithoutCancel(ms[0].ctx)
+	var (
+		fmat model.Matrix
+		ferr error
+		done chan struct{}
+	)
+	if g.fresh != nil {
+		done = make(chan struct{})
+		go func() {
+			defer close(done)
+			fq := q
+			fq.Expr = fexpr
+			fmat, _, ferr = p.src.FetchMatrix(bctx, fq)
+			p.requests.Inc()
+		}()
+	}
+	mat, warnings, err := p.src.FetchMatrix(bctx, q)
 	p.requests.Inc()
+	if done != nil {
+		<-done
+		if err == nil {
+			err = ferr
+		}
+	}
 	if err != nil {
 		p.logger.Warn("batched query failed; sending each query alone", "metric", q.Metric, "role", q.Role, "queries", len(ms), "err", err)
 		p.queries.WithLabelValues("fallback").Add(float64(len(ms)))
@@ -307,10 +357,18 @@ func (p *Provider) send(g *group) {
 		k := keyOf(func(j int) string { return string(ss.Metric[model.LabelName(split[j])]) })
 		byKey[k] = append(byKey[k], ss)
 	}
+	var freshByKey map[string][]*model.SampleStream
+	if g.fresh != nil {
+		freshByKey = make(map[string][]*model.SampleStream, len(ms))
+		for _, ss := range fmat {
+			k := keyOf(func(j int) string { return string(ss.Metric[model.LabelName(split[j])]) })
+			freshByKey[k] = append(freshByKey[k], ss)
+		}
+	}
 	var batched, fallback int
 	for _, m := range ms {
 		k := keyOf(func(j int) string { return m.vals[slotOf[j]] })
-		if toSamples(m, byKey[k], warnings) {
+		if toSamples(m, byKey[k], warnings) && (g.fresh == nil || setFreshness(m, freshByKey[k])) {
 			batched++
 		} else {
 			fallback++
@@ -348,6 +406,31 @@ func toSamples(m *member, streams []*model.SampleStream, warnings []string) bool
 	out := metrics.Samples{Query: m.q.Expr, Times: times, Values: values, Warnings: slices.Clone(warnings)}
 	out.Tally(m.q.Start, m.q.End, m.q.Step)
 	m.out = out
+	return true
+}
+
+// setFreshness gives m's samples their freshness from m's share of the
+// companion's answer, merged by the newest sample as the source does;
+// false, marking m alone, on native histograms.
+func setFreshness(m *member, streams []*model.SampleStream) bool {
+	series := make([]metrics.Series, len(streams))
+	for i, ss := range streams {
+		if len(ss.Histograms) > 0 {
+			m.alone = true
+			return false
+		}
+		s := metrics.Series{Times: make([]int64, len(ss.Values)), Values: make([]float64, len(ss.Values))}
+		for j, v := range ss.Values {
+			s.Times[j], s.Values[j] = int64(v.Timestamp), float64(v.Value)
+		}
+		series[i] = s
+	}
+	times, values, err := metrics.Combine(metrics.AggregateMax, series)
+	if err != nil {
+		m.alone = true
+		return false
+	}
+	m.out.SetFreshness(times, values)
 	return true
 }
 

@@ -111,6 +111,9 @@ func (c *counting) FetchMatrix(ctx context.Context, q metrics.Query) (model.Matr
 
 // same reports whether two samples are identical, NaN for NaN, bit for bit.
 func same(a, b metrics.Samples) bool {
+	if a.FreshnessKnown != b.FreshnessKnown || a.LastSample != b.LastSample || !slices.Equal(a.SampleTimes, b.SampleTimes) {
+		return false
+	}
 	if a.Query != b.Query || a.NaN != b.NaN || a.Inf != b.Inf || a.Gaps != b.Gaps ||
 		!slices.Equal(a.Times, b.Times) || len(a.Values) != len(b.Values) || !slices.Equal(a.Warnings, b.Warnings) {
 		return false
@@ -154,57 +157,74 @@ func TestBatchedEqualsIndividual(t *testing.T) {
 			tmpl: `sum(topk(1, bench_memory_bytes{service="{{s}}",track="{{r}}"}))`},
 	}
 	start, end, step := t0.Add(2*time.Minute), t0.Add(8*time.Minute), 15*time.Second
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			for _, role := range []metrics.Role{metrics.Baseline, metrics.Canary} {
-				qs := make([]metrics.Query, len(services))
-				for i, svc := range services {
-					expr := strings.NewReplacer("{{s}}", svc, "{{r}}", string(role)).Replace(tt.tmpl)
-					qs[i] = metrics.Query{Metric: tt.name, Role: role, Expr: expr, Start: start, End: end, Step: step, Aggregate: tt.aggregate}
-				}
-				type result struct {
-					s   metrics.Samples
-					err error
-				}
-				want := make([]result, len(qs))
-				for i, q := range qs {
-					want[i].s, want[i].err = ps.Fetch(context.Background(), q)
-				}
-
-				src := &counting{Source: ps}
-				// A full batch is sent at once: no waiting on the window.
-				p := batch.New(src, batch.Options{Window: time.Minute, MaxSize: len(qs)})
-				got := make([]result, len(qs))
-				var wg sync.WaitGroup
-				for i, q := range qs {
-					wg.Go(func() { got[i].s, got[i].err = p.Fetch(context.Background(), q) })
-				}
-				wg.Wait()
-
-				for i := range qs {
-					switch {
-					case (got[i].err == nil) != (want[i].err == nil):
-						t.Errorf("%s %s: batched error %v, alone %v", services[i], role, got[i].err, want[i].err)
-					case want[i].err != nil:
-						if got[i].err.Error() != want[i].err.Error() {
-							t.Errorf("%s %s: batched error %q, alone %q", services[i], role, got[i].err, want[i].err)
+	for _, fresh := range []bool{false, true} {
+		for _, tt := range tests {
+			name := tt.name
+			if fresh {
+				// With each query's freshness companion, shared in a request
+				// of its own.
+				name += " with freshness"
+				tt.wantMatrix *= 2
+			}
+			t.Run(name, func(t *testing.T) {
+				for _, role := range []metrics.Role{metrics.Baseline, metrics.Canary} {
+					qs := make([]metrics.Query, len(services))
+					for i, svc := range services {
+						expr := strings.NewReplacer("{{s}}", svc, "{{r}}", string(role)).Replace(tt.tmpl)
+						qs[i] = metrics.Query{Metric: tt.name, Role: role, Expr: expr, Start: start, End: end, Step: step, Aggregate: tt.aggregate}
+						if fresh {
+							if qs[i].Freshness, err = metrics.FreshnessQuery(expr); err != nil {
+								t.Fatal(err)
+							}
 						}
-					case !same(got[i].s, want[i].s):
-						t.Errorf("%s %s: batched %+v\nalone %+v", services[i], role, got[i].s, want[i].s)
+					}
+					type result struct {
+						s   metrics.Samples
+						err error
+					}
+					want := make([]result, len(qs))
+					for i, q := range qs {
+						want[i].s, want[i].err = ps.Fetch(context.Background(), q)
+					}
+
+					src := &counting{Source: ps}
+					// A full batch is sent at once: no waiting on the window.
+					p := batch.New(src, batch.Options{Window: time.Minute, MaxSize: len(qs)})
+					got := make([]result, len(qs))
+					var wg sync.WaitGroup
+					for i, q := range qs {
+						wg.Go(func() { got[i].s, got[i].err = p.Fetch(context.Background(), q) })
+					}
+					wg.Wait()
+
+					for i := range qs {
+						switch {
+						case (got[i].err == nil) != (want[i].err == nil):
+							t.Errorf("%s %s: batched error %v, alone %v", services[i], role, got[i].err, want[i].err)
+						case want[i].err != nil:
+							if got[i].err.Error() != want[i].err.Error() {
+								t.Errorf("%s %s: batched error %q, alone %q", services[i], role, got[i].err, want[i].err)
+							}
+						case !same(got[i].s, want[i].s):
+							t.Errorf("%s %s: batched %+v\nalone %+v", services[i], role, got[i].s, want[i].s)
+						}
+					}
+					if want[0].err == nil && want[0].s.Len() == 0 {
+						t.Errorf("%s: no points for %s; the test data do not exercise the query", tt.name, services[0])
+					}
+					if fresh && want[0].err == nil && (!want[0].s.FreshnessKnown || want[0].s.LastSample == 0 || slices.Contains(want[0].s.SampleTimes, 0)) {
+						t.Errorf("%s: freshness of %s: known %v, sample times %v, last %d", tt.name, services[0], want[0].s.FreshnessKnown, want[0].s.SampleTimes, want[0].s.LastSample)
+					}
+					if want[len(qs)-1].err == nil && !want[len(qs)-1].s.Empty() {
+						t.Errorf("%s: service %q has points", tt.name, services[len(qs)-1])
+					}
+					if src.matrix.Load() != tt.wantMatrix || src.single.Load() != tt.wantSingle {
+						t.Errorf("%d batched and %d single requests for %d queries; want %d and %d",
+							src.matrix.Load(), src.single.Load(), len(qs), tt.wantMatrix, tt.wantSingle)
 					}
 				}
-				if want[0].err == nil && want[0].s.Len() == 0 {
-					t.Errorf("%s: no points for %s; the test data do not exercise the query", tt.name, services[0])
-				}
-				if want[len(qs)-1].err == nil && !want[len(qs)-1].s.Empty() {
-					t.Errorf("%s: service %q has points", tt.name, services[len(qs)-1])
-				}
-				if src.matrix.Load() != tt.wantMatrix || src.single.Load() != tt.wantSingle {
-					t.Errorf("%d batched and %d single requests for %d queries; want %d and %d",
-						src.matrix.Load(), src.single.Load(), len(qs), tt.wantMatrix, tt.wantSingle)
-				}
-			}
-		})
+			})
+		}
 	}
 }
 

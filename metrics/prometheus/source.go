@@ -142,7 +142,24 @@ func (s *Source) Fetch(ctx context.Context, q metrics.Query) (metrics.Samples, e
 	if !metrics.ValidAggregate(q.Aggregate) {
 		return metrics.Samples{}, fmt.Errorf("query %s: unknown aggregate %q (want sum, avg, min or max)", q, q.Aggregate)
 	}
+	var (
+		fresh    model.Matrix
+		freshErr error
+		done     chan struct{}
+	)
+	if q.Freshness != "" {
+		// The companion runs beside the query: a judgement waits for the
+		// slower of the two, not their sum.
+		done = make(chan struct{})
+		go func() {
+			defer close(done)
+			fresh, _, freshErr = s.FetchMatrix(ctx, companion(q))
+		}()
+	}
 	v, warnings, err := s.fetchWithRetries(ctx, q)
+	if done != nil {
+		<-done
+	}
 	if err != nil {
 		return metrics.Samples{}, s.failed(err)
 	}
@@ -151,7 +168,44 @@ func (s *Source) Fetch(ctx context.Context, q metrics.Query) (metrics.Samples, e
 		return metrics.Samples{}, s.failed(err)
 	}
 	samples.Warnings = warnings
+	if done != nil {
+		if freshErr != nil {
+			return metrics.Samples{}, freshErr // counted by FetchMatrix
+		}
+		if err := setFreshness(&samples, fresh); err != nil {
+			return metrics.Samples{}, s.failed(&QueryError{Metric: q.Metric, Role: q.Role, Query: q.Freshness, URL: s.url, Kind: ErrBadResponse, Err: err})
+		}
+	}
 	return samples, nil
+}
+
+// companion is q's freshness companion as a query of its own.
+func companion(q metrics.Query) metrics.Query {
+	q.Expr, q.Aggregate, q.Freshness = q.Freshness, "", ""
+	return q
+}
+
+// setFreshness fills s's freshness from the companion's answer, which
+// aggregates to one series (several, which only a server that ignores the
+// aggregation would send, are merged by their newest sample).
+func setFreshness(s *metrics.Samples, m model.Matrix) error {
+	series := make([]metrics.Series, len(m))
+	for i, ss := range m {
+		if len(ss.Histograms) > 0 {
+			return fmt.Errorf("the freshness companion returned native histograms")
+		}
+		sr := metrics.Series{Times: make([]int64, len(ss.Values)), Values: make([]float64, len(ss.Values))}
+		for j, p := range ss.Values {
+			sr.Times[j], sr.Values[j] = int64(p.Timestamp), float64(p.Value)
+		}
+		series[i] = sr
+	}
+	times, values, err := metrics.Combine(metrics.AggregateMax, series)
+	if err != nil {
+		return err
+	}
+	s.SetFreshness(times, values)
+	return nil
 }
 
 // checkQuery refuses, before anything is sent, a query no Prometheus can
