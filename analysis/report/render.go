@@ -29,7 +29,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"weight": fmtWeight,
 	"utc":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"css":    func() template.CSS { return template.CSS(mustRead("page/style.css")) },
-}).ParseFS(pageFS, "page/*.html"))
+}).Funcs(overviewFuncs).ParseFS(pageFS, "page/*.html"))
 
 func mustRead(name string) string {
 	b, err := pageFS.ReadFile(name)

@@ -184,6 +184,16 @@ func New(reg prometheus.Registerer, now func() time.Time) *Metrics {
 // Started counts a rollout started by a deploy event.
 func (m *Metrics) Started(r Rollout) {
 	m.started.WithLabelValues(r.Template, r.Namespace).Inc()
+	m.initialise(r)
+}
+
+// initialise creates r's counter series at 0 before anything ends, so that
+// increase() over them sees the first rollback of a template in a
+// namespace (a series that is born at 1 shows no increase).
+func (m *Metrics) initialise(r Rollout) {
+	for _, o := range Outcomes {
+		m.ended.WithLabelValues(r.Template, r.Namespace, o)
+	}
 }
 
 // Published records a verdict of r put on the stream at time at: a final
@@ -194,18 +204,42 @@ func (m *Metrics) Published(r Rollout, v Verdict, at time.Time) {
 		return
 	}
 	m.ended.WithLabelValues(r.Template, r.Namespace, v.Outcome).Inc()
-	m.duration.WithLabelValues(r.Template, r.Namespace, v.Outcome).Observe(seconds(v.IssuedAt.Sub(r.Created)))
-	if v.Outcome == OutcomeRolledBack && v.Verdict == VerdictRollback {
-		m.detect.WithLabelValues(r.Template, r.Namespace).Observe(seconds(v.IssuedAt.Sub(r.Start)))
+	m.duration.WithLabelValues(r.Template, r.Namespace, v.Outcome).Observe(Duration(r, v).Seconds())
+	if d, ok := TimeToDetect(r, v); ok {
+		m.detect.WithLabelValues(r.Template, r.Namespace).Observe(d.Seconds())
 	}
-	if v.NextWeight == 0 {
-		m.rollBack.WithLabelValues(r.Template, r.Namespace).Observe(seconds(at.Sub(v.IssuedAt)))
+	if d, ok := TimeToRollBack(v, at); ok {
+		m.rollBack.WithLabelValues(r.Template, r.Namespace).Observe(d.Seconds())
 	}
 }
 
-// seconds is d in seconds, never negative (clocks of replicas may differ
-// a little).
-func seconds(d time.Duration) float64 { return max(d.Seconds(), 0) }
+// Duration is the rollout duration of r ended by final verdict v: from
+// the deploy event to v's issue, never negative.
+func Duration(r Rollout, v Verdict) time.Duration { return nonNegative(v.IssuedAt.Sub(r.Created)) }
+
+// TimeToDetect is the time from the start of r's first judged window to
+// the issue of v, when v is a judged rollback (outcome rolled_back);
+// false otherwise.
+func TimeToDetect(r Rollout, v Verdict) (time.Duration, bool) {
+	if !v.Final || v.Outcome != OutcomeRolledBack || v.Verdict != VerdictRollback {
+		return 0, false
+	}
+	return nonNegative(v.IssuedAt.Sub(r.Start)), true
+}
+
+// TimeToRollBack is the time from the issue of v, a final verdict that
+// sets the canary's weight to 0, to its publication at published; false
+// for any other verdict.
+func TimeToRollBack(v Verdict, published time.Time) (time.Duration, bool) {
+	if !v.Final || v.NextWeight != 0 {
+		return 0, false
+	}
+	return nonNegative(published.Sub(v.IssuedAt)), true
+}
+
+// nonNegative is d, or 0 for a negative d: clocks of replicas may differ
+// a little.
+func nonNegative(d time.Duration) time.Duration { return max(d, 0) }
 
 // Track sets where rollout r stands on this instance: counted as running
 // at its step until it has ended, and as an unpublished rollback while
@@ -221,6 +255,8 @@ func (m *Metrics) Track(r Rollout, p Position) {
 	old, ok := m.tracked[r.ID]
 	if ok {
 		m.release(old)
+	} else {
+		m.initialise(r) // a rollout resumed from another replica
 	}
 	if t.step != "" {
 		m.running.WithLabelValues(t.template, t.namespace, t.step).Inc()
@@ -270,5 +306,5 @@ func (m *Metrics) oldestUnpublished(now time.Time) float64 {
 	if !found {
 		return 0
 	}
-	return seconds(now.Sub(oldest))
+	return nonNegative(now.Sub(oldest)).Seconds()
 }

@@ -33,7 +33,12 @@ func TestPublished(t *testing.T) {
 # HELP canaryd_rollouts_ended_total Rollouts whose final verdict was published, by outcome (succeeded, rolled_back, expired, aborted).
 # TYPE canaryd_rollouts_ended_total counter
 canaryd_rollouts_ended_total{namespace="prod",outcome="aborted",template="api"} 1
+canaryd_rollouts_ended_total{namespace="prod",outcome="aborted",template="web"} 0
+canaryd_rollouts_ended_total{namespace="prod",outcome="expired",template="api"} 0
+canaryd_rollouts_ended_total{namespace="prod",outcome="expired",template="web"} 0
+canaryd_rollouts_ended_total{namespace="prod",outcome="rolled_back",template="api"} 0
 canaryd_rollouts_ended_total{namespace="prod",outcome="rolled_back",template="web"} 1
+canaryd_rollouts_ended_total{namespace="prod",outcome="succeeded",template="api"} 0
 canaryd_rollouts_ended_total{namespace="prod",outcome="succeeded",template="web"} 1
 # HELP canaryd_rollouts_started_total Rollouts (analyses) started by a deploy event.
 # TYPE canaryd_rollouts_started_total counter
@@ -97,6 +102,12 @@ canaryd_rollouts_running{namespace="prod",step="1",template="web"} 0
 canaryd_rollouts_running{namespace="prod",step="2",template="web"} 1
 `)
 	m.Untrack(a.ID)
+	// A rollout resumed here (never Started here) has its outcome series
+	// from the first Track: its rollback will show as an increase.
+	count := func() int { n, _ := testutil.GatherAndCount(reg, EndedName); return n }
+	if n := count(); n != len(Outcomes) {
+		t.Errorf("%d series of %s after tracking one template and namespace, want %d", n, EndedName, len(Outcomes))
+	}
 	if n := len(m.tracked); n != 0 {
 		t.Errorf("%d analyses still tracked after every runner stopped", n)
 	}
