@@ -76,3 +76,17 @@ func TestCheckConfigPrometheus(t *testing.T) {
 		t.Errorf("exit %d, want 1: queries return nothing", code)
 	}
 }
+
+// TestHelp checks that every subcommand's --help says what it does, with an
+// example, and that every subcommand with an output format takes -o.
+func TestHelp(t *testing.T) {
+	for name := range commands() {
+		code, _, help := runCLI(t, "", name, "--help")
+		if code != 0 || !strings.Contains(help, "usage: canaryctl "+name) || !strings.Contains(help, "Example") || !strings.Contains(help, "canaryctl "+name+" -") {
+			t.Errorf("%s --help: exit %d, want usage, a description and an example:\n%s", name, code, help)
+		}
+		if strings.Contains(help, "--output") && !strings.Contains(help, "-o, --output") {
+			t.Errorf("%s: --output without -o", name)
+		}
+	}
+}

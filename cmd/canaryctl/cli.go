@@ -55,5 +55,8 @@ func usage(w io.Writer, cmds map[string]command) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-14s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun 'canaryctl <command> --help' for a command's flags.")
+	fmt.Fprintln(w, "\nExamples:")
+	fmt.Fprintln(w, "  canaryctl check-config configs/example.yml")
+	fmt.Fprintln(w, "  canaryctl replay --config testdata/recordings/config.yml --template scenario --recording testdata/recordings/healthy.json")
+	fmt.Fprintln(w, "\nRun 'canaryctl <command> --help' for what a command does, an example and its flags.")
 }

@@ -32,14 +32,8 @@ func runCompare(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	altFlag := fs.String("alternative", "two-sided", "alternative hypothesis: two-sided, greater (the canary tends to be larger) or less")
 	confidence := fs.Float64("confidence", 0.95, "confidence level of the interval for the shift, in (0, 1); the test's level is 1 - confidence")
 	methodFlag := fs.String("method", "auto", "p-value and interval method: auto (exact without ties when both samples have fewer than 50 values), exact or asymptotic")
-	output := fs.String("output", "text", "output format: text or json")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: canaryctl compare --baseline FILE --canary FILE [flags]")
-		fmt.Fprintln(stderr, "\nMann-Whitney U test of the canary against the baseline, and the Hodges-Lehmann")
-		fmt.Fprintln(stderr, "shift (median of all canary - baseline differences) with its confidence interval.")
-		fmt.Fprintln(stderr, "\nflags:")
-		fs.PrintDefaults()
-	}
+	output := fs.StringP("output", "o", "text", "output format: text or json")
+	withHelp(fs, "compare", stderr)
 	if err := fs.Parse(args); err != nil {
 		if code := usageError(err); code == 0 {
 			return 0

@@ -30,6 +30,7 @@ func parseJudgeFlags(name, inputFlag, inputHelp string, args []string, stderr io
 	fs.StringVar(&f.template, "template", "", "template name (required)")
 	fs.StringVar(&f.input, inputFlag, "", inputHelp+" (required; - for standard input)")
 	fs.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	withHelp(fs, name, stderr)
 	if err := fs.Parse(args); err != nil {
 		return nil, fs, err
 	}

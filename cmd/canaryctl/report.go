@@ -27,6 +27,7 @@ func runReport(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	tmplName := fs.String("template", "", "template name (required)")
 	recording := fs.String("recording", "", "recording file (canaryd's recording format or the minimal scenario form; required; - for standard input)")
 	out := fs.String("out", "", "HTML file to write (required; - for standard output)")
+	withHelp(fs, "report", stderr)
 	if err := fs.Parse(args); err != nil {
 		return flagError(fs, err, stderr)
 	}

@@ -43,6 +43,7 @@ func runWatch(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	namespace := fs.String("namespace", "", "only this namespace's verdicts")
 	limit := fs.Int("limit", 0, "exit after this many verdicts (0: until interrupted)")
 	output := fs.StringP("output", "o", "text", "output format: text or json (one verdict event per line, as published)")
+	withHelp(fs, "watch", stderr)
 	if err := fs.Parse(args); err != nil {
 		return usageError(err)
 	}

@@ -20,6 +20,23 @@ func runDemo(args []string) int {
 	listen := fs.String("web.listen-address", "127.0.0.1:0", "Address of the demo daemon's HTTP API.")
 	speed := fs.Float64("speed", 30, "How much faster than the wall clock simulated time runs.")
 	hold := fs.Bool("hold", false, "Keep the daemon, its API and the reports served after both rollouts end, until interrupted.")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), `usage: canaryd demo [flags]
+
+Run canaryd's whole job on embedded defaults: an embedded NATS server, an
+embedded Prometheus-compatible metrics source and simulated services, on a
+compressed clock. A healthy canary is promoted step by step and a regressed
+one rolled back; the verdicts are printed as they come, with links to the
+reports while --hold keeps them served.
+
+Examples:
+  canaryd demo
+  canaryd demo --speed 60 --hold --web.listen-address 127.0.0.1:9780
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0

@@ -35,12 +35,29 @@ type pflagValue struct {
 
 func (v pflagValue) Type() string { return v.typ }
 
-func run(args []string) int {
-	if len(args) > 0 && args[0] == "demo" {
-		return runDemo(args[1:])
-	}
+// daemonUsage heads canaryd --help; the flags follow it.
+const daemonUsage = `usage: canaryd [flags]
+       canaryd demo [--speed 30] [--web.listen-address 127.0.0.1:0] [--hold]
+
+canaryd compares a canary's metrics with its baseline's, interval after
+interval, and publishes promote, hold or rollback verdicts (see the README).
+
+Commands:
+  (none)   run the daemon with the config in --config.file
+  demo     canaryd's whole job on embedded defaults (NATS, a Prometheus-compatible
+           source, simulated services): a healthy canary promoted step by step and
+           a regressed one rolled back; 'canaryd demo --help' for its flags
+
+Examples:
+  canaryd --config.file canaryd.yml --storage.path data/
+  canaryd demo
+
+Flags:
+`
+
+// daemonFlags defines the daemon's flags into opts and logCfg.
+func daemonFlags(opts *app.Options, logCfg *promslog.Config) *pflag.FlagSet {
 	fs := pflag.NewFlagSet("canaryd", pflag.ContinueOnError)
-	var opts app.Options
 	fs.StringVar(&opts.ConfigFile, "config.file", "canaryd.yml", "Configuration file.")
 	fs.StringVar(&opts.ListenAddress, "web.listen-address", ":9780", "Address for the HTTP API and /metrics.")
 	fs.StringVar(&opts.WebConfigFile, "web.config.file", "", "exporter-toolkit web config file enabling TLS or basic auth.")
@@ -49,9 +66,23 @@ func run(args []string) int {
 	fs.StringVar(&opts.NATSListenAddress, "nats.listen-address", "127.0.0.1:4222", "Where the embedded NATS server accepts clients; empty for in-process only.")
 	fs.DurationVar(&opts.LeaseGrace, "analysis.lease-grace", time.Minute, "How long after a missed judgement another replica may take an analysis over; a judgement's queries get half of it.")
 	fs.DurationVar(&opts.ScanInterval, "analysis.scan-interval", 10*time.Second, "How often to look for analyses whose owner stopped or died.")
-	logCfg := &promslog.Config{Level: promslog.NewLevel(), Format: promslog.NewFormat()}
 	fs.Var(pflagValue{logCfg.Level, "level"}, "log.level", "Log level: debug, info, warn, error.")
 	fs.Var(pflagValue{logCfg.Format, "format"}, "log.format", "Log format: logfmt, json.")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), daemonUsage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func run(args []string) int {
+	if len(args) > 0 && args[0] == "demo" {
+		return runDemo(args[1:])
+	}
+	var opts app.Options
+	logCfg := &promslog.Config{Level: promslog.NewLevel(), Format: promslog.NewFormat()}
+	fs := daemonFlags(&opts, logCfg)
+	fs.SetOutput(os.Stderr)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, pflag.ErrHelp) {
 			return 0

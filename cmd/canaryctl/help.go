@@ -1,0 +1,75 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/pflag"
+)
+
+// helps holds what each subcommand's --help says before its flags: what it
+// does and an example to start from.
+var helps = map[string]string{
+	"compare": `usage: canaryctl compare --baseline FILE --canary FILE [flags]
+
+Compare two samples: the Mann-Whitney U test of the canary against the
+baseline, and the Hodges-Lehmann shift (the median of all canary - baseline
+differences) with its confidence interval. Each file holds one number per
+line; - reads standard input.
+
+Examples:
+  canaryctl compare --baseline baseline.txt --canary canary.txt
+  canaryctl compare --baseline baseline.txt --canary canary.txt --alternative greater -o json
+`,
+	"judge": `usage: canaryctl judge --config FILE --template NAME --samples FILE [flags]
+
+Judge one set of samples with a template, as the daemon judges one interval:
+the verdict (promote, hold or rollback), the score, and each metric's
+classification with its evidence. The samples are JSON:
+  {"metrics": {"latency_p99": {"baseline": [0.21, 0.22, ...], "canary": [0.23, ...]}}}
+
+Example:
+  canaryctl judge --config configs/example.yml --template web --samples samples.json -o json
+`,
+	"replay": `usage: canaryctl replay --config FILE --template NAME --recording FILE [flags]
+
+Replay a recorded analysis interval by interval, in order, with the daemon's
+decision logic: each judgement's verdict and the rollout's steps, as if live.
+Use it to try new thresholds on past rollouts before shipping them. Reads
+canaryd's recording format and the minimal
+  {"intervals": [{"metrics": {NAME: {"baseline": [...], "canary": [...]}}}]}
+
+Example:
+  canaryctl replay --config testdata/recordings/config.yml --template scenario \
+      --recording testdata/recordings/regressed-p99.json
+`,
+	"report": `usage: canaryctl report --config FILE --template NAME --recording FILE --out FILE
+
+Replay a recording and write its analysis report, the page canaryd serves at
+/analyses/{id}, as one self-contained HTML file (inline SVG and CSS, no
+scripts): for tickets, postmortems and replays with new thresholds.
+
+Example:
+  canaryctl report --config testdata/recordings/config.yml --template scenario \
+      --recording testdata/recordings/regressed-p99.json --out report.html
+`,
+	"watch": `usage: canaryctl watch [flags]
+
+Print verdict events live from NATS, as a mesh adapter consumes them: one
+line per verdict (service, step, weight, next weight, verdict, reason), or
+each event as published with -o json. Runs until interrupted or --limit.
+
+Examples:
+  canaryctl watch --nats.url nats://127.0.0.1:4222
+  canaryctl watch --service checkout --namespace shop -o json --limit 1
+`,
+}
+
+// withHelp makes fs's --help print the subcommand's help, then its flags.
+func withHelp(fs *pflag.FlagSet, name string, stderr io.Writer) {
+	fs.Usage = func() {
+		fmt.Fprint(stderr, helps[name])
+		fmt.Fprintln(stderr, "\nFlags:")
+		fs.PrintDefaults()
+	}
+}
