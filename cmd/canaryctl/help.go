@@ -44,14 +44,22 @@ Example:
       --recording testdata/recordings/regressed-p99.json
 `,
 	"report": `usage: canaryctl report --config FILE --template NAME --recording FILE --out FILE
+       canaryctl report --overview|--oncall --url URL --out FILE
 
 Replay a recording and write its analysis report, the page canaryd serves at
 /analyses/{id}, as one self-contained HTML file (inline SVG and CSS, no
 scripts): for tickets, postmortems and replays with new thresholds.
 
-Example:
+With --overview or --oncall, write instead the page a running canaryd serves
+at /overview (for leads: success ratio, durations, time to detect and roll
+back per template and namespace over 1d/7d/30d) or /oncall (running
+rollouts, failing and holding first, and recent rollbacks), from its
+GET /api/v1/rollouts; its links lead to the daemon's analysis reports.
+
+Examples:
   canaryctl report --config testdata/recordings/config.yml --template scenario \
       --recording testdata/recordings/regressed-p99.json --out report.html
+  canaryctl report --oncall --url http://canaryd:9780 --out oncall.html
 `,
 	"watch": `usage: canaryctl watch [flags]
 

@@ -27,9 +27,13 @@ func runReport(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	tmplName := fs.String("template", "", "template name (required)")
 	recording := fs.String("recording", "", "recording file (canaryd's recording format or the minimal scenario form; required; - for standard input)")
 	out := fs.String("out", "", "HTML file to write (required; - for standard output)")
+	ov := overviewFlags(fs)
 	withHelp(fs, "report", stderr)
 	if err := fs.Parse(args); err != nil {
 		return flagError(fs, err, stderr)
+	}
+	if ov.wanted() {
+		return runOverview(fs, ov, *out, stdout, stderr)
 	}
 	var missing []string
 	for _, fv := range [][2]string{{"config", *config}, {"template", *tmplName}, {"recording", *recording}, {"out", *out}} {
