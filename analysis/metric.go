@@ -199,8 +199,8 @@ func (j *Judge) evidence(mc *configs.Metric, r *MetricResult) {
 	}
 	r.HLShift = Float(res.Shift)
 	r.CI = [2]Float{Float(res.Lower), Float(res.Upper)}
-	med, err := j.ws.Median(j.b)
-	if err != nil || med == 0 {
+	med := res.BaselineMedian
+	if med == 0 {
 		return
 	}
 	s, lo, hi := stats.RelativeShift(res, med)

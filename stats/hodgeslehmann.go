@@ -209,6 +209,7 @@ const (
 	minSample = 512
 	maxSample = 16384
 	minGather = 1024
+	minFinal  = 64
 	maxGather = 4096
 	// Up to maxDirect differences, forming them all and selecting directly
 	// is faster than rounds of counting.
@@ -267,6 +268,14 @@ func (s *selector) kth(k int64) float64 {
 	return v
 }
 
+// gatherAt is the number of candidates at which kthNext stops counting and
+// selects among them: a round costs a walk over the rows with candidates, a
+// gather one over the rows and the candidates, so rounds pay while the
+// candidates outnumber the rows.
+func (s *selector) gatherAt() int64 {
+	return min(int64(len(s.buf)), max(minFinal, int64(len(s.reg.xs))))
+}
+
 // kthAndNext returns the k-th and (k+1)-th smallest entries, k < nm.
 func (s *selector) kthAndNext(k int64) (float64, float64) {
 	v, next, ok := s.kthNext(k)
@@ -296,7 +305,7 @@ func (s *selector) kthAndNext(k int64) (float64, float64) {
 
 // kthNext returns the k-th smallest entry and, when ok, the (k+1)-th.
 func (s *selector) kthNext(k int64) (v, next float64, ok bool) {
-	for s.reg.c > int64(len(s.buf)) {
+	for s.reg.c > s.gatherAt() {
 		if v, found, repeats := s.round(k, k); found {
 			return v, v, repeats
 		}
@@ -381,9 +390,10 @@ func (s *selector) round(k1, k2 int64) (v float64, found, repeats bool) {
 	c := top - drop
 
 	// Interpolate next time with a margin of a few times this round's
-	// error, scaled to the new region, if this round went well.
+	// error, scaled to the new region, if this round went well: it shrank
+	// the region fourfold, or to within four times the ranks it must keep.
 	reg.margin = 0
-	if 4*c <= reg.c {
+	if 4*c <= reg.c || c <= 4*(r2-r1) {
 		m := float64(c) / 2048
 		if interpolated {
 			e := max(math.Abs(float64(leA)-s.aim[0]), math.Abs(float64(ltB)-s.aim[1]))
@@ -493,6 +503,7 @@ func (s *selector) count(t float64, le, lt []int32, ties bool) (sumLe, sumLt int
 	n := len(xs)
 	le = le[:n]
 	var eq int32 // non-zero when some entry equals t
+	var sum int64
 	const blocks = 4
 	bl := n / blocks
 	if bl < 8 {
@@ -500,6 +511,7 @@ func (s *selector) count(t float64, le, lt []int32, ties bool) (sumLe, sumLt int
 		for idx, xi := range xs {
 			p = leWalk(y, xi, t, min(p, hi[idx]))
 			le[idx] = p
+			sum += int64(p)
 			if ties {
 				eq |= eqAt(y, xi, t, p)
 			}
@@ -540,17 +552,19 @@ func (s *selector) count(t float64, le, lt []int32, ties bool) (sumLe, sumLt int
 				eq |= eqAt(y, x0, t, p0) | eqAt(y, x1, t, p1) | eqAt(y, x2, t, p2) | eqAt(y, x3, t, p3)
 			}
 			lb[i0], lb[i1], lb[i2], lb[i3] = p0, p1, p2, p3
+			sum += int64(p0) + int64(p1) + int64(p2) + int64(p3)
 		}
 		for idx := blocks * bl; idx < n; idx++ {
 			xi := xs[idx]
 			p3 = leWalk(y, xi, t, min(p3, hi[idx]))
 			le[idx] = p3
+			sum += int64(p3)
 			if ties {
 				eq |= eqAt(y, xi, t, p3)
 			}
 		}
 	}
-	return s.sums(t, le, lt, eq != 0)
+	return s.sums(t, le, lt, sum, eq != 0)
 }
 
 // countFrom is count for a pivot t above one whose counts <= are in start:
@@ -561,6 +575,7 @@ func (s *selector) countFrom(t float64, start, le, lt []int32, ties bool) (sumLe
 	y := s.y
 	le = le[:len(reg.xs)]
 	var eq int32
+	var sum int64
 	for idx, xi := range reg.xs {
 		p, h := start[idx], reg.hi[idx]
 		for end := min(h, p+4); p < end && xi-y[p] <= t; {
@@ -570,11 +585,12 @@ func (s *selector) countFrom(t float64, start, le, lt []int32, ties bool) (sumLe
 			p = upperBound(y, xi, t, p+1, h)
 		}
 		le[idx] = p
+		sum += int64(p)
 		if ties {
 			eq |= eqAt(y, xi, t, p)
 		}
 	}
-	return s.sums(t, le, lt, eq != 0)
+	return s.sums(t, le, lt, sum, eq != 0)
 }
 
 // upperBound returns the first column j in [lo, hi) of row xi whose entry
@@ -591,16 +607,14 @@ func upperBound(y []float64, xi, t float64, lo, hi int32) int32 {
 	return lo
 }
 
-// sums completes count: it fills lt from le (a copy when no entry equals t)
-// and returns both sums relative to the candidates. Entries < t, like those
+// sums completes count, given sumLe, the sum of le: it fills lt from le (a
+// copy when no entry equals t) and returns both sums relative to the
+// candidates. Entries < t, like those
 // <= t, form prefixes no longer than the previous row's, so lt is walked
 // down from the previous row's position: O(n + m) however many entries
 // equal t.
-func (s *selector) sums(t float64, le, lt []int32, ties bool) (sumLe, sumLt int64) {
+func (s *selector) sums(t float64, le, lt []int32, sumLe int64, ties bool) (int64, int64) {
 	reg := &s.reg
-	for _, p := range le {
-		sumLe += int64(p)
-	}
 	lt = lt[:len(le)]
 	if !ties {
 		if len(le) > 0 && &lt[0] != &le[0] {
@@ -609,6 +623,7 @@ func (s *selector) sums(t float64, le, lt []int32, ties bool) (sumLe, sumLt int6
 		return sumLe - reg.sumLo, sumLe - reg.sumLo
 	}
 	q := int32(len(s.y))
+	var sumLt int64
 	for idx, p := range le {
 		xi := reg.xs[idx]
 		q = min(q, p)

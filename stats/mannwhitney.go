@@ -148,6 +148,10 @@ type Result struct {
 	Lower, Upper float64
 	// Ties reports whether any two values of the pooled sample are equal.
 	Ties bool
+	// BaselineMedian is the median of the baseline, the mean of its two
+	// middle values when m is even (as Workspace.Median), read from its
+	// sorted copy: the scale RelativeShift needs, at no extra cost.
+	BaselineMedian float64
 }
 
 // A returns the Vargha-Delaney common-language effect size, the probability
@@ -238,7 +242,10 @@ func (w *Workspace) MannWhitney(canary, baseline []float64, o Options) (Result, 
 	w.srt.sortInto(w.x, canary)
 	w.srt.sortInto(w.y, baseline)
 
-	r := Result{NCanary: n, NBaseline: m}
+	r := Result{NCanary: n, NBaseline: m, BaselineMedian: w.y[m/2]}
+	if m%2 == 0 {
+		r.BaselineMedian = midpoint(w.y[m/2-1], w.y[m/2])
+	}
 	var tieSum float64
 	r.U, tieSum, r.Ties = rankSum(w.x, w.y)
 

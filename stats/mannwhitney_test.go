@@ -326,6 +326,7 @@ var benchSizes = []struct {
 	n    int
 }{
 	{"small", 30},
+	{"judge", 300},
 	{"medium", 1000},
 	{"huge", 100000},
 }

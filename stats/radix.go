@@ -62,6 +62,12 @@ func (s *sorter) sortInto(dst, src []float64) {
 		slices.Sort(dst[nanFirst(dst):])
 		return
 	}
+	s.sortIntoRadix(dst, src)
+}
+
+// sortIntoRadix is sortInto without the fallback to slices.Sort.
+func (s *sorter) sortIntoRadix(dst, src []float64) {
+	n := len(src)
 	if n > math.MaxUint32 {
 		panic("stats: sort of more than 2^32 values")
 	}

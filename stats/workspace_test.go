@@ -108,3 +108,21 @@ func TestWorkspaceAllocations(t *testing.T) {
 		}
 	}
 }
+
+// TestBaselineMedian holds the median read from the comparison's sorted
+// baseline to Workspace.Median, which the judge used before.
+func TestBaselineMedian(t *testing.T) {
+	rng := rand.New(rand.NewPCG(15, 16))
+	var w, v Workspace
+	for range 300 {
+		x := randomSample(rng, 1+rng.IntN(60), rng.IntN(2) == 0, 0.1)
+		y := randomSample(rng, 1+rng.IntN(3000), rng.IntN(2) == 0, 0)
+		r, err := w.MannWhitney(x, y, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want, _ := v.Median(y); r.BaselineMedian != want {
+			t.Fatalf("m=%d: BaselineMedian %v, Median %v", len(y), r.BaselineMedian, want)
+		}
+	}
+}
