@@ -214,3 +214,29 @@ func TestRelativeShift(t *testing.T) {
 		}
 	}
 }
+
+// TestHodgesLehmannSmallBand holds the banded small path to forming every
+// difference, on every shape (ties by the hundred included), size up to
+// maxDirect, alternative and level.
+func TestHodgesLehmannSmallBand(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	var w Workspace
+	for range 3000 {
+		n := 1 + rng.IntN(40)
+		m := 1 + rng.IntN(maxDirect/n)
+		shape := hlShapes[rng.IntN(len(hlShapes))]
+		x, y := hlSample(rng, n, shape, 0.3), hlSample(rng, m, shape, 0)
+		slices.Sort(x)
+		slices.Sort(y)
+		nm := int64(n * m)
+		kMed := (nm + 1) / 2
+		lo := 1 + rng.Int64N(kMed)
+		alt := Alternative(rng.IntN(3))
+		w.x, w.y = x, y
+		s1, l1, u1 := w.hodgesLehmannSmall(alt, kMed, lo, nm+1-lo)
+		s2, l2, u2 := w.hodgesLehmannAll(alt, kMed, lo, nm+1-lo)
+		if s1 != s2 || l1 != l2 || u1 != u2 {
+			t.Fatalf("%dx%d %s %v rank %d: band (%v, %v, %v), all (%v, %v, %v)", n, m, shape, alt, lo, s1, l1, u1, s2, l2, u2)
+		}
+	}
+}

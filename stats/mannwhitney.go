@@ -202,8 +202,9 @@ func MannWhitney(canary, baseline []float64, o Options) (Result, error) {
 // The Hodges-Lehmann shift and interval are order statistics d_(k) of the
 // n·m differences, selected in the implicit matrix d_ij = x_(i) - y_(m+1-j),
 // whose rows and columns are sorted, in O((n+m) log(n+m)) expected time and
-// O(n+m) memory (see selector); only when n·m <= 1024 are the differences
-// formed, which is faster at that size. Exact intervals follow R: two-sided
+// O(n+m) memory (see selector); only when n·m <= 1024 are differences
+// formed, those between two pivots that bracket the ranks (see
+// hodgesLehmannSmall), which is faster at that size. Exact intervals follow R: two-sided
 // [d_(qu), d_(nm-qu+1)] with qu = qwilcox(alpha/2, n, m), one-sided
 // qu = qwilcox(alpha, n, m), qu at least 1. Asymptotic intervals follow
 // Hollander and Wolfe's large-sample rule:
