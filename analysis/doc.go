@@ -36,8 +36,9 @@
 //
 //     d_i = log(c_i / b_i),   H0: E[d] ≤ log(1+δ)
 //
-//     and on the linear scale (values that can be zero, such as error
-//     ratios: a ratio-of-means test)
+//     and on the linear scale (values that can be zero or negative: a
+//     ratio-of-means test; non-negative ones, such as error ratios, are
+//     tested as counts instead, see "Rates and counts")
 //
 //     d_i = c_i − (1+δ)·b_i,   H0: E[d] ≤ 0
 //
@@ -69,6 +70,34 @@
 //  6. Holm across metrics. At each look the counted metrics' p-values go
 //     through Holm's step-down procedure at α_k; a rejected null is a
 //     confirmed regression: classification high (or low).
+//
+// # Rates and counts
+//
+// A metric on the linear scale whose values are never negative (an error
+// ratio, mostly zeros) is tested as counts rather than as a mean of
+// ratios, because a handful of events carries no usable variance:
+//
+//   - Each side's values are taken as φ times Poisson counts, with the
+//     quasi-Poisson scale φ = s²_within / x̄ (stats.QuasiPoissonScale; an
+//     error ratio k/n has φ = 1/n), inflated by (1+ρ)/(1−ρ) for events
+//     that overlapping rate windows count more than once (ρ the
+//     baseline's lag-1 autocorrelation, the canary's too while the
+//     baseline has fewer than 20 events). Σx/φ are the events, N/φ the
+//     exposure; a side without events takes the other's φ.
+//   - Given the total, the canary's events are binomial with
+//     θ₀ = (1+δ)E_c / ((1+δ)E_c + E_b) at the margin, so a load both share
+//     cancels: the exact conditional test (stats.RateRatioUpperP) on the
+//     cumulative window, the latest interval, and a burst scan.
+//   - The burst scan tries every window of n/10, n/5 and n/2 points of the
+//     latest interval (the canary's scale there the smaller of φ and the
+//     median of its positive values, since a burst inflates its own
+//     variance) and counts every window tried (Bonferroni): a canary that
+//     fails for a minute in every few is rolled back, with "burst" and the
+//     window in its evidence.
+//   - The three share the look's level 0.6 / 0.2 / 0.2 (weighted
+//     Bonferroni); the metric passes when the exact test's p-value against
+//     the margin is at least ½ (one stray error against none is not beyond
+//     it), with the exact (Clopper-Pearson) interval of the rate ratio.
 //
 // α = 1 − confidence (template setting, default 0.95) therefore bounds the
 // probability that an analysis ever rolls back a canary whose every

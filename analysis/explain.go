@@ -94,6 +94,13 @@ func explainMetric(mc *configs.Metric, r *MetricResult) string {
 	}
 	est := fmt.Sprintf("canary %s vs baseline (%s CI %s to %s) over %d paired points",
 		pct(r.Change), confidence(float64(r.Alpha)), pct(r.ChangeCI[0]), pct(r.ChangeCI[1]), r.TotalPairs)
+	if r.why == whyCounts {
+		est += fmt.Sprintf(", tested as counts: %.3g canary events against %.3g baseline (exact rate test)", r.countC, r.countB)
+	}
+	if r.Window == "burst" && r.Classification.Failed() {
+		return fmt.Sprintf("%sregression: burst of %.3g canary events against %.3g baseline in %d points (from point %d of the latest interval), beyond the allowed %s; p = %s with every window scanned counted, level %s; over the analysis %s",
+			prefix, r.burstC, r.burstB, r.burstLen, r.burstAt+1, margin, pval(r.PValue), pval(r.Alpha), est)
+	}
 	switch r.Classification {
 	case High, Low:
 		dir := "higher"

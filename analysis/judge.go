@@ -36,6 +36,9 @@ type MetricState struct {
 	// Log accumulates log(c/b); LogBroken is set once a value ≤ 0 is seen.
 	Log       stats.Serial `json:"log"`
 	LogBroken bool         `json:"log_broken,omitempty"`
+	// Signed is set once a negative value is seen: the values are not
+	// counts or rates.
+	Signed bool `json:"signed,omitempty"`
 	// Up accumulates c − (1+δ)b and Down (1−δ)b − c (linear scale).
 	Up   stats.Serial `json:"up"`
 	Down stats.Serial `json:"down"`
@@ -45,6 +48,10 @@ type MetricState struct {
 	// BlocksC and BlocksB are block means for mann-whitney.
 	BlocksC []float64 `json:"blocks_c,omitempty"`
 	BlocksB []float64 `json:"blocks_b,omitempty"`
+	// C and B accumulate the paired canary and baseline values alone, for
+	// the count test of rates (empty in a state written before it).
+	C stats.Serial `json:"c"`
+	B stats.Serial `json:"b"`
 }
 
 // Judge judges the analyses of one template. It keeps scratch buffers so

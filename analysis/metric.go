@@ -22,6 +22,7 @@ const (
 	whyBurn
 	whyThreshold
 	whyWarmup // inside the template's warm-up: nothing judged
+	whyCounts // the count test of a rate ran
 )
 
 // judgeMetric runs one metric's test for one look and fills r. When the
@@ -85,11 +86,16 @@ func (j *Judge) judgeMetric(mc *configs.Metric, ms *MetricState, in *Input, look
 		} else if positive {
 			j.d = append(j.d, math.Log(c/b))
 		}
+		if b < 0 || c < 0 {
+			ms.Signed = true
+		}
 		ms.SumC += c
 		ms.SumB += b
 	}
 	ms.Up.AddBlock(j.up)
 	ms.Down.AddBlock(j.down)
+	ms.C.AddBlock(j.c)
+	ms.B.AddBlock(j.b)
 	if positive {
 		ms.Log.AddBlock(j.d)
 	} else {
@@ -281,6 +287,10 @@ func (j *Judge) paired(mc *configs.Metric, ms *MetricState, look int, useLog boo
 		}
 		r.Change = Float(math.Expm1(m))
 		r.ChangeCI = [2]Float{Float(math.Expm1(m - z*se)), Float(math.Expm1(m + z*se))}
+	} else if !ms.Signed && ms.C.N == ms.Up.N {
+		// Non-negative values on the linear scale: rates and counts.
+		j.counts(mc, ms, look, alpha, r)
+		return
 	} else {
 		var se float64
 		if mc.Direction != configs.DirectionDecrease {
@@ -331,6 +341,179 @@ func (j *Judge) decide(mc *configs.Metric, r *MetricResult, pUp float64, wUp str
 		r.Classification = Inconclusive
 		r.why = whyFewSamples
 	}
+}
+
+// counts runs the count test of a rate (see the package doc): the canary's
+// and the baseline's values as quasi-Poisson counts, compared with the
+// exact conditional rate test against the margin on the cumulative window
+// and the latest interval.
+func (j *Judge) counts(mc *configs.Metric, ms *MetricState, look int, alpha float64, r *MetricResult) {
+	delta := mc.Margin()
+	r.why = whyCounts
+	phiC, phiB := stats.QuasiPoissonScale(&ms.C), stats.QuasiPoissonScale(&ms.B)
+	switch {
+	case math.IsNaN(phiC) && math.IsNaN(phiB):
+		// No events on either side: nothing to tell them apart.
+		r.Change, r.ChangeCI = 0, [2]Float{0, 0}
+		r.countC, r.countB = 0, 0
+		j.decide(mc, r, 1, "cumulative", 1, "cumulative")
+		return
+	case math.IsNaN(phiC):
+		phiC = phiB // no canary events: take the baseline's resolution
+	case math.IsNaN(phiB):
+		phiB = phiC
+	}
+	// Events counted by overlapping windows (rate over 1m every 10 s) are
+	// autocorrelated; the baseline's autocorrelation, not the canary's
+	// (which a burst raises), says by how much, once the baseline has
+	// events enough to estimate it (minCorrEvents); until then the larger
+	// of the two.
+	_, rho := ms.B.PooledAR1()
+	if ms.B.Sum/phiB < minCorrEvents {
+		_, rc := ms.C.PooledAR1()
+		rho = math.Max(rho, rc)
+	}
+	phiC *= stats.AR1Inflation(rho)
+	phiB *= stats.AR1Inflation(rho)
+	counts := func(sc, sb float64, n int) (kc, kb, ec, eb float64) {
+		return sc / phiC, sb / phiB, float64(n) / phiC, float64(n) / phiB
+	}
+	kc, kb, ec, eb := counts(ms.C.Sum, ms.B.Sum, ms.C.N)
+	var lkc, lkb, lec, leb float64
+	latest := look > 1 && ms.C.LastN > 0
+	if latest {
+		n := ms.C.LastN
+		lkc, lkb, lec, leb = counts(ms.C.LastMean*float64(n), ms.B.LastMean*float64(n), n)
+	}
+	test := func(p func(kc, kb, ec, eb, ratio float64) float64, ratio float64) (pc, pw float64, w string) {
+		pc = p(kc, kb, ec, eb, ratio)
+		pw, w = math.Min(1, pc/countShares[0]), "cumulative"
+		if latest {
+			if pl := math.Min(1, p(lkc, lkb, lec, leb, ratio)/countShares[1]); pl < pw {
+				pw, w = pl, "latest"
+			}
+		}
+		return pc, pw, w
+	}
+	pUp, pDown := math.NaN(), math.NaN()
+	var wUp, wDown string
+	within := true
+	if mc.Direction != configs.DirectionDecrease {
+		var pc float64
+		pc, pUp, wUp = test(stats.RateRatioUpperP, 1+delta)
+		within = within && pc >= 0.5
+		// A burst inflates the canary's own variance, and with it its
+		// scale: the scan takes the smaller of that and the median of the
+		// latest interval's positive values (one event's worth when events
+		// are sparse, more when they are not: never below the scale).
+		infl := stats.AR1Inflation(rho)
+		if m := j.medianPositive(j.c) * infl; m < phiC {
+			phiC = m
+		}
+		if m := j.medianPositive(j.b) * infl; m < phiB {
+			phiB = m
+		}
+		if pb := j.burst(phiC, phiB, 1+delta, r); pb/countShares[2] < pUp {
+			pUp, wUp = pb/countShares[2], "burst"
+		}
+	}
+	if mc.Direction != configs.DirectionIncrease {
+		var pc float64
+		pc, pDown, wDown = test(stats.RateRatioLowerP, 1-delta)
+		within = within && pc >= 0.5
+	}
+	r.countC, r.countB = kc, kb
+	lo, hi := stats.RateRatioCI(kc, kb, ec, eb, alpha/float64(max(1, len(j.t.Metrics))))
+	r.ChangeCI = [2]Float{Float(lo - 1), Float(hi - 1)}
+	switch {
+	case ms.SumB > 0:
+		r.Change = Float(ms.SumC/ms.SumB - 1)
+	case ms.SumC > 0:
+		r.Change = Float(math.Inf(1))
+	default:
+		r.Change = 0
+	}
+	j.decide(mc, r, pUp, wUp, pDown, wDown)
+	// Pass needs the exact test not to place the canary beyond the margin
+	// (p at least ½ against it), rather than the ratio of two small
+	// counts within it: one stray error against none is not a regression.
+	if r.otherwise == Pass && !within {
+		r.otherwise = Inconclusive
+	}
+}
+
+// medianPositive returns the median of the positive values of x (+Inf
+// when there are none).
+func (j *Judge) medianPositive(x []float64) float64 {
+	j.d = j.d[:0]
+	for _, v := range x {
+		if v > 0 {
+			j.d = append(j.d, v)
+		}
+	}
+	m, err := j.ws.Median(j.d)
+	if err != nil {
+		return math.Inf(1)
+	}
+	return m
+}
+
+// minCorrEvents is the least number of baseline events whose
+// autocorrelation the count test trusts alone: the lag-1 correlation of
+// fewer is not known to better than about ±0.2 (1/sqrt(20)).
+const minCorrEvents = 20
+
+// countShares are the shares of a look's level the count test gives its
+// windows (weighted Bonferroni): the cumulative window, the latest
+// interval, and the burst scan of the latest interval.
+var countShares = [3]float64{0.6, 0.2, 0.2}
+
+// burst scans the latest interval (j.c, j.b) for a short window in which
+// the canary's events exceed the baseline's beyond the margin: for each
+// window length w in n/10, n/5 and n/2 points (at least 2) and each start,
+// the exact rate test of the window's counts (the quasi-Poisson scales
+// phiC and phiB). It returns the smallest p-value times the number of
+// windows tried (Bonferroni; 1 when none is tried) and records the window
+// in r.
+func (j *Judge) burst(phiC, phiB, ratio float64, r *MetricResult) float64 {
+	n := len(j.c)
+	best, tried := 1.0, 0
+	prev := 0
+	for _, div := range [3]int{10, 5, 2} {
+		w := max(2, n/div)
+		if w == prev || w > n {
+			continue
+		}
+		prev = w
+		var sc, sb float64
+		for i := 0; i < n; i++ {
+			sc += j.c[i]
+			sb += j.b[i]
+			if i >= w {
+				sc -= j.c[i-w]
+				sb -= j.b[i-w]
+			}
+			if i < w-1 {
+				continue
+			}
+			tried++
+			kc, kb := sc/phiC, sb/phiB
+			ec, eb := float64(w)/phiC, float64(w)/phiB
+			// Only windows where the canary is ahead of the margin can
+			// reject; the exact test is computed for those alone.
+			if kc <= 0 || kc*eb <= ratio*ec*kb {
+				continue
+			}
+			if p := stats.RateRatioUpperP(kc, kb, ec, eb, ratio); p < best {
+				best = p
+				r.burstAt, r.burstLen, r.burstC, r.burstB = i-w+1, w, kc, kb
+			}
+		}
+	}
+	if tried == 0 {
+		return 1
+	}
+	return math.Min(1, best*float64(tried))
 }
 
 func withinMargin(mc *configs.Metric, change float64) bool {

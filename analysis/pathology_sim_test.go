@@ -69,7 +69,7 @@ var pathologyKinds = []simKind{
 	{name: "aa", truth: "good"},
 	{name: "aa warmup", truth: "good", opts: simOptions{warmup: true}},
 	{name: "aa phi0.9", truth: "good", opts: simOptions{phi: 0.9}},
-	{name: "aa zero-errors", truth: "good", opts: simOptions{errP: 1e-5, strayErr: true}},
+	{name: "aa zero-errors", truth: "good", opts: simOptions{errP: 4e-5, strayErr: true}},
 	{name: "aa lowtraffic", truth: "good", opts: simOptions{lowTraffic: true}},
 	{name: "aa spikes", truth: "good", opts: simOptions{spikes: 0.02}},
 	{name: "aa gaps", truth: "good", opts: simOptions{gaps: 0.1, gapIv: true}},

@@ -135,6 +135,12 @@ type MetricResult struct {
 	rejectAs  Classification // classification when the null is rejected
 	otherwise Classification // classification when it is not
 	why       reasonCode     // what Explain says
+	// countC and countB are the events the count test saw (whyCounts).
+	countC, countB float64
+	// burstAt and burstLen locate the burst scan's most significant window
+	// in the latest interval; burstC and burstB are its events.
+	burstAt, burstLen int
+	burstC, burstB    float64
 }
 
 // Judgement is one interval's judgement of an analysis.

@@ -6,10 +6,14 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/canaryd/canaryd/stats"
 )
 
-// stateBinaryVersion is the first byte of a binary State.
-const stateBinaryVersion = 1
+// stateBinaryVersion is the first byte of a binary State. Version 1 lacked
+// the canary and baseline serials (MetricState.C and B); it is still read,
+// with them empty.
+const stateBinaryVersion = 2
 
 // maxBinaryCount bounds the counts a binary State may declare, so that a
 // corrupt one cannot make UnmarshalBinary allocate without limit.
@@ -25,9 +29,10 @@ var errStateBinary = errors.New("analysis: malformed binary state")
 //
 // Layout: a version byte, then uvarints for Looks and the number of
 // metrics, then per metric: the name (uvarint length, bytes), a flags
-// byte (bit 0: LogBroken), the Log, Up and Down serials
-// (stats.Serial.AppendBinary), SumC and SumB as IEEE 754 bits, and the
-// canary and baseline block means (uvarint count, then the bits of each).
+// byte (bit 0: LogBroken, bit 1: Signed), the Log, Up and Down serials
+// (stats.Serial.AppendBinary), SumC and SumB as IEEE 754 bits, the
+// canary and baseline block means (uvarint count, then the bits of each),
+// and the C and B serials.
 func (st *State) AppendBinary(b []byte) ([]byte, error) {
 	b = append(b, stateBinaryVersion)
 	b = binary.AppendUvarint(b, uint64(st.Looks))
@@ -40,6 +45,9 @@ func (st *State) AppendBinary(b []byte) ([]byte, error) {
 		if m.LogBroken {
 			flags |= 1
 		}
+		if m.Signed {
+			flags |= 2
+		}
 		b = append(b, flags)
 		b, _ = m.Log.AppendBinary(b)
 		b, _ = m.Up.AppendBinary(b)
@@ -48,6 +56,8 @@ func (st *State) AppendBinary(b []byte) ([]byte, error) {
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(m.SumB))
 		b = appendFloats(b, m.BlocksC)
 		b = appendFloats(b, m.BlocksB)
+		b, _ = m.C.AppendBinary(b)
+		b, _ = m.B.AppendBinary(b)
 	}
 	return b, nil
 }
@@ -65,11 +75,12 @@ func appendFloats(b []byte, x []float64) []byte {
 // and leaves st unusable.
 func (st *State) UnmarshalBinary(data []byte) error {
 	d := stateDecoder{b: data}
-	if v := d.byte(); v != stateBinaryVersion {
+	version := d.byte()
+	if version != stateBinaryVersion && version != 1 {
 		if d.err != nil {
 			return d.err
 		}
-		return fmt.Errorf("%w: version %d", errStateBinary, v)
+		return fmt.Errorf("%w: version %d", errStateBinary, version)
 	}
 	st.Looks = d.count()
 	n := d.count()
@@ -87,7 +98,8 @@ func (st *State) UnmarshalBinary(data []byte) error {
 			*m = MetricState{Name: string(name)}
 			blocksC, blocksB = nil, nil
 		}
-		m.LogBroken = d.byte()&1 != 0
+		flags := d.byte()
+		m.LogBroken, m.Signed = flags&1 != 0, flags&2 != 0
 		d.serial(&m.Log)
 		d.serial(&m.Up)
 		d.serial(&m.Down)
@@ -95,6 +107,12 @@ func (st *State) UnmarshalBinary(data []byte) error {
 		m.SumB = d.float()
 		m.BlocksC = d.floats(blocksC)
 		m.BlocksB = d.floats(blocksB)
+		if version >= 2 {
+			d.serial(&m.C)
+			d.serial(&m.B)
+		} else {
+			m.C, m.B = stats.Serial{}, stats.Serial{}
+		}
 		if d.err != nil {
 			return d.err
 		}

@@ -35,6 +35,7 @@ func randomState(r *rand.Rand) *State {
 		m.LogBroken = r.IntN(2) == 0
 		m.Log, m.Up, m.Down = randomSerial(r), randomSerial(r), randomSerial(r)
 		m.SumC, m.SumB = r.Float64(), r.Float64()
+		m.C, m.B = randomSerial(r), randomSerial(r)
 		if r.IntN(2) == 0 {
 			for range r.IntN(40) + 1 {
 				m.BlocksC = append(m.BlocksC, r.NormFloat64())
@@ -91,6 +92,7 @@ func TestStateBinaryMatchesJudge(t *testing.T) {
 	for i := range st.Metrics {
 		st.Metrics[i].Log.LastMean = 1.5 // JSON cannot carry NaN in a Serial
 		st.Metrics[i].Up, st.Metrics[i].Down, st.Metrics[i].Log = stats.Serial{N: i}, stats.Serial{Sum: float64(i)}, stats.Serial{}
+		st.Metrics[i].C, st.Metrics[i].B = stats.Serial{N: 2 * i}, stats.Serial{Sum: 0.5}
 	}
 	b, _ := st.AppendBinary(nil)
 	var got State
@@ -172,4 +174,26 @@ func BenchmarkStateEncoding(b *testing.B) {
 		}
 		b.ReportMetric(float64(n), "bytes")
 	})
+}
+
+// TestStateBinaryVersion1 checks that a state written before the count
+// test (version 1, without the C and B serials) is still read, with them
+// empty.
+func TestStateBinaryVersion1(t *testing.T) {
+	st := &State{Looks: 3, Metrics: []MetricState{{Name: "error_rate", Up: stats.Serial{N: 90, Sum: -0.5}, SumC: 0.25, SumB: 0.5}}}
+	v2, err := st.AppendBinary(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var empty stats.Serial
+	tail, _ := empty.AppendBinary(nil)
+	v1 := append([]byte{1}, v2[1:len(v2)-2*len(tail)]...)
+	var got State
+	got.Metrics = []MetricState{{Name: "error_rate", C: stats.Serial{N: 7}}}
+	if err := got.UnmarshalBinary(v1); err != nil {
+		t.Fatalf("version 1: %v", err)
+	}
+	if got.Looks != 3 || got.Metrics[0].Up.N != 90 || got.Metrics[0].SumB != 0.5 || got.Metrics[0].C.N != 0 {
+		t.Errorf("version 1 decoded as %+v", got)
+	}
 }
