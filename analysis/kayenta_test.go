@@ -75,13 +75,13 @@ func TestKayentaComparison(t *testing.T) {
 			byKind[s.Kind] = f
 		}
 		f.runs++
-		res, err := analysis.Replay(t.Context(), tmpl, s.rec)
+		js, err := analysis.JudgeRecording(t.Context(), tmpl, s.rec)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Final.Verdict == analysis.Rollback {
+		if fin := js[len(js)-1]; fin.Verdict == analysis.Rollback {
 			f.ours++
-			f.oursAt = append(f.oursAt, res.Final.Interval)
+			f.oursAt = append(f.oursAt, fin.Interval)
 		}
 		if v, at := kayentaReplay(tmpl, s.rec); v == analysis.Rollback {
 			f.theirs++

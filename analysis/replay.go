@@ -8,36 +8,104 @@ import (
 
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/rollout"
 )
 
-// Final is how a replayed analysis ended.
+// Final is how a replayed rollout ended, or where it stood when the
+// recording ended.
 type Final struct {
-	Verdict Verdict `json:"verdict"`
-	// Interval is the 0-based interval at which the final verdict was
-	// reached: the first rollback, or else the last interval.
+	// Verdict is the last verdict that went out, and Interval the 0-based
+	// interval of its judgement.
+	Verdict  Verdict `json:"verdict"`
+	Interval int     `json:"interval"`
+	Reason   string  `json:"reason"`
+	// Outcome is how the rollout ended; empty when the recording ended
+	// before the rollout did (RecordingEnded).
+	Outcome rollout.Outcome `json:"outcome,omitempty"`
+	// RecordingEnded says the recording held fewer intervals than the
+	// rollout needed: the replay reports where the rollout stood (Step,
+	// Weight) and invents no outcome.
+	RecordingEnded bool `json:"recording_ended,omitempty"`
+	// Step is the rollout's step (1-based) and Weight its canary weight
+	// after the last verdict; Judgements the number of judgements made.
+	Step       int     `json:"step"`
+	Weight     float64 `json:"weight"`
+	Judgements int     `json:"judgements"`
+	// Summary says it in a sentence: "succeeded after 8 judgement(s)",
+	// "recording ended at step 2 of 4 (weight 25%), 3 judgement(s)".
+	Summary string `json:"summary"`
+}
+
+// ReplayVerdict is the verdict that went out for one judgement of a
+// replay: the rollout's decision and the reason it was published with.
+type ReplayVerdict struct {
+	rollout.Decision
+	// Interval is the 0-based interval judged.
 	Interval int    `json:"interval"`
 	Reason   string `json:"reason"`
 }
 
-// ReplayResult is the judgement of every interval of a recording and the
-// final outcome.
+// ReplayResult is a replayed rollout: the judge's judgement of every
+// interval judged, the verdict each turned into, and the end.
 type ReplayResult struct {
 	Intervals []Judgement `json:"intervals"`
-	Final     Final       `json:"final"`
+	// Verdicts is parallel to Intervals.
+	Verdicts []ReplayVerdict `json:"verdicts"`
+	Final    Final           `json:"final"`
 }
 
-// Replay runs the judge over every interval of a recording, in order, as
-// the daemon would have live: the first rollback ends the analysis;
-// otherwise it runs to the last interval and ends with that interval's
-// verdict (promote or hold).
+// Replay runs a recording through the judge and the template's rollout
+// (package rollout's state machine), interval after interval, as the
+// daemon would have live: it stops when the rollout ends (a rollback, the
+// last step's promotes, the lifetime), or, when the recording is shorter
+// than the rollout, at the recording's end with Final.RecordingEnded.
 func Replay(ctx context.Context, t *configs.Template, rec *metrics.Recording) (*ReplayResult, error) {
+	ro := rollout.New(rollout.PlanOf(t))
+	res := &ReplayResult{}
+	err := judgeRecording(ctx, t, rec, func(j *Judgement) bool {
+		d := ro.Judged(j.Verdict)
+		res.Intervals = append(res.Intervals, *j)
+		res.Verdicts = append(res.Verdicts, ReplayVerdict{Decision: d, Interval: j.Interval, Reason: d.Reason(j.Verdict, j.Reason)})
+		return !d.Final
+	})
+	if err != nil {
+		return nil, err
+	}
+	last := res.Verdicts[len(res.Verdicts)-1]
+	res.Final = Final{Verdict: last.Verdict, Interval: last.Interval, Reason: last.Reason, Outcome: ro.Position.Outcome,
+		Step: ro.Step(), Weight: ro.Weight(), Judgements: ro.Judgements()}
+	if ro.Done() {
+		res.Final.Summary = fmt.Sprintf("%s after %d judgement(s)", ro.State(), ro.Judgements())
+	} else {
+		res.Final.RecordingEnded = true
+		res.Final.Summary = "recording ended at " + ro.Where()
+	}
+	return res, nil
+}
+
+// JudgeRecording runs the judge alone over every interval of a recording,
+// in order, with one sequential state: what the judge says of an analysis
+// regardless of any rollout plan, up to its first rollback. The judge's
+// decision figures on the shared scenarios are measured with it; Replay is
+// what a rollout does with the same judgements.
+func JudgeRecording(ctx context.Context, t *configs.Template, rec *metrics.Recording) ([]Judgement, error) {
+	var out []Judgement
+	err := judgeRecording(ctx, t, rec, func(j *Judgement) bool {
+		out = append(out, *j)
+		return j.Verdict != Rollback
+	})
+	return out, err
+}
+
+// judgeRecording judges the intervals of rec in order and hands each
+// judgement to yield until it returns false.
+func judgeRecording(ctx context.Context, t *configs.Template, rec *metrics.Recording, yield func(*Judgement) bool) error {
 	if len(rec.Intervals) == 0 {
-		return nil, errors.New("replay: the recording has no intervals")
+		return errors.New("replay: the recording has no intervals")
 	}
 	j := NewJudge(t)
 	st := j.NewState()
 	p := rec.Provider()
-	res := &ReplayResult{}
 	target := replayTarget(rec)
 	for k, iv := range rec.Intervals {
 		start, end := iv.Start, iv.End
@@ -47,22 +115,19 @@ func Replay(ctx context.Context, t *configs.Template, rec *metrics.Recording) (*
 		}
 		in, err := Fetch(ctx, p, t, target, iv.Index, start, end, nil)
 		if err != nil {
-			return nil, fmt.Errorf("replay interval %d: %w", k, err)
+			return fmt.Errorf("replay interval %d: %w", k, err)
 		}
 		var out Judgement
 		if err := j.Judge(st, in, &out); err != nil {
-			return nil, fmt.Errorf("replay interval %d: %w", k, err)
+			return fmt.Errorf("replay interval %d: %w", k, err)
 		}
 		out.Interval = k
 		j.Explain(&out)
-		res.Intervals = append(res.Intervals, out)
-		if out.Verdict == Rollback {
+		if !yield(&out) {
 			break
 		}
 	}
-	last := res.Intervals[len(res.Intervals)-1]
-	res.Final = Final{Verdict: last.Verdict, Interval: last.Interval, Reason: last.Reason}
-	return res, nil
+	return nil
 }
 
 // replayTarget names the target of a recording from its metadata, with

@@ -4,16 +4,20 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+
+	"github.com/canaryd/canaryd/rollout"
 )
 
-// Verdict is the outcome of one judgement.
-type Verdict string
+// Verdict is the outcome of one judgement. The verdicts are package
+// rollout's, which acts on them: the judge uses them, and rollout imports
+// nothing of the judge.
+type Verdict = rollout.Verdict
 
-// Verdicts.
+// Verdicts, as package rollout defines them.
 const (
-	Promote  Verdict = "promote"
-	Hold     Verdict = "hold"
-	Rollback Verdict = "rollback"
+	Promote  = rollout.Promote
+	Hold     = rollout.Hold
+	Rollback = rollout.Rollback
 )
 
 // Classification is one metric's result at one judgement.

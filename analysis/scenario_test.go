@@ -99,22 +99,23 @@ func TestScenarios(t *testing.T) {
 	tmpl, scs := loadScenarios(t)
 	figs := map[string]*kindFigures{}
 	for _, s := range scs {
-		res, err := analysis.Replay(context.Background(), tmpl, s.rec)
+		js, err := analysis.JudgeRecording(context.Background(), tmpl, s.rec)
 		if err != nil {
 			t.Fatalf("%s: %v", s.ID, err)
 		}
+		fin := js[len(js)-1]
 		k := figs[s.Kind]
 		if k == nil {
 			k = &kindFigures{}
 			figs[s.Kind] = k
 		}
 		k.runs++
-		switch res.Final.Verdict {
+		switch fin.Verdict {
 		case analysis.Rollback:
 			k.rolledBack++
-			k.toRollback = append(k.toRollback, res.Final.Interval)
+			k.toRollback = append(k.toRollback, fin.Interval)
 			if s.Truth == "good" {
-				t.Logf("%s (good) rolled back at interval %d: %s", s.ID, res.Final.Interval, res.Final.Reason)
+				t.Logf("%s (good) rolled back at interval %d: %s", s.ID, fin.Interval, fin.Reason)
 			}
 		case analysis.Promote:
 			k.promoted++

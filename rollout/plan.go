@@ -1,5 +1,7 @@
-// Package rollout turns verdicts into traffic weights: the step plan of a
-// canary rollout, shared by the daemon, the demo and replay.
+// Package rollout owns a canary rollout's life: one deterministic state
+// machine, with no I/O and no clock, that the daemon's runner, replay, the
+// reports and the CD endpoints (Flagger, Argo) all use, so that none of
+// them derives a step, a weight or an outcome of its own.
 //
 // A rollout walks its template's steps (canary weights in percent). Every
 // judgement yields a verdict:
@@ -13,10 +15,26 @@
 //
 // A rollout that reaches MaxJudgements without ending ends with the
 // configured LifetimeOutcome; an abort ends it with weight 0.
+//
+// The package is the lowest layer of a verdict: it defines the verdicts
+// (Promote, Hold, Rollback) that package analysis' judge returns, and
+// imports nothing of the judge.
 package rollout
 
 import (
-	"github.com/canaryd/canaryd/analysis"
+	"slices"
+
+	"github.com/canaryd/canaryd/configs"
+)
+
+// Verdict is what one judgement says to do with the canary.
+type Verdict string
+
+// Verdicts.
+const (
+	Promote  Verdict = "promote"
+	Hold     Verdict = "hold"
+	Rollback Verdict = "rollback"
 )
 
 // Outcome is how a rollout ended; empty while it runs.
@@ -31,6 +49,9 @@ const (
 	Aborted    Outcome = "aborted"
 )
 
+// Outcomes lists every outcome, Running first.
+var Outcomes = [...]Outcome{Running, Succeeded, RolledBack, Expired, Aborted}
+
 // Plan is a template's rollout plan.
 type Plan struct {
 	// Steps are the canary weights, increasing, in (0, 100].
@@ -43,6 +64,17 @@ type Plan struct {
 	LifetimeOutcome string
 }
 
+// PlanOf returns the rollout plan of template t (loaded by package
+// configs, so with its defaults set): the one place a plan is derived.
+func PlanOf(t *configs.Template) Plan {
+	return Plan{
+		Steps:             slices.Clone(t.Steps),
+		JudgementsPerStep: t.JudgementsPerStep,
+		MaxJudgements:     t.MaxJudgements(),
+		LifetimeOutcome:   t.LifetimeOutcome,
+	}
+}
+
 // Position is where a rollout stands; it is part of an analysis' state.
 type Position struct {
 	Step       int     `json:"step"`     // index into Steps
@@ -51,16 +83,29 @@ type Position struct {
 	Outcome    Outcome `json:"outcome,omitempty"`
 }
 
-// Decision is what one verdict does to the traffic.
+// Decision is what one verdict does to the traffic: the rollout's part of
+// the verdict that goes out.
 type Decision struct {
+	// Seq numbers the rollout's verdicts from 1 (judgements and an abort).
+	Seq        int     `json:"seq"`
 	Step       int     `json:"step"`        // the step judged (1-based for people)
 	Weight     float64 `json:"weight"`      // the canary weight during the judgement
 	NextWeight float64 `json:"next_weight"` // the weight to set now
-	Final      bool    `json:"final"`
-	Outcome    Outcome `json:"outcome,omitempty"`
 	// Verdict is the verdict acted on: the judgement's, or the lifetime
 	// outcome's when the lifetime ran out.
-	Verdict analysis.Verdict `json:"verdict"`
+	Verdict Verdict `json:"verdict"`
+	Final   bool    `json:"final"`
+	Outcome Outcome `json:"outcome,omitempty"`
+}
+
+// Reason returns the reason the verdict acted on goes out with: the
+// judgement's own (reason, for a judged verdict judged), or, when the
+// lifetime overrode the judgement, a reason that says so.
+func (d *Decision) Reason(judged Verdict, reason string) string {
+	if d.Verdict != judged {
+		return "lifetime reached: " + string(d.Verdict) + " (judged " + string(judged) + ": " + reason + ")"
+	}
+	return reason
 }
 
 // Weight returns the canary weight at pos.
@@ -75,8 +120,9 @@ func (p Plan) Weight(pos Position) float64 {
 }
 
 // Next applies a verdict at pos and returns the new position and the
-// decision to publish. Next on an ended rollout changes nothing.
-func (p Plan) Next(pos Position, v analysis.Verdict) (Position, Decision) {
+// decision to publish (its Seq left 0: Rollout numbers verdicts). Next on
+// an ended rollout changes nothing.
+func (p Plan) Next(pos Position, v Verdict) (Position, Decision) {
 	d := Decision{Step: pos.Step + 1, Weight: p.Weight(pos), Verdict: v}
 	if pos.Outcome != Running {
 		d.NextWeight, d.Final, d.Outcome = d.Weight, true, pos.Outcome
@@ -85,30 +131,30 @@ func (p Plan) Next(pos Position, v analysis.Verdict) (Position, Decision) {
 	pos.Judgements++
 	per := max(p.JudgementsPerStep, 1)
 	expired := p.MaxJudgements > 0 && pos.Judgements >= p.MaxJudgements
-	if expired && v != analysis.Rollback {
+	if expired && v != Rollback {
 		// The last judgement the lifetime allows: it decides only if it
 		// would end the rollout anyway.
-		lastPromote := v == analysis.Promote && pos.Step == len(p.Steps)-1 && pos.Promotes+1 >= per
+		lastPromote := v == Promote && pos.Step == len(p.Steps)-1 && pos.Promotes+1 >= per
 		if !lastPromote {
 			switch p.LifetimeOutcome {
 			case "promote":
-				v = analysis.Promote
+				v = Promote
 				pos.Step, pos.Promotes = len(p.Steps)-1, per-1
 			case "hold":
 				pos.Outcome = Expired
-				d.Verdict, d.NextWeight, d.Final, d.Outcome = analysis.Hold, d.Weight, true, Expired
+				d.Verdict, d.NextWeight, d.Final, d.Outcome = Hold, d.Weight, true, Expired
 				return pos, d
 			default:
-				v = analysis.Rollback
+				v = Rollback
 			}
 			d.Verdict = v
 		}
 	}
 	switch v {
-	case analysis.Rollback:
+	case Rollback:
 		pos.Outcome = RolledBack
 		d.NextWeight, d.Final, d.Outcome = 0, true, RolledBack
-	case analysis.Promote:
+	case Promote:
 		pos.Promotes++
 		if pos.Promotes >= per {
 			pos.Promotes = 0
@@ -129,7 +175,7 @@ func (p Plan) Next(pos Position, v analysis.Verdict) (Position, Decision) {
 
 // Abort ends the rollout at pos with weight 0.
 func (p Plan) Abort(pos Position) (Position, Decision) {
-	d := Decision{Step: pos.Step + 1, Weight: p.Weight(pos), Verdict: analysis.Rollback, Final: true, Outcome: Aborted}
+	d := Decision{Step: pos.Step + 1, Weight: p.Weight(pos), Verdict: Rollback, Final: true, Outcome: Aborted}
 	if pos.Outcome == Running {
 		pos.Outcome = Aborted
 	} else {

@@ -2,27 +2,25 @@ package rollout
 
 import (
 	"testing"
-
-	"github.com/canaryd/canaryd/analysis"
 )
 
 const (
-	P = analysis.Promote
-	H = analysis.Hold
-	R = analysis.Rollback
+	P = Promote
+	H = Hold
+	R = Rollback
 )
 
 func TestPlanNext(t *testing.T) {
 	plan := Plan{Steps: []float64{5, 25, 50, 100}, JudgementsPerStep: 2, MaxJudgements: 20, LifetimeOutcome: "rollback"}
 	for _, c := range []struct {
 		name     string
-		verdicts []analysis.Verdict
+		verdicts []Verdict
 		weights  []float64 // next weight after each verdict
 		outcome  Outcome
 	}{
-		{"promoted through every step", []analysis.Verdict{P, P, P, P, P, P, P, P}, []float64{5, 25, 25, 50, 50, 100, 100, 100}, Succeeded},
-		{"hold resets the count", []analysis.Verdict{P, H, P, P}, []float64{5, 5, 5, 25}, Running},
-		{"rollback ends at 0", []analysis.Verdict{P, P, H, R}, []float64{5, 25, 25, 0}, RolledBack},
+		{"promoted through every step", []Verdict{P, P, P, P, P, P, P, P}, []float64{5, 25, 25, 50, 50, 100, 100, 100}, Succeeded},
+		{"hold resets the count", []Verdict{P, H, P, P}, []float64{5, 5, 5, 25}, Running},
+		{"rollback ends at 0", []Verdict{P, P, H, R}, []float64{5, 25, 25, 0}, RolledBack},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var pos Position
@@ -52,7 +50,7 @@ func TestPlanLifetime(t *testing.T) {
 		outcome    string
 		wantWeight float64
 		want       Outcome
-		verdict    analysis.Verdict
+		verdict    Verdict
 	}{
 		{"rollback", 0, RolledBack, R},
 		{"hold", 5, Expired, H},

@@ -20,7 +20,8 @@ type Data struct {
 	Baseline  analysis.Version
 	Canary    analysis.Version
 	// State is "running" or how the analysis ended (rollout.Outcome:
-	// succeeded, rolled_back, expired, aborted).
+	// succeeded, rolled_back, expired, aborted); a replay whose recording
+	// ended first is StateRecordingEnded.
 	State string
 	// Steps are the plan's canary weights in percent.
 	Steps []float64
@@ -92,9 +93,14 @@ type Replay struct {
 	Generated time.Time
 }
 
-// FromReplay builds the report of a replayed analysis: the judgements of
-// r.Result walk the template's rollout plan as the daemon would have, and
-// the timeline ends at the first final verdict (the daemon stops there).
+// StateRecordingEnded is the State of a replayed analysis whose
+// recording ended before its rollout did.
+const StateRecordingEnded = "recording_ended"
+
+// FromReplay builds the report of a replayed analysis: its timeline is
+// the replay's verdicts, as the rollout issued them (package rollout's
+// state machine, the daemon's), and ends where the rollout ended or the
+// recording did (State StateRecordingEnded).
 // Identity fields come from the recording's metadata (analysis, service,
 // namespace, baseline_version, canary_version) with placeholders when it
 // has none. The series are the recording's judged intervals.
@@ -113,45 +119,35 @@ func FromReplay(r Replay) *Data {
 		Template:  t.Name,
 		Baseline:  analysis.Version{Version: meta("baseline_version", "baseline")},
 		Canary:    analysis.Version{Version: meta("canary_version", "canary")},
-		State:     "running",
+		State:     StateRecordingEnded,
 		Steps:     slices.Clone(t.Steps),
 		Source:    "replay of " + cmp.Or(r.Source, "a recording"),
 		Generated: r.Generated,
 	}
-	plan := rollout.Plan{
-		Steps:             slices.Clone(t.Steps),
-		JudgementsPerStep: t.JudgementsPerStep,
-		MaxJudgements:     t.MaxJudgements(),
-		LifetimeOutcome:   t.LifetimeOutcome,
+	if o := r.Result.Final.Outcome; o != rollout.Running {
+		d.State = string(o)
 	}
-	var pos rollout.Position
 	judged := map[int]bool{}
-	for i := range r.Result.Intervals {
-		j := &r.Result.Intervals[i]
-		var dec rollout.Decision
-		pos, dec = plan.Next(pos, j.Verdict)
+	for i := range r.Result.Verdicts {
+		v, j := &r.Result.Verdicts[i], &r.Result.Intervals[i]
 		e := Judgement{
-			Seq:        len(d.Timeline) + 1,
-			Interval:   j.Interval,
-			Step:       dec.Step,
-			Weight:     dec.Weight,
-			NextWeight: dec.NextWeight,
-			Verdict:    dec.Verdict,
-			Final:      dec.Final,
-			Outcome:    dec.Outcome,
+			Seq:        v.Seq,
+			Interval:   v.Interval,
+			Step:       v.Step,
+			Weight:     v.Weight,
+			NextWeight: v.NextWeight,
+			Verdict:    v.Verdict,
+			Final:      v.Final,
+			Outcome:    v.Outcome,
 			Score:      j.Score,
-			Reason:     j.Reason,
+			Reason:     v.Reason,
 			Metrics:    j.Metrics,
 		}
-		if k, ok := slices.BinarySearchFunc(rec.Intervals, j.Interval, func(iv metrics.RecordedInterval, idx int) int { return iv.Index - idx }); ok {
+		if k, ok := slices.BinarySearchFunc(rec.Intervals, v.Interval, func(iv metrics.RecordedInterval, idx int) int { return iv.Index - idx }); ok {
 			e.Start, e.End = rec.Intervals[k].Start, rec.Intervals[k].End
 		}
-		judged[j.Interval] = true
+		judged[v.Interval] = true
 		d.Timeline = append(d.Timeline, e)
-		if dec.Final {
-			d.State = string(dec.Outcome)
-			break
-		}
 	}
 	series := &metrics.Recording{Version: rec.Version, Meta: rec.Meta}
 	for _, iv := range rec.Intervals {

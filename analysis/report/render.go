@@ -131,6 +131,8 @@ func headline(d *Data) (string, string) {
 		head = "Aborted"
 	case "running":
 		head = "Running"
+	case StateRecordingEnded:
+		head = "Recording ended"
 	default:
 		head = d.State
 	}

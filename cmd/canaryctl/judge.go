@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -104,12 +105,12 @@ func runJudge(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "canaryctl judge: %s: %v\n", f.input, err)
 		return 1
 	}
-	res, err := analysis.Replay(context.Background(), t, rec)
+	js, err := analysis.JudgeRecording(context.Background(), t, rec)
 	if err != nil {
 		fmt.Fprintf(stderr, "canaryctl judge: %v\n", err)
 		return 1
 	}
-	j := res.Intervals[0]
+	j := js[0]
 	if f.output == "json" {
 		return writeJSON(stdout, stderr, j)
 	}
@@ -147,14 +148,28 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if f.output == "json" {
 		return writeJSON(stdout, stderr, res)
 	}
-	for i := range res.Intervals {
-		j := &res.Intervals[i]
-		fmt.Fprintf(stdout, "== interval %d: %s (score %.0f)\n", j.Interval, strings.ToUpper(string(j.Verdict)), float64(j.Score))
-		writeMetricsTable(stdout, j)
-	}
-	fmt.Fprintf(stdout, "\nFinal: %s at interval %d\n%s\n", strings.ToUpper(string(res.Final.Verdict)), res.Final.Interval, res.Final.Reason)
+	writeReplayText(stdout, res, len(t.Steps))
 	return 0
 }
+
+// writeReplayText prints a replayed rollout as the daemon runs it: every
+// verdict with its step and weights and the judgement behind it, then the
+// end.
+func writeReplayText(w io.Writer, res *analysis.ReplayResult, steps int) {
+	for i := range res.Verdicts {
+		v, j := &res.Verdicts[i], &res.Intervals[i]
+		fmt.Fprintf(w, "== #%d interval %d, step %d of %d: %s (score %.0f), weight %s%% -> %s%%\n",
+			v.Seq, v.Interval, v.Step, steps, strings.ToUpper(string(v.Verdict)), float64(j.Score), fmtWeight(v.Weight), fmtWeight(v.NextWeight))
+		if v.Verdict != j.Verdict {
+			fmt.Fprintf(w, "   %s\n", v.Reason)
+		}
+		writeMetricsTable(w, j)
+	}
+	f := &res.Final
+	fmt.Fprintf(w, "\nFinal: %s at interval %d\nOutcome: %s\n%s\n", strings.ToUpper(string(f.Verdict)), f.Interval, f.Summary, f.Reason)
+}
+
+func fmtWeight(w float64) string { return strconv.FormatFloat(w, 'g', -1, 64) }
 
 func flagError(fs *pflag.FlagSet, err error, stderr io.Writer) int {
 	if code := usageError(err); code == 0 {

@@ -82,8 +82,7 @@ func runReport(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err := writeFileAtomic(*out, page.Bytes()); err != nil {
 		return fail(err)
 	}
-	fin := d.FinalJudgement()
-	fmt.Fprintf(stdout, "wrote %s: %s after %d judgement(s), final verdict %s\n", *out, d.State, len(d.Timeline), fin.Verdict)
+	fmt.Fprintf(stdout, "wrote %s: %s, final verdict %s\n", *out, res.Final.Summary, res.Final.Verdict)
 	return 0
 }
 

@@ -159,10 +159,10 @@ func viewOf(r *Record, detail bool) AnalysisView {
 		Canary:     r.Event.Canary,
 		Variables:  r.Event.Variables,
 		State:      r.State(),
-		Step:       min(r.Position.Step+1, len(r.Plan.Steps)),
+		Step:       r.Step(),
 		Steps:      r.Plan.Steps,
-		Weight:     r.Plan.Weight(r.Position),
-		Judgements: r.Position.Judgements,
+		Weight:     r.Weight(),
+		Judgements: r.Judgements(),
 		Verdicts:   r.Seq,
 		CreatedAt:  r.CreatedAt,
 		UpdatedAt:  r.UpdatedAt,
@@ -341,12 +341,12 @@ func (a *App) getVerdict(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, v)
 		return
 	}
-	weight := rec.Plan.Weight(rec.Position)
+	weight := rec.Weight()
 	writeJSON(w, http.StatusOK, &Verdict{
 		AnalysisID: rec.ID,
 		Service:    rec.Event.Service,
 		Namespace:  rec.Event.Namespace,
-		Step:       rec.Position.Step + 1,
+		Step:       rec.Step(),
 		Weight:     weight,
 		NextWeight: weight,
 		Verdict:    analysis.Hold,

@@ -182,7 +182,7 @@ func TestRecordFromEarlierDaemon(t *testing.T) {
 // of any analysis, reuses the judge's arrays.
 func TestVerdictOwnsItsEvidence(t *testing.T) {
 	j := &analysis.Judgement{Verdict: analysis.Hold, Metrics: []analysis.MetricResult{{Name: "m", Warnings: []string{"gap"}}}}
-	v := newVerdict(&Record{ID: "a1"}, 1, rollout.Decision{Verdict: analysis.Hold}, j, time.Now())
+	v := newVerdict(&Record{ID: "a1"}, rollout.Decision{Seq: 1, Verdict: analysis.Hold}, j, time.Now())
 	j.Metrics[0].Warnings[0] = "another analysis' warning"
 	j.Metrics[0].Name = "other"
 	if v.Metrics[0].Warnings[0] != "gap" || v.Metrics[0].Name != "m" {

@@ -58,12 +58,14 @@ func (v *Verdict) encode() ([]byte, error) {
 // msgID is the verdict's Nats-Msg-Id.
 func (v *Verdict) msgID() string { return v.AnalysisID + "-" + strconv.Itoa(v.Seq) }
 
-func newVerdict(r *Record, seq int, d rollout.Decision, j *analysis.Judgement, now time.Time) Verdict {
+// newVerdict returns the verdict of r that decision d and judgement j (nil
+// for an abort) make.
+func newVerdict(r *Record, d rollout.Decision, j *analysis.Judgement, now time.Time) Verdict {
 	v := Verdict{
 		AnalysisID: r.ID,
 		Service:    r.Event.Service,
 		Namespace:  r.Event.Namespace,
-		Seq:        seq,
+		Seq:        d.Seq,
 		Step:       d.Step,
 		Weight:     d.Weight,
 		NextWeight: d.NextWeight,
@@ -75,7 +77,7 @@ func newVerdict(r *Record, seq int, d rollout.Decision, j *analysis.Judgement, n
 	}
 	if j != nil {
 		v.Score = j.Score
-		v.Reason = j.Reason
+		v.Reason = d.Reason(j.Verdict, j.Reason)
 		v.Metrics = append(v.Metrics, j.Metrics...)
 		// The queries are the same at every judgement: the analysis
 		// shows them once (GET /api/v1/analyses/{id}).
@@ -86,9 +88,6 @@ func newVerdict(r *Record, seq int, d rollout.Decision, j *analysis.Judgement, n
 			// judgement, which may be another analysis' (judges are
 			// pooled): the verdict keeps its own.
 			m.Warnings = slices.Clone(m.Warnings)
-		}
-		if d.Verdict != j.Verdict {
-			v.Reason = fmt.Sprintf("lifetime reached: %s (judged %s: %s)", d.Verdict, j.Verdict, j.Reason)
 		}
 	}
 	return v

@@ -50,10 +50,10 @@ func (s reportSource) Analyses(ctx context.Context) ([]report.Summary, error) {
 			Namespace:  r.Event.Namespace,
 			Template:   r.Event.Template,
 			State:      r.State(),
-			Step:       min(r.Position.Step+1, len(r.Plan.Steps)),
+			Step:       r.Step(),
 			Steps:      len(r.Plan.Steps),
-			Weight:     r.Plan.Weight(r.Position),
-			Judgements: r.Position.Judgements,
+			Weight:     r.Weight(),
+			Judgements: r.Judgements(),
 			UpdatedAt:  r.UpdatedAt,
 		}
 		if v := r.Latest(); v != nil {
@@ -101,7 +101,7 @@ func (s reportSource) Analysis(ctx context.Context, id string) (*report.Data, er
 // judged nothing.
 func timelineOf(r *Record) []report.Judgement {
 	tl := make([]report.Judgement, len(r.History))
-	k := r.Position.Judgements - 1
+	k := r.Judgements() - 1
 	for i := len(r.History) - 1; i >= 0; i-- {
 		v := &r.History[i]
 		j := report.Judgement{

@@ -47,7 +47,7 @@ func (a *App) create(ctx context.Context, e Event) (*Record, error) {
 		UpdatedAt: now.UTC(),
 		Start:     start,
 		Interval:  interval,
-		Plan:      planOf(tmpl),
+		Rollout:   rollout.New(rollout.PlanOf(tmpl)),
 		Judge:     analysis.NewJudge(tmpl).NewState(),
 		History:   []Verdict{},
 		Lease:     Lease{Owner: a.opts.InstanceID, Expires: start.Add(interval + a.opts.LeaseGrace)},
@@ -81,15 +81,6 @@ func (a *App) create(ctx context.Context, e Event) (*Record, error) {
 		"template", e.Template, "baseline", e.Baseline.Version, "canary", e.Canary.Version)
 	a.startRunner(r.ID)
 	return r, nil
-}
-
-func planOf(t *configs.Template) rollout.Plan {
-	return rollout.Plan{
-		Steps:             slices.Clone(t.Steps),
-		JudgementsPerStep: t.JudgementsPerStep,
-		MaxJudgements:     t.MaxJudgements(),
-		LifetimeOutcome:   t.LifetimeOutcome,
-	}
 }
 
 // wait blocks until the clock reaches t; false when ctx ended first.
@@ -173,7 +164,7 @@ func (a *App) run(ctx context.Context, id string) {
 		// still running at half the grace fail, and the metric holds.
 		began := time.Now()
 		fetchCtx, cancel := context.WithTimeout(ctx, a.opts.LeaseGrace/2)
-		in, err := analysis.Fetch(fetchCtx, a.source(), tmpl, r.Event.Target(), r.Position.Judgements, due.Add(-r.Interval), due, nil)
+		in, err := analysis.Fetch(fetchCtx, a.source(), tmpl, r.Event.Target(), r.Judgements(), due.Add(-r.Interval), due, nil)
 		cancel()
 		a.metrics.fetchDuration.Observe(time.Since(began).Seconds())
 		if err != nil {
@@ -218,16 +209,13 @@ func (a *App) run(ctx context.Context, id string) {
 			}
 		}
 		judge.Explain(out)
-		pos, d := r.Plan.Next(r.Position, out.Verdict)
 		now := a.clock.Now()
-		r.Seq++
-		v := newVerdict(r, r.Seq, d, out, now)
+		v := newVerdict(r, r.Judged(out.Verdict), out, now)
 		r.state, _ = st.AppendBinary(r.state[:0]) // appending cannot fail
 		if cap(r.state) > len(r.state)+len(r.state)/8 {
 			r.state = slices.Clone(r.state) // no growth slack kept between judgements
 		}
 		a.judges.put(pj)
-		r.Position = pos
 		r.addVerdict(v)
 		r.UpdatedAt = now.UTC()
 		r.Lease.Expires = maxTime(now, r.nextDue()).Add(a.opts.LeaseGrace)
@@ -353,15 +341,12 @@ func (a *App) abort(ctx context.Context, id, reason string) (*Record, error) {
 		if r.Done() {
 			return r, nil
 		}
-		pos, d := r.Plan.Abort(r.Position)
 		now := a.clock.Now()
-		r.Seq++
-		v := newVerdict(r, r.Seq, d, nil, now)
+		v := newVerdict(r, r.Abort(), nil, now)
 		v.Reason = "aborted"
 		if reason != "" {
 			v.Reason = "aborted: " + reason
 		}
-		r.Position = pos
 		r.addVerdict(v)
 		r.UpdatedAt = now.UTC()
 		rev, err = a.store.update(ctx, r, rev)

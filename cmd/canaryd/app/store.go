@@ -50,12 +50,11 @@ type Record struct {
 	// [Start+(k−1)·Interval, Start+k·Interval].
 	Start    time.Time     `json:"start"`
 	Interval time.Duration `json:"interval"`
-	// Plan is the template's rollout plan when the analysis started.
-	Plan     rollout.Plan     `json:"plan"`
-	Position rollout.Position `json:"position"`
+	// Rollout is the rollout's state machine (plan, position, verdicts
+	// issued), its plan the template's when the analysis started.
+	rollout.Rollout
 	// Judge is the judge's sequential state.
 	Judge     *analysis.State `json:"judge_state"`
-	Seq       int             `json:"seq"`
 	Published int             `json:"published"`
 	// History holds the latest verdicts, oldest first. A runner keeps the
 	// entries it has published, but the latest, encoded in older instead.
@@ -87,7 +86,7 @@ type pastVerdict struct {
 // pastVerdicts and pastOutcomes are the values a past verdict can hold.
 var (
 	pastVerdicts = [...]analysis.Verdict{analysis.Promote, analysis.Hold, analysis.Rollback}
-	pastOutcomes = [...]rollout.Outcome{rollout.Running, rollout.Succeeded, rollout.RolledBack, rollout.Expired, rollout.Aborted}
+	pastOutcomes = rollout.Outcomes
 )
 
 // pastOf returns v as a past verdict; prev is the entry before it, if any.
@@ -175,18 +174,16 @@ func (r *Record) packState() error {
 
 // recordHead is a Record's JSON but for its history.
 type recordHead struct {
-	ID         string           `json:"id"`
-	Event      Event            `json:"event"`
-	CreatedAt  time.Time        `json:"created_at"`
-	UpdatedAt  time.Time        `json:"updated_at"`
-	Start      time.Time        `json:"start"`
-	Interval   time.Duration    `json:"interval"`
-	Plan       rollout.Plan     `json:"plan"`
-	Position   rollout.Position `json:"position"`
-	JudgeState []byte           `json:"judge_state"`
-	Seq        int              `json:"seq"`
-	Published  int              `json:"published"`
-	Lease      Lease            `json:"lease"`
+	ID        string        `json:"id"`
+	Event     Event         `json:"event"`
+	CreatedAt time.Time     `json:"created_at"`
+	UpdatedAt time.Time     `json:"updated_at"`
+	Start     time.Time     `json:"start"`
+	Interval  time.Duration `json:"interval"`
+	rollout.Rollout
+	JudgeState []byte `json:"judge_state"`
+	Published  int    `json:"published"`
+	Lease      Lease  `json:"lease"`
 }
 
 // historyEntry is a verdict before the latest, as the record stores it.
@@ -215,7 +212,7 @@ func (r *Record) MarshalJSON() ([]byte, error) { return r.appendJSON(nil) }
 // history spliced in, each entry encoded at most once (Verdict.enc).
 func (r *Record) appendJSON(b []byte) ([]byte, error) {
 	h := recordHead{ID: r.ID, Event: r.Event, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Start: r.Start,
-		Interval: r.Interval, Plan: r.Plan, Position: r.Position, Seq: r.Seq, Published: r.Published, Lease: r.Lease}
+		Interval: r.Interval, Rollout: r.Rollout, Published: r.Published, Lease: r.Lease}
 	if r.Judge != nil {
 		var err error
 		if h.JudgeState, err = r.Judge.AppendBinary(nil); err != nil {
@@ -280,7 +277,7 @@ func (r *Record) UnmarshalJSON(data []byte) error {
 	}
 	h := &d.recordHead
 	*r = Record{ID: h.ID, Event: h.Event, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, Start: h.Start, Interval: h.Interval,
-		Plan: h.Plan, Position: h.Position, Seq: h.Seq, Published: h.Published, History: d.History, Lease: h.Lease}
+		Rollout: h.Rollout, Published: h.Published, History: d.History, Lease: h.Lease}
 	if r.History == nil {
 		r.History = []Verdict{}
 	}
@@ -320,17 +317,6 @@ type Lease struct {
 	Owner   string    `json:"owner,omitempty"`
 	Expires time.Time `json:"expires"`
 }
-
-// State returns "running" or how the analysis ended.
-func (r *Record) State() string {
-	if r.Position.Outcome == rollout.Running {
-		return "running"
-	}
-	return string(r.Position.Outcome)
-}
-
-// Done reports whether the analysis has ended.
-func (r *Record) Done() bool { return r.Position.Outcome != rollout.Running }
 
 // settled reports whether nothing is left to do: ended and every verdict
 // published.

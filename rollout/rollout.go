@@ -1,0 +1,67 @@
+package rollout
+
+import "strconv"
+
+// Rollout is a rollout's whole state: its plan, where it stands, and how
+// many verdicts it has issued. It is what the daemon persists with an
+// analysis (under the keys plan, position and seq), so an analysis
+// resumed by another replica continues exactly where the machine stood.
+// The zero Rollout has no plan; start one with New.
+type Rollout struct {
+	Plan     Plan     `json:"plan"`
+	Position Position `json:"position"`
+	// Seq counts the verdicts issued: one per judgement, and an abort's.
+	Seq int `json:"seq"`
+}
+
+// New returns a rollout of plan p at its first step.
+func New(p Plan) Rollout { return Rollout{Plan: p} }
+
+// Judged applies the verdict of the next judgement and returns the
+// decision that goes out with it, numbered. On an ended rollout it
+// changes nothing but still numbers a decision; callers stop at Done.
+func (r *Rollout) Judged(v Verdict) Decision {
+	var d Decision
+	r.Position, d = r.Plan.Next(r.Position, v)
+	r.Seq++
+	d.Seq = r.Seq
+	return d
+}
+
+// Abort ends the rollout with weight 0 and returns the final decision.
+func (r *Rollout) Abort() Decision {
+	var d Decision
+	r.Position, d = r.Plan.Abort(r.Position)
+	r.Seq++
+	d.Seq = r.Seq
+	return d
+}
+
+// Done reports whether the rollout has ended.
+func (r *Rollout) Done() bool { return r.Position.Outcome != Running }
+
+// Judgements returns the number of judgements made: the 0-based index of
+// the next interval to judge.
+func (r *Rollout) Judgements() int { return r.Position.Judgements }
+
+// Weight returns the canary weight now.
+func (r *Rollout) Weight() float64 { return r.Plan.Weight(r.Position) }
+
+// Step returns the current step, 1-based, at most the number of steps.
+func (r *Rollout) Step() int { return min(r.Position.Step+1, len(r.Plan.Steps)) }
+
+// State returns "running" or how the rollout ended.
+func (r *Rollout) State() string {
+	if r.Position.Outcome == Running {
+		return "running"
+	}
+	return string(r.Position.Outcome)
+}
+
+// Where describes a running rollout's position for people: "step 2 of 4
+// (weight 25%), 3 judgement(s)".
+func (r *Rollout) Where() string {
+	return "step " + strconv.Itoa(r.Step()) + " of " + strconv.Itoa(len(r.Plan.Steps)) +
+		" (weight " + strconv.FormatFloat(r.Weight(), 'g', -1, 64) + "%), " +
+		strconv.Itoa(r.Position.Judgements) + " judgement(s)"
+}
