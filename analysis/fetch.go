@@ -46,10 +46,10 @@ func Queries(t *configs.Template, target Target, interval int, start, end time.T
 			if role == metrics.Canary {
 				v = target.Canary
 			}
-			expr, fresh, err := mc.QueryTemplate().RenderFreshness(metrics.TemplateData{
+			expr, fresh, err := mc.QueryTemplate().RenderFreshness(metrics.FreshnessQuery, configs.QueryData{
 				Service:   target.Service,
 				Namespace: target.Namespace,
-				Role:      role,
+				Role:      string(role),
 				Version:   v.Version,
 				Interval:  model.Duration(t.Interval).String(),
 				Vars:      target.Vars,

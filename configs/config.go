@@ -20,8 +20,6 @@ import (
 
 	yaml "go.yaml.in/yaml/v2"
 	yaml3 "go.yaml.in/yaml/v3"
-
-	promsource "github.com/canaryd/canaryd/metrics/prometheus"
 )
 
 // Config is the whole configuration file.
@@ -40,7 +38,7 @@ type Global struct {
 	// Prometheus is the metrics source: url plus prometheus/common's HTTP
 	// client settings (basic_auth, authorization, tls_config, proxy_url…),
 	// a per-query timeout and retries.
-	Prometheus promsource.Config `yaml:"prometheus,omitempty"`
+	Prometheus Prometheus `yaml:"prometheus,omitempty"`
 	// NATS is the message bus; an empty URL runs an embedded server.
 	NATS NATS `yaml:"nats,omitempty"`
 }

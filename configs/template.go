@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
-
-	"github.com/canaryd/canaryd/metrics"
 )
 
 // Tests a metric can be judged with.
@@ -156,7 +154,7 @@ type Metric struct {
 	// Threshold configures test: threshold.
 	Threshold *Threshold `yaml:"threshold,omitempty"`
 
-	tmpl *metrics.QueryTemplate
+	tmpl *QueryTemplate
 }
 
 // BurnRate configures an SLO burn-rate test of the canary's error ratio.
@@ -185,7 +183,7 @@ type Threshold struct {
 }
 
 // QueryTemplate returns the parsed query template; nil before Load.
-func (m *Metric) QueryTemplate() *metrics.QueryTemplate { return m.tmpl }
+func (m *Metric) QueryTemplate() *QueryTemplate { return m.tmpl }
 
 // IsCritical reports whether a confirmed regression rolls back whatever
 // the score.
@@ -394,7 +392,7 @@ func (m *Metric) validate(path string, add func(path, format string, args ...any
 	if m.Query == "" {
 		add(path+".query", "a metric needs a query")
 	} else {
-		t, err := metrics.ParseQueryTemplate(m.Name, m.Query)
+		t, err := ParseQueryTemplate(m.Name, m.Query)
 		if err != nil {
 			add(path+".query", "%v", err)
 		}

@@ -11,23 +11,6 @@ import (
 	"github.com/canaryd/canaryd/metrics"
 )
 
-func ExampleQueryTemplate() {
-	qt, err := metrics.ParseQueryTemplate("error_rate",
-		`sum(rate(http_requests_total{service="{{.Service}}",track="{{.Role}}",code=~"5.."}[{{.Interval}}]))`)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	q, err := qt.Render(metrics.TemplateData{Service: "checkout", Role: metrics.Canary, Interval: "1m"})
-	fmt.Println(q, err)
-
-	_, err = qt.Render(metrics.TemplateData{Service: "checkout", Interval: "1m"})
-	fmt.Println(err)
-	// Output:
-	// sum(rate(http_requests_total{service="checkout",track="canary",code=~"5.."}[1m])) <nil>
-	// metric "error_rate": query template uses {{.Role}} but Role is empty
-}
-
 func ExampleRecording_WriteTo() {
 	start := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 	rec := &metrics.Recording{Meta: map[string]string{"analysis": "a-1"}}

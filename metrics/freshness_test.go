@@ -40,57 +40,6 @@ func TestFreshnessQuery(t *testing.T) {
 	}
 }
 
-// TestRenderFreshnessPlan holds the concatenated companion of plain
-// templates to the one parsed from each rendered query, values that need
-// escaping included, and checks that templates whose fields are not label
-// values fall back to parsing.
-func TestRenderFreshnessPlan(t *testing.T) {
-	tests := []struct {
-		text     string
-		planned  bool
-		wantNone bool
-	}{
-		{`sum(rate(req{service="{{.Service}}",ns='{{.Namespace}}',track="{{.Role}}"}[{{.Interval}}])) / sum(rate(req{service="{{.Service}}"}[1m]))`, true, false},
-		{"histogram_quantile(0.9, sum by (le) (rate(lat_bucket{v=`{{.Version}}`,team=\"{{.Vars.team}}\"}[1m])))", true, false},
-		{`{{.Vars.metric}}{service="{{.Service}}"}`, true, false}, // a metric name: concatenates as well
-		{`x{service="{{.Service}}"} > {{.Vars.limit}}`, false, false},
-		{`vector({{.Vars.limit}})`, false, true},
-	}
-	datas := []TemplateData{
-		{Service: "checkout", Namespace: "shop", Role: Canary, Version: "v2", Interval: "1m", Vars: map[string]string{"team": "a", "metric": "up", "limit": "5"}},
-		{Service: `odd"one\`, Namespace: "shop", Role: Baseline, Version: "v1", Interval: "1m", Vars: map[string]string{"team": "b\n", "metric": "up", "limit": "7"}},
-		{Service: "other", Namespace: "x", Role: Canary, Version: "v3", Interval: "30s", Vars: map[string]string{"team": "c", "metric": "down", "limit": "1"}},
-	}
-	for _, tt := range tests {
-		qt, err := ParseQueryTemplate("m", tt.text)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, d := range datas {
-			expr, fresh, err := qt.RenderFreshness(d)
-			if err != nil {
-				t.Fatalf("%s: %v", tt.text, err)
-			}
-			if tt.wantNone {
-				if fresh != "" {
-					t.Errorf("%s: companion %s, want none", tt.text, fresh)
-				}
-				continue
-			}
-			want, err := FreshnessQuery(expr)
-			if err != nil && d.Service == "checkout" {
-				t.Fatalf("%s: %v", expr, err)
-			}
-			if err == nil && fresh != want {
-				t.Errorf("%s with %+v:\n got %s\nwant %s", tt.text, d, fresh, want)
-			}
-			if p := qt.fresh.Load(); (p != nil && p.parts != nil) != tt.planned {
-				t.Errorf("%s: planned %v, want %v", tt.text, p != nil && p.parts != nil, tt.planned)
-			}
-		}
-	}
-}
-
 func TestSetFreshness(t *testing.T) {
 	s := Samples{Times: []int64{10_000, 20_000, 30_000, 40_000}, Values: []float64{1, 2, 3, 4}}
 	// The companion has no value at 30 s (no sample within the lookback)

@@ -25,6 +25,7 @@ import (
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/cmd/canaryd/app"
 	"github.com/canaryd/canaryd/cmd/canaryd/demo"
+	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/batch"
 	promsource "github.com/canaryd/canaryd/metrics/prometheus"
@@ -78,7 +79,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	reg := prometheus.NewRegistry()
-	pcfg := promsource.DefaultConfig()
+	pcfg := configs.DefaultPrometheus()
 	pcfg.URL = srcURL
 	pcfg.Timeout = model.Duration(10 * time.Second)
 	ps, err := promsource.New(pcfg, nil, reg)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
+	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/batch"
 	"github.com/canaryd/canaryd/metrics/prometheus"
@@ -128,7 +129,7 @@ func same(a, b metrics.Samples) bool {
 
 func TestBatchedEqualsIndividual(t *testing.T) {
 	srv := promtest.Start(t, openMetrics(), promtest.Options{LookbackDelta: 20 * time.Second})
-	cfg := prometheus.DefaultConfig()
+	cfg := configs.DefaultPrometheus()
 	cfg.URL = srv.URL
 	ps, err := prometheus.New(cfg, nil, nil)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 
+	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/embedded"
 	"github.com/canaryd/canaryd/metrics/prometheus"
@@ -46,7 +47,7 @@ func TestFetchThroughProductionProvider(t *testing.T) {
 
 func newProvider(t *testing.T, u string, reg *prom.Registry) *prometheus.Source {
 	t.Helper()
-	cfg := prometheus.DefaultConfig()
+	cfg := configs.DefaultPrometheus()
 	cfg.URL = u
 	cfg.Timeout = model.Duration(10 * time.Second)
 	cfg.MinBackoff = model.Duration(time.Millisecond)
@@ -135,7 +136,7 @@ func BenchmarkFetch(b *testing.B) {
 		appendAll(b, src, lbls, t0.Add(time.Duration(j)*10*time.Second), float64(j*j))
 	}
 	end := t0.Add(15 * time.Minute)
-	cfg := prometheus.DefaultConfig()
+	cfg := configs.DefaultPrometheus()
 	cfg.URL = start(b, src)
 	provider, err := prometheus.New(cfg, nil, nil)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 
+	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -55,7 +56,7 @@ func (c cannedClient) Do(_ context.Context, req *http.Request) (*http.Response, 
 
 func benchmarkDecode(b *testing.B, series, points int, aggregate string, querier func(api.Client) rangeQuerier) {
 	body := rangeBody(series, points)
-	cfg := DefaultConfig()
+	cfg := configs.DefaultPrometheus()
 	cfg.URL = "http://prometheus.invalid"
 	src := newSource(cfg, querier(cannedClient{body}), nil, nil)
 	start := time.Unix(1704067200, 0)
@@ -112,7 +113,7 @@ func BenchmarkFetchLoopback10000(b *testing.B) {
 		w.Write(body)
 	}))
 	defer srv.Close()
-	cfg := DefaultConfig()
+	cfg := configs.DefaultPrometheus()
 	cfg.URL = srv.URL
 	src, err := New(cfg, nil, nil)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	prom "github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 
+	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/prometheus"
 )
@@ -74,9 +75,9 @@ func (c *counted) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // sourceWithRegistry is newSource with its own registry, to read its metrics.
-func sourceWithRegistry(t *testing.T, url string, edit func(*prometheus.Config)) (*prometheus.Source, *prom.Registry) {
+func sourceWithRegistry(t *testing.T, url string, edit func(*configs.Prometheus)) (*prometheus.Source, *prom.Registry) {
 	t.Helper()
-	cfg := prometheus.DefaultConfig()
+	cfg := configs.DefaultPrometheus()
 	cfg.URL = url
 	cfg.MinBackoff = model.Duration(time.Millisecond)
 	cfg.MaxBackoff = model.Duration(2 * time.Millisecond)
@@ -212,7 +213,7 @@ func TestFaults(t *testing.T) {
 			c := &counted{h: tt.handler}
 			srv := httptest.NewServer(c)
 			defer srv.Close()
-			src, reg := sourceWithRegistry(t, srv.URL, func(c *prometheus.Config) { c.MaxRetries = 2 })
+			src, reg := sourceWithRegistry(t, srv.URL, func(c *configs.Prometheus) { c.MaxRetries = 2 })
 
 			s, err := src.Fetch(context.Background(), faultQuery)
 			if got := c.requests.Load(); got != tt.requests {
@@ -287,7 +288,7 @@ func TestSlowerThanTimeout(t *testing.T) {
 	defer srv.Close()
 	defer close(release)
 
-	src, _ := sourceWithRegistry(t, srv.URL, func(c *prometheus.Config) {
+	src, _ := sourceWithRegistry(t, srv.URL, func(c *configs.Prometheus) {
 		c.Timeout = model.Duration(50 * time.Millisecond)
 		c.MaxRetries = 1
 	})
@@ -375,7 +376,7 @@ func TestConcurrencyLimit(t *testing.T) {
 		respond(200, okBody)(w, r)
 	}))
 	defer srv.Close()
-	src, reg := sourceWithRegistry(t, srv.URL, func(c *prometheus.Config) { c.MaxConcurrency = limit })
+	src, reg := sourceWithRegistry(t, srv.URL, func(c *configs.Prometheus) { c.MaxConcurrency = limit })
 
 	var wg sync.WaitGroup
 	errs := make([]error, queries)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
+	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/prometheus"
 )
@@ -56,7 +57,7 @@ func FuzzFetchResponse(f *testing.F) {
 		w.Write(*body.Load())
 	}))
 	f.Cleanup(srv.Close)
-	cfg := prometheus.DefaultConfig()
+	cfg := configs.DefaultPrometheus()
 	cfg.URL = srv.URL
 	cfg.MaxRetries = 0
 	cfg.Timeout = model.Duration(5 * time.Second)

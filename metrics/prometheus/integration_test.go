@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/prometheus"
 	"github.com/canaryd/canaryd/metrics/prometheus/promtest"
@@ -54,9 +55,9 @@ func closeTo(got, want []float64) bool {
 	return true
 }
 
-func newSource(t *testing.T, url string, edit func(*prometheus.Config)) *prometheus.Source {
+func newSource(t *testing.T, url string, edit func(*configs.Prometheus)) *prometheus.Source {
 	t.Helper()
-	cfg := prometheus.DefaultConfig()
+	cfg := configs.DefaultPrometheus()
 	cfg.URL = url
 	if edit != nil {
 		edit(&cfg)
@@ -143,18 +144,18 @@ func TestRealPrometheus(t *testing.T) {
 		qs   []metrics.Query
 		rec  metrics.Recording
 		ctx  = context.Background()
-		data = metrics.TemplateData{Service: "checkout", Interval: "1m"}
+		data = configs.QueryData{Service: "checkout", Interval: "1m"}
 	)
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			qt, err := metrics.ParseQueryTemplate(tt.name, tt.template)
+			qt, err := configs.ParseQueryTemplate(tt.name, tt.template)
 			if err != nil {
 				t.Fatal(err)
 			}
 			d := data
-			d.Role = tt.role
+			d.Role = string(tt.role)
 			if d.Role == "" {
-				d.Role = metrics.Canary
+				d.Role = string(metrics.Canary)
 			}
 			expr, err := qt.Render(d)
 			if err != nil {
@@ -167,7 +168,7 @@ func TestRealPrometheus(t *testing.T) {
 			if every == 0 {
 				every = time.Minute
 			}
-			q := metrics.Query{Metric: tt.name, Role: d.Role, Expr: expr, Interval: i, Aggregate: tt.aggregate,
+			q := metrics.Query{Metric: tt.name, Role: metrics.Role(d.Role), Expr: expr, Interval: i, Aggregate: tt.aggregate,
 				Start: t0.Add(time.Duration(tt.from) * time.Minute), End: t0.Add(time.Duration(to) * time.Minute), Step: every}
 			qs = append(qs, q)
 

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 
+	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -30,9 +31,9 @@ import (
 const maxSteps = 11000
 
 // Source is a metrics.Provider backed by one Prometheus server. It is safe
-// for concurrent use; at most Config.MaxConcurrency requests are in flight.
+// for concurrent use; at most configs.Prometheus.MaxConcurrency requests are in flight.
 type Source struct {
-	cfg    Config
+	cfg    configs.Prometheus
 	url    string // cfg.URL with any password masked: what logs and errors show
 	q      rangeQuerier
 	hc     *http.Client // nil when q is not HTTP
@@ -59,7 +60,7 @@ type sourceMetrics struct {
 //
 // Registering two Sources on one registry panics; give each its own label
 // with prometheus.WrapRegistererWith.
-func New(cfg Config, logger *slog.Logger, reg prom.Registerer) (*Source, error) {
+func New(cfg configs.Prometheus, logger *slog.Logger, reg prom.Registerer) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -76,7 +77,7 @@ func New(cfg Config, logger *slog.Logger, reg prom.Registerer) (*Source, error) 
 	return s, nil
 }
 
-func newSource(cfg Config, q rangeQuerier, logger *slog.Logger, reg prom.Registerer) *Source {
+func newSource(cfg configs.Prometheus, q rangeQuerier, logger *slog.Logger, reg prom.Registerer) *Source {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

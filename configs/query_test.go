@@ -1,15 +1,17 @@
-package metrics
+package configs
 
 import (
 	"strings"
 	"testing"
+
+	"github.com/canaryd/canaryd/metrics"
 )
 
 func TestQueryTemplateRender(t *testing.T) {
-	data := TemplateData{
+	data := QueryData{
 		Service:   "checkout",
 		Namespace: "shop",
-		Role:      Canary,
+		Role:      "canary",
 		Version:   "v2.3.1",
 		Interval:  "1m",
 		Vars:      map[string]string{"region": "eu-west-1", "tier": ""},
@@ -74,22 +76,22 @@ func TestQueryTemplateParseErrors(t *testing.T) {
 }
 
 func TestQueryTemplateRenderErrors(t *testing.T) {
-	full := TemplateData{Service: "checkout", Namespace: "shop", Role: Baseline, Version: "v1", Interval: "1m",
+	full := QueryData{Service: "checkout", Namespace: "shop", Role: "baseline", Version: "v1", Interval: "1m",
 		Vars: map[string]string{"region": "eu", "tier": "web"}}
 	tests := []struct {
 		name, text string
-		data       TemplateData
+		data       QueryData
 		want       []string
 	}{
 		{"missing variable", `up{team="{{.Vars.team}}"}`, full,
 			[]string{`metric "cpu"`, "{{.Vars.team}}", `no variable "team"`, "it has: region, tier"}},
-		{"missing variable, none given", `up{team="{{.Vars.team}}"}`, TemplateData{Service: "s"},
+		{"missing variable, none given", `up{team="{{.Vars.team}}"}`, QueryData{Service: "s"},
 			[]string{`metric "cpu"`, `no variable "team"`, "it has none"}},
 		{"missing variable in if", `up{{if .Vars.team}}{x="1"}{{end}}`, full,
 			[]string{`metric "cpu"`, `no variable "team"`}},
-		{"empty version", `up{version="{{.Version}}"}`, TemplateData{Service: "s", Role: Canary},
+		{"empty version", `up{version="{{.Version}}"}`, QueryData{Service: "s", Role: "canary"},
 			[]string{`metric "cpu"`, "{{.Version}}", "Version is empty"}},
-		{"empty role", `up{track="{{.Role}}"}`, TemplateData{Service: "s"},
+		{"empty role", `up{track="{{.Role}}"}`, QueryData{Service: "s"},
 			[]string{`metric "cpu"`, "Role is empty"}},
 		{"missing key inside with", `{{with .Vars}}up{team="{{.team}}"}{{end}}`, full,
 			[]string{`metric "cpu"`, `"team"`}},
@@ -117,7 +119,7 @@ func TestQueryTemplateRenderErrors(t *testing.T) {
 // templates against text/template's, and that every other template takes
 // text/template's path.
 func TestQueryTemplatePlainPath(t *testing.T) {
-	data := TemplateData{Service: "check\"out", Namespace: "shop", Role: Canary, Version: "v2 <&>", Interval: "1m",
+	data := QueryData{Service: "check\"out", Namespace: "shop", Role: "canary", Version: "v2 <&>", Interval: "1m",
 		Vars: map[string]string{"region": "eu-west-1", "tier": "", "é": "ü"}}
 	tests := []struct {
 		text  string
@@ -164,7 +166,7 @@ func BenchmarkQueryTemplateRender(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	d := TemplateData{Service: "checkout", Namespace: "shop", Role: Canary, Version: "v2", Interval: "1m"}
+	d := QueryData{Service: "checkout", Namespace: "shop", Role: "canary", Version: "v2", Interval: "1m"}
 	b.Run("plain", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -178,7 +180,7 @@ func BenchmarkQueryTemplateRender(b *testing.B) {
 	b.Run("plain-freshness", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, f, err := qt.RenderFreshness(d); err != nil || f == "" {
+			if _, f, err := qt.RenderFreshness(metrics.FreshnessQuery, d); err != nil || f == "" {
 				b.Fatal(f, err)
 			}
 		}
@@ -196,4 +198,56 @@ func BenchmarkQueryTemplateRender(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestRenderFreshnessPlan holds the concatenated companion of plain
+// templates (metrics.FreshnessQuery: the test imports package metrics,
+// configs itself does not) to the one parsed from each rendered query,
+// values that need escaping included, and checks that templates whose
+// fields are not label values fall back to parsing.
+func TestRenderFreshnessPlan(t *testing.T) {
+	tests := []struct {
+		text     string
+		planned  bool
+		wantNone bool
+	}{
+		{`sum(rate(req{service="{{.Service}}",ns='{{.Namespace}}',track="{{.Role}}"}[{{.Interval}}])) / sum(rate(req{service="{{.Service}}"}[1m]))`, true, false},
+		{"histogram_quantile(0.9, sum by (le) (rate(lat_bucket{v=`{{.Version}}`,team=\"{{.Vars.team}}\"}[1m])))", true, false},
+		{`{{.Vars.metric}}{service="{{.Service}}"}`, true, false}, // a metric name: concatenates as well
+		{`x{service="{{.Service}}"} > {{.Vars.limit}}`, false, false},
+		{`vector({{.Vars.limit}})`, false, true},
+	}
+	datas := []QueryData{
+		{Service: "checkout", Namespace: "shop", Role: "canary", Version: "v2", Interval: "1m", Vars: map[string]string{"team": "a", "metric": "up", "limit": "5"}},
+		{Service: `odd"one\`, Namespace: "shop", Role: "baseline", Version: "v1", Interval: "1m", Vars: map[string]string{"team": "b\n", "metric": "up", "limit": "7"}},
+		{Service: "other", Namespace: "x", Role: "canary", Version: "v3", Interval: "30s", Vars: map[string]string{"team": "c", "metric": "down", "limit": "1"}},
+	}
+	for _, tt := range tests {
+		qt, err := ParseQueryTemplate("m", tt.text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range datas {
+			expr, fresh, err := qt.RenderFreshness(metrics.FreshnessQuery, d)
+			if err != nil {
+				t.Fatalf("%s: %v", tt.text, err)
+			}
+			if tt.wantNone {
+				if fresh != "" {
+					t.Errorf("%s: companion %s, want none", tt.text, fresh)
+				}
+				continue
+			}
+			want, err := metrics.FreshnessQuery(expr)
+			if err != nil && d.Service == "checkout" {
+				t.Fatalf("%s: %v", expr, err)
+			}
+			if err == nil && fresh != want {
+				t.Errorf("%s with %+v:\n got %s\nwant %s", tt.text, d, fresh, want)
+			}
+			if p := qt.fresh.Load(); (p != nil && p.parts != nil) != tt.planned {
+				t.Errorf("%s: planned %v, want %v", tt.text, p != nil && p.parts != nil, tt.planned)
+			}
+		}
+	}
 }

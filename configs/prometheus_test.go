@@ -1,4 +1,4 @@
-package prometheus
+package configs
 
 import (
 	"strings"
@@ -9,8 +9,8 @@ import (
 	"go.yaml.in/yaml/v2"
 )
 
-func TestConfigYAML(t *testing.T) {
-	var c Config
+func TestPrometheusYAML(t *testing.T) {
+	var c Prometheus
 	in := `
 url: https://prometheus.example:9090/prom
 timeout: 10s
@@ -24,7 +24,7 @@ tls_config:
 	if err := yaml.UnmarshalStrict([]byte(in), &c); err != nil {
 		t.Fatalf("UnmarshalStrict: %v", err)
 	}
-	want := DefaultConfig()
+	want := DefaultPrometheus()
 	switch {
 	case c.URL != "https://prometheus.example:9090/prom":
 		t.Errorf("URL = %q", c.URL)
@@ -70,34 +70,11 @@ func TestConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var c Config
+			var c Prometheus
 			err := yaml.UnmarshalStrict([]byte(tt.in), &c)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("UnmarshalStrict = %v, want an error containing %q", err, tt.want)
 			}
 		})
-	}
-}
-
-func TestNewValidates(t *testing.T) {
-	if _, err := New(Config{URL: "http://p:9090"}, nil, nil); err == nil || !strings.Contains(err.Error(), "timeout must be positive") {
-		t.Errorf("New(zero Config) = %v, want a validation error", err)
-	}
-}
-
-func TestBackoff(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.URL = "http://p:9090"
-	cfg.MinBackoff = model.Duration(100 * time.Millisecond)
-	cfg.MaxBackoff = model.Duration(time.Second)
-	s := newSource(cfg, nil, nil, nil)
-	ceilings := []time.Duration{100, 200, 400, 800, 1000, 1000, 1000}
-	for i, c := range ceilings {
-		c *= time.Millisecond
-		for range 50 {
-			if d := s.backoff(i + 1); d < c/2 || d >= c {
-				t.Fatalf("backoff(%d) = %s, want in [%s, %s)", i+1, d, c/2, c)
-			}
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package metrics
+package configs
 
 import (
 	"errors"
@@ -12,11 +12,12 @@ import (
 	"text/template/parse"
 )
 
-// TemplateData is what a query template is filled with, per analysis and role.
-type TemplateData struct {
+// QueryData is what a metric's query template is filled with, per analysis
+// and role.
+type QueryData struct {
 	Service   string            // the service under analysis
 	Namespace string            // its namespace
-	Role      Role              // baseline or canary
+	Role      string            // baseline or canary
 	Version   string            // that role's version
 	Interval  string            // the judgement interval as a PromQL duration, e.g. "1m"
 	Vars      map[string]string // variables from the deploy event
@@ -122,14 +123,14 @@ func plainParts(root *parse.ListNode) []plainPart {
 
 // value returns what text/template prints for root field path of d; the
 // caller has checked that a variable exists (checkRef).
-func (d *TemplateData) value(path []string) string {
+func (d *QueryData) value(path []string) string {
 	switch path[0] {
 	case "Service":
 		return d.Service
 	case "Namespace":
 		return d.Namespace
 	case "Role":
-		return string(d.Role)
+		return d.Role
 	case "Version":
 		return d.Version
 	case "Interval":
@@ -139,7 +140,7 @@ func (d *TemplateData) value(path []string) string {
 }
 
 // ParseQueryTemplate parses text, the query of the metric named metric.
-// Errors name the metric; so does a reference to a field TemplateData does
+// Errors name the metric; so does a reference to a field QueryData does
 // not have (e.g. {{.Servce}}), caught here rather than at the first render.
 func ParseQueryTemplate(metric, text string) (*QueryTemplate, error) {
 	if strings.TrimSpace(text) == "" {
@@ -182,7 +183,7 @@ func (t *QueryTemplate) String() string { return t.text }
 // Render fills the template with d and returns the PromQL text. A missing
 // variable or an empty field the template uses is an error naming the metric
 // and the key.
-func (t *QueryTemplate) Render(d TemplateData) (string, error) {
+func (t *QueryTemplate) Render(d QueryData) (string, error) {
 	for _, r := range t.refs {
 		if err := checkRef(d, r); err != nil {
 			return "", fmt.Errorf("metric %q: %w", t.metric, err)
@@ -212,7 +213,7 @@ func (t *QueryTemplate) Render(d TemplateData) (string, error) {
 	return b.String(), nil
 }
 
-func checkRef(d TemplateData, fr fieldRef) error {
+func checkRef(d QueryData, fr fieldRef) error {
 	r := fr.path
 	ref := func() string { return "{{." + strings.Join(r, ".") + "}}" }
 	var v string
@@ -234,7 +235,7 @@ func checkRef(d TemplateData, fr fieldRef) error {
 	case "Namespace":
 		v = d.Namespace
 	case "Role":
-		v = string(d.Role)
+		v = d.Role
 	case "Version":
 		v = d.Version
 	case "Interval":
@@ -300,15 +301,17 @@ func collectRefs(n parse.Node, rootDot, cond bool, refs *[]fieldRef) {
 	}
 }
 
-// RenderFreshness renders the query for d and its freshness companion
-// (metrics.FreshnessQuery of the rendered query). The companion is ""
+// RenderFreshness renders the query for d and its freshness companion,
+// companion(expr) of the rendered query (metrics.FreshnessQuery, which
+// package configs does not import: configs is the lower layer). The
+// companion must be the same function at every call. It is ""
 // when the query has no selector to follow. A plain template builds its
 // companion once per interval, with a marker in each field, and then
 // renders it by concatenation (escaping each value as PromQL's double
 // quotes need); the first such render is checked against the companion
 // built from the rendered query, and a template whose markers do not land
 // where values go builds the companion from each rendered query instead.
-func (t *QueryTemplate) RenderFreshness(d TemplateData) (expr, fresh string, err error) {
+func (t *QueryTemplate) RenderFreshness(companion func(expr string) (string, error), d QueryData) (expr, fresh string, err error) {
 	expr, err = t.Render(d)
 	if err != nil {
 		return "", "", err
@@ -316,14 +319,14 @@ func (t *QueryTemplate) RenderFreshness(d TemplateData) (expr, fresh string, err
 	if t.plain != nil {
 		p := t.fresh.Load()
 		if p == nil || p.interval != d.Interval {
-			p = t.planFreshness(d, expr)
+			p = t.planFreshness(companion, d, expr)
 			t.fresh.Store(p)
 		}
 		if p.parts != nil {
 			return expr, renderQuoted(p.parts, &d), nil
 		}
 	}
-	fresh, err = FreshnessQuery(expr)
+	fresh, err = companion(expr)
 	if err != nil {
 		return expr, "", nil // unknown freshness; a bad query fails on its own
 	}
@@ -336,7 +339,7 @@ func freshMarker(i int) string { return "__canaryd_field_" + strconv.Itoa(i) + "
 
 // planFreshness builds the companion plan of a plain template for d's
 // interval; expr is the query rendered for d.
-func (t *QueryTemplate) planFreshness(d TemplateData, expr string) *freshPlan {
+func (t *QueryTemplate) planFreshness(companion func(string) (string, error), d QueryData, expr string) *freshPlan {
 	p := &freshPlan{interval: d.Interval}
 	var b strings.Builder
 	for i, part := range t.plain {
@@ -349,7 +352,7 @@ func (t *QueryTemplate) planFreshness(d TemplateData, expr string) *freshPlan {
 			b.WriteString(freshMarker(i))
 		}
 	}
-	c, err := FreshnessQuery(b.String())
+	c, err := companion(b.String())
 	if err != nil {
 		return p
 	}
@@ -374,7 +377,7 @@ func (t *QueryTemplate) planFreshness(d TemplateData, expr string) *freshPlan {
 	}
 	// The plan must give what parsing gives; where a field is not a label
 	// value (a number, a metric name built from parts), it may not.
-	want, err := FreshnessQuery(expr)
+	want, err := companion(expr)
 	if err != nil || renderQuoted(parts, &d) != want {
 		return p
 	}
@@ -384,7 +387,7 @@ func (t *QueryTemplate) planFreshness(d TemplateData, expr string) *freshPlan {
 
 // renderQuoted concatenates parts with d's fields escaped for PromQL's
 // double-quoted strings.
-func renderQuoted(parts []plainPart, d *TemplateData) string {
+func renderQuoted(parts []plainPart, d *QueryData) string {
 	var b strings.Builder
 	n := 0
 	for i := range parts {

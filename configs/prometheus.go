@@ -1,4 +1,4 @@
-package prometheus
+package configs
 
 import (
 	"errors"
@@ -11,8 +11,9 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// Config says how to reach one Prometheus server and how hard to try. It is
-// the YAML block global.prometheus of canaryd's configuration:
+// Prometheus says how to reach one Prometheus server and how hard to try.
+// It is the YAML block global.prometheus of canaryd's configuration, and
+// what package metrics/prometheus' source is built from:
 //
 //	url: http://prometheus:9090
 //	timeout: 30s          # per attempt
@@ -22,10 +23,11 @@ import (
 //	max_backoff: 5s
 //	basic_auth: ...       # and every other prometheus/common HTTP client setting
 //
-// Decoding from YAML starts from DefaultConfig, so a key left out keeps its
-// default and an explicit 0 (max_retries: 0) means 0. A Config built in Go
-// should start from DefaultConfig too: New rejects zero timeouts and limits.
-type Config struct {
+// Decoding from YAML starts from DefaultPrometheus, so a key left out keeps
+// its default and an explicit 0 (max_retries: 0) means 0. A Prometheus
+// built in Go should start from DefaultPrometheus too: the source rejects
+// zero timeouts and limits.
+type Prometheus struct {
 	URL              string                  `yaml:"url"`
 	HTTPClientConfig config.HTTPClientConfig `yaml:",inline"`
 	Timeout          model.Duration          `yaml:"timeout"`
@@ -35,11 +37,11 @@ type Config struct {
 	MaxBackoff       model.Duration          `yaml:"max_backoff"`
 }
 
-// DefaultConfig returns the defaults: a 30s timeout per attempt, 3 retries
+// DefaultPrometheus returns the defaults: a 30s timeout per attempt, 3 retries
 // with backoff from 250ms to 5s, 16 requests in flight, and prometheus/common's
 // default HTTP client settings. URL has no default.
-func DefaultConfig() Config {
-	return Config{
+func DefaultPrometheus() Prometheus {
+	return Prometheus{
 		HTTPClientConfig: config.DefaultHTTPClientConfig,
 		Timeout:          model.Duration(30 * time.Second),
 		MaxRetries:       3,
@@ -50,9 +52,9 @@ func DefaultConfig() Config {
 }
 
 // UnmarshalYAML sets the defaults, decodes, then validates.
-func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
-	*c = DefaultConfig()
-	type plain Config
+func (c *Prometheus) UnmarshalYAML(unmarshal func(any) error) error {
+	*c = DefaultPrometheus()
+	type plain Prometheus
 	if err := unmarshal((*plain)(c)); err != nil {
 		return err
 	}
@@ -60,7 +62,7 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 }
 
 // Validate reports the first setting that cannot work, naming its YAML key.
-func (c *Config) Validate() error {
+func (c *Prometheus) Validate() error {
 	if c.URL == "" {
 		return errors.New("prometheus: url is required")
 	}
@@ -97,4 +99,4 @@ func (c *Config) Validate() error {
 
 // SetDirectory resolves the relative file paths of the HTTP client settings
 // (credentials, TLS files) against dir, the configuration file's directory.
-func (c *Config) SetDirectory(dir string) { c.HTTPClientConfig.SetDirectory(dir) }
+func (c *Prometheus) SetDirectory(dir string) { c.HTTPClientConfig.SetDirectory(dir) }
