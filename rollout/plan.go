@@ -37,6 +37,9 @@ const (
 	Rollback Verdict = "rollback"
 )
 
+// Verdicts lists every verdict.
+var Verdicts = [...]Verdict{Promote, Hold, Rollback}
+
 // Outcome is how a rollout ended; empty while it runs.
 type Outcome string
 

@@ -29,6 +29,7 @@ import (
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/batch"
 	promsource "github.com/canaryd/canaryd/metrics/prometheus"
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
 var httpClient = &http.Client{
@@ -155,7 +156,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	defer nc.Close()
-	sub, err := nc.Subscribe("canary.verdict.>", rec.verdict)
+	sub, err := nc.Subscribe(message.VerdictPrefix+">", rec.verdict)
 	if err != nil {
 		return err
 	}
@@ -305,7 +306,7 @@ func submit(ctx context.Context, api string, o *options, rec *recorder) (failed 
 }
 
 func post(ctx context.Context, api string, i int, rec *recorder) error {
-	e := app.Event{
+	e := message.Event{
 		ID: analysisID(i), Service: serviceName(i), Namespace: "fleet", Template: "fleet",
 		Baseline: analysis.Version{Version: "v1"}, Canary: analysis.Version{Version: "v2"},
 	}

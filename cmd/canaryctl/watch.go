@@ -9,27 +9,12 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/pflag"
-)
 
-// watchedVerdict is the part of a verdict event watch prints; the full
-// schema is in the README.
-type watchedVerdict struct {
-	AnalysisID string  `json:"analysis_id"`
-	Service    string  `json:"service"`
-	Namespace  string  `json:"namespace"`
-	Step       int     `json:"step"`
-	Weight     float64 `json:"weight"`
-	NextWeight float64 `json:"next_weight"`
-	Verdict    string  `json:"verdict"`
-	Final      bool    `json:"final"`
-	Score      any     `json:"score"`
-	Reason     string  `json:"reason"`
-	IssuedAt   string  `json:"issued_at"`
-}
+	"github.com/canaryd/canaryd/rollout/message"
+)
 
 // runWatch prints verdict events live, as a mesh adapter consumes them.
 func runWatch(args []string, _ io.Reader, stdout, stderr io.Writer) int {
@@ -68,7 +53,7 @@ func runWatch(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	}
 	defer nc.Close()
 
-	subject := "canary.verdict." + orWildcard(*namespace) + "." + orWildcard(*service)
+	subject := message.VerdictSubject(orWildcard(*namespace), orWildcard(*service))
 	msgs := make(chan *nats.Msg, 256)
 	sub, err := nc.ChanSubscribe(subject, msgs)
 	if err != nil {
@@ -93,7 +78,7 @@ func runWatch(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 			if *output == "json" {
 				fmt.Fprintln(stdout, strings.TrimSpace(string(m.Data)))
 			} else {
-				var v watchedVerdict
+				var v message.Verdict
 				if err := json.Unmarshal(m.Data, &v); err != nil {
 					fmt.Fprintf(stderr, "canaryctl watch: %s: undecodable verdict: %v\n", m.Subject, err)
 					continue
@@ -115,16 +100,13 @@ func orWildcard(s string) string {
 	return s
 }
 
-func printVerdict(w io.Writer, v *watchedVerdict) {
-	at := v.IssuedAt
-	if t, err := time.Parse(time.RFC3339Nano, v.IssuedAt); err == nil {
-		at = t.Format("15:04:05")
-	}
+func printVerdict(w io.Writer, v *message.Verdict) {
+	at := v.IssuedAt.Format("15:04:05")
 	final := ""
 	if v.Final {
-		final = " (final)"
+		final = " (final: " + string(v.Outcome) + ")"
 	}
-	fmt.Fprintf(w, "%s %s/%s %s step %d: %s%s, weight %g%% -> %g%%, score %v\n    %s\n",
-		at, v.Namespace, v.Service, v.AnalysisID, v.Step, strings.ToUpper(v.Verdict), final,
-		v.Weight, v.NextWeight, v.Score, v.Reason)
+	fmt.Fprintf(w, "%s %s/%s %s #%d step %d: %s%s, weight %g%% -> %g%%, score %s\n    %s\n",
+		at, v.Namespace, v.Service, v.AnalysisID, v.Seq, v.Step, strings.ToUpper(string(v.Verdict)), final,
+		v.Weight, v.NextWeight, v.Score.AppendJSON(nil), v.Reason)
 }

@@ -48,8 +48,8 @@ func TestWatch(t *testing.T) {
 		}
 	}
 	pub("canary.verdict.prod.other", `{"service":"other","verdict":"rollback"}`)
-	pub("canary.verdict.prod.web", `{"analysis_id":"a1","service":"web","namespace":"prod","step":1,"weight":5,"next_weight":25,"verdict":"promote","score":100,"reason":"promote: every metric within its allowed change","issued_at":"2026-11-23T10:00:00Z"}`)
-	pub("canary.verdict.prod.web", `{"analysis_id":"a1","service":"web","namespace":"prod","step":2,"weight":25,"next_weight":0,"verdict":"rollback","final":true,"score":0,"reason":"rollback: latency_p99 +40%","issued_at":"2026-11-23T10:01:00Z"}`)
+	pub("canary.verdict.prod.web", `{"analysis_id":"a1","service":"web","namespace":"prod","seq":1,"step":1,"weight":5,"next_weight":25,"verdict":"promote","score":100,"reason":"promote: every metric within its allowed change","issued_at":"2026-11-23T10:00:00Z"}`)
+	pub("canary.verdict.prod.web", `{"analysis_id":"a1","service":"web","namespace":"prod","seq":2,"step":2,"weight":25,"next_weight":0,"verdict":"rollback","final":true,"outcome":"rolled_back","score":0,"reason":"rollback: latency_p99 +40%","issued_at":"2026-11-23T10:01:00Z"}`)
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -63,8 +63,8 @@ func TestWatch(t *testing.T) {
 	}
 	got := out.String()
 	for _, want := range []string{
-		"10:00:00 prod/web a1 step 1: PROMOTE, weight 5% -> 25%, score 100",
-		"10:01:00 prod/web a1 step 2: ROLLBACK (final), weight 25% -> 0%",
+		"10:00:00 prod/web a1 #1 step 1: PROMOTE, weight 5% -> 25%, score 100",
+		"10:01:00 prod/web a1 #2 step 2: ROLLBACK (final: rolled_back), weight 25% -> 0%",
 		"rollback: latency_p99 +40%",
 	} {
 		if !strings.Contains(got, want) {

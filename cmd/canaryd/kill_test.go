@@ -20,6 +20,7 @@ import (
 
 	"github.com/canaryd/canaryd/cmd/canaryd/app"
 	"github.com/canaryd/canaryd/cmd/canaryd/app/apptest"
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // The test binary runs canaryd itself when this variable is set, so that
@@ -179,7 +180,7 @@ templates:
 		if err != nil {
 			t.Fatal(err)
 		}
-		var v app.Verdict
+		var v message.Verdict
 		if err := json.Unmarshal(m.Data(), &v); err != nil {
 			t.Fatal(err)
 		}

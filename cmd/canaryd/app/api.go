@@ -19,6 +19,7 @@ import (
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/report"
 	"github.com/canaryd/canaryd/rollout"
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // Handler returns the daemon's HTTP API, the report pages (/analyses),
@@ -196,9 +197,9 @@ func writeError(w http.ResponseWriter, code int, err error) {
 	writeJSON(w, code, map[string]string{"error": err.Error()})
 }
 
-// readBody reads a request body of at most maxEventBytes.
+// readBody reads a request body of at most message.MaxEventBytes.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxEventBytes))
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, message.MaxEventBytes))
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		return nil, fmt.Errorf("request body larger than %d bytes", mbe.Limit)
@@ -223,7 +224,7 @@ func (a *App) postAnalysis(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusRequestEntityTooLarge, err)
 		return
 	}
-	e, err := decodeEvent(b)
+	e, err := message.DecodeEvent(b)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -307,7 +308,7 @@ func (a *App) lookup(w http.ResponseWriter, r *http.Request) *Record {
 		return nil
 	}
 	id := r.PathValue("id")
-	if !idRE.MatchString(id) {
+	if !message.ValidID(id) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("analysis %q not found", id))
 		return nil
 	}
@@ -342,7 +343,7 @@ func (a *App) getVerdict(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	weight := rec.Weight()
-	writeJSON(w, http.StatusOK, &Verdict{
+	writeJSON(w, http.StatusOK, &message.Verdict{
 		AnalysisID: rec.ID,
 		Service:    rec.Event.Service,
 		Namespace:  rec.Event.Namespace,

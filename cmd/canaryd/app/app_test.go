@@ -9,6 +9,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/rollout"
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
 func TestLifecycle(t *testing.T) {
@@ -57,7 +58,7 @@ func TestLifecycle(t *testing.T) {
 			clock := newFakeClock()
 			a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 			c := connect(t, s)
-			verdicts := stored[Verdict](c, verdictPrefix+">")
+			verdicts := stored[Verdict](c, message.VerdictPrefix+">")
 
 			e := event("deploy-1", tt.canary)
 			if tt.template != "" {
@@ -144,8 +145,8 @@ func TestInvalidEventsRejected(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 	c := connect(t, s)
-	rejections := stored[Rejection](c, rejectedPrefix+">")
-	verdicts := stored[Verdict](c, verdictPrefix+">")
+	rejections := stored[message.Rejection](c, message.RejectedPrefix+">")
+	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
 
 	tests := []struct {
 		name, subject, body, wantSubject, wantReason string
@@ -164,7 +165,7 @@ func TestInvalidEventsRejected(t *testing.T) {
 		if r.Subject != tt.subject || !strings.Contains(r.Reason, tt.wantReason) {
 			t.Errorf("%s: rejection %+v, want reason containing %q", tt.name, r, tt.wantReason)
 		}
-		if got := rejectionSubject(&r); got != tt.wantSubject {
+		if got := (&r).PublishedOn(); got != tt.wantSubject {
 			t.Errorf("%s: rejected on %s, want %s", tt.name, got, tt.wantSubject)
 		}
 	}
@@ -198,7 +199,7 @@ func TestDuplicateEventStartsNothing(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 	c := connect(t, s)
-	verdicts := stored[Verdict](c, verdictPrefix+">")
+	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
 
 	c.publishEvent(event("dup", "v2"))
 	first := c.waitRecord("dup", nil)
@@ -241,7 +242,7 @@ func TestAbort(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 	c := connect(t, s)
-	verdicts := stored[Verdict](c, verdictPrefix+">")
+	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
 
 	var view AnalysisView
 	body := `{"id":"ab","service":"web","namespace":"prod","template":"web","baseline":{"version":"v1"},"canary":{"version":"v2"}}`

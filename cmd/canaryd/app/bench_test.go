@@ -12,6 +12,8 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // benchConfig never ends an analysis: every round judges every analysis.
@@ -76,7 +78,7 @@ func benchmarkRound(b *testing.B, n int) {
 	}
 	defer nc.Close()
 	got := make(chan struct{}, 4*n)
-	sub, err := nc.Subscribe(verdictPrefix+">", func(*nats.Msg) { got <- struct{}{} })
+	sub, err := nc.Subscribe(message.VerdictPrefix+">", func(*nats.Msg) { got <- struct{}{} })
 	if err != nil {
 		b.Fatal(err)
 	}

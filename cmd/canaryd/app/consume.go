@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // pullAhead is how many deploy events a replica holds unacknowledged.
@@ -86,11 +88,11 @@ func (a *App) consume(cons jetstream.Consumer) error {
 // redelivered later, and rejected at the last delivery.
 func (a *App) handleDeploy(ctx context.Context, msg jetstream.Msg) {
 	raw := msg.Data()
-	e, err := decodeEvent(raw)
+	e, err := message.DecodeEvent(raw)
 	if err == nil {
-		ns, svc := subjectNames(msg.Subject())
+		ns, svc := message.DeployNames(msg.Subject())
 		if ns == "" || svc == "" || ns != e.Namespace || svc != e.Service {
-			err = errors.New("the event's namespace and service must match its subject " + deployPrefix + "<namespace>.<service>")
+			err = errors.New("the event's namespace and service must match its subject " + message.DeployPrefix + "<namespace>.<service>")
 		}
 	}
 	if err == nil {
@@ -119,10 +121,10 @@ func (a *App) handleDeploy(ctx context.Context, msg jetstream.Msg) {
 	a.reject(ctx, msg, raw, &e, err)
 }
 
-func (a *App) reject(ctx context.Context, msg jetstream.Msg, raw []byte, e *Event, reason error) {
+func (a *App) reject(ctx context.Context, msg jetstream.Msg, raw []byte, e *message.Event, reason error) {
 	a.metrics.events.WithLabelValues("rejected").Inc()
-	rej := newRejection(msg.Subject(), raw, e, reason, a.clock.Now())
-	subj := rejectionSubject(rej)
+	rej := message.NewRejection(msg.Subject(), raw, e, reason, a.clock.Now())
+	subj := (rej).PublishedOn()
 	a.logger.Warn("deploy event rejected", "subject", msg.Subject(), "event_id", e.ID, "reason", rej.Reason)
 	id := "rejected-" + subj
 	if md, err := msg.Metadata(); err == nil {

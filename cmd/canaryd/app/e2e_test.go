@@ -10,6 +10,7 @@ import (
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/cmd/canaryd/app/apptest"
 	"github.com/canaryd/canaryd/rollout"
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // e2eConfig judges demo_latency_seconds every 5s over two steps.
@@ -63,14 +64,14 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal("embedded NATS has no client URL")
 	}
 	c := connectURL(t, a.natsClientURL())
-	verdicts := stored[Verdict](c, verdictPrefix+">")
+	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
 	base := "http://" + a.Addr()
 	if code := httpJSON(t, "GET", base+"/-/ready", "", nil); code != http.StatusOK {
 		t.Fatalf("ready: %d", code)
 	}
 
 	for _, svc := range []string{"checkout", "search"} {
-		e := Event{ID: svc + "-1", Service: svc, Namespace: "shop", Template: "latency",
+		e := message.Event{ID: svc + "-1", Service: svc, Namespace: "shop", Template: "latency",
 			Baseline: analysis.Version{Version: "v1"}, Canary: analysis.Version{Version: "v2"}}
 		c.publishEvent(e)
 	}

@@ -4,54 +4,24 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/rollout"
+	"github.com/canaryd/canaryd/rollout/message"
 )
-
-func TestSubjectNames(t *testing.T) {
-	tests := []struct{ subject, ns, svc string }{
-		{"canary.deploy.prod.web", "prod", "web"},
-		{"canary.deploy.prod", "", ""},
-		{"canary.deploy.prod.web.extra", "", ""},
-		{"canary.verdict.prod.web", "", ""},
-	}
-	for _, tt := range tests {
-		if ns, svc := subjectNames(tt.subject); ns != tt.ns || svc != tt.svc {
-			t.Errorf("subjectNames(%q) = %q, %q; want %q, %q", tt.subject, ns, svc, tt.ns, tt.svc)
-		}
-	}
-}
-
-func TestDecodeEvent(t *testing.T) {
-	tests := []struct{ name, body, err string }{
-		{"valid", `{"id":"a","service":"web","namespace":"prod","template":"web","canary":{"version":"v2","labels":{"track":"canary"}}}`, ""},
-		{"trailing data", `{"id":"a"} {"id":"b"}`, "trailing data"},
-		{"unknown field", `{"id":"a","tmpl":"web"}`, `unknown field "tmpl"`},
-		{"wrong type", `{"id":1}`, "cannot unmarshal number"},
-		{"too big", `{"id":"` + strings.Repeat("x", maxEventBytes) + `"}`, "more than the"},
-	}
-	for _, tt := range tests {
-		_, err := decodeEvent([]byte(tt.body))
-		if (err == nil) != (tt.err == "") || (err != nil && !strings.Contains(err.Error(), tt.err)) {
-			t.Errorf("%s: error %v, want %q", tt.name, err, tt.err)
-		}
-	}
-}
 
 // TestRecordHistory checks what a record keeps of its verdicts through
 // the runner's cycle (add, write, publish, retire) and the bucket's JSON:
 // the latest historyCap, evidence only for the latest and any not yet
 // published, and every entry whole again when read back.
 func TestRecordHistory(t *testing.T) {
-	r := &Record{ID: "a1", Event: Event{Service: "web", Namespace: "prod"}, Judge: &analysis.State{Looks: 3}}
+	r := &Record{ID: "a1", Event: message.Event{Service: "web", Namespace: "prod"}, Judge: &analysis.State{Looks: 3}}
 	for seq := 1; seq <= historyCap+5; seq++ {
 		r.Seq = seq
-		r.addVerdict(Verdict{AnalysisID: "a1", Service: "web", Namespace: "prod", Seq: seq, Reason: "r", Verdict: analysis.Hold,
-			Metrics: []analysis.MetricResult{{Name: "m", PValue: 0.5}}})
+		r.addVerdict(Verdict{wireVerdict: message.Verdict{AnalysisID: "a1", Service: "web", Namespace: "prod", Seq: seq, Reason: "r", Verdict: analysis.Hold,
+			Metrics: []analysis.MetricResult{{Name: "m", PValue: 0.5}}}})
 		if _, err := r.appendJSON(nil); err != nil {
 			t.Fatalf("seq %d: %v", seq, err)
 		}
@@ -115,10 +85,10 @@ func TestPastVerdictJSON(t *testing.T) {
 	scores := []float64{100, 87.5, 0, math.NaN(), math.Inf(1), math.Inf(-1), 1e-300}
 	var prev *pastVerdict
 	for i := range 500 {
-		v := Verdict{Seq: r.IntN(1e6), Step: r.IntN(10), Weight: floats[r.IntN(len(floats))], NextWeight: floats[r.IntN(len(floats))],
+		v := Verdict{wireVerdict: message.Verdict{Seq: r.IntN(1e6), Step: r.IntN(10), Weight: floats[r.IntN(len(floats))], NextWeight: floats[r.IntN(len(floats))],
 			Verdict: verdicts[r.IntN(3)], Final: r.IntN(2) == 0, Outcome: outcomes[r.IntN(len(outcomes))],
 			Score: analysis.Float(scores[r.IntN(len(scores))]), Reason: reasons[r.IntN(len(reasons))],
-			IssuedAt: time.Unix(r.Int64N(4e9), r.Int64N(1e9)).UTC()}
+			IssuedAt: time.Unix(r.Int64N(4e9), r.Int64N(1e9)).UTC()}}
 		want, err := encodeHistoryEntry(&v)
 		if err != nil {
 			t.Fatal(err)
@@ -136,7 +106,7 @@ func TestPastVerdictJSON(t *testing.T) {
 		}
 		prev = &p
 	}
-	if _, err := pastOf(&Verdict{Verdict: "maybe"}, nil); err == nil {
+	if _, err := pastOf(&Verdict{wireVerdict: message.Verdict{Verdict: "maybe"}}, nil); err == nil {
 		t.Error("an unknown verdict was kept")
 	}
 }

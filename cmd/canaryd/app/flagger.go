@@ -8,6 +8,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/rollout"
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // flaggerPayload is what Flagger POSTs to its webhooks.
@@ -38,7 +39,7 @@ func (a *App) flaggerAnalysis(w http.ResponseWriter, r *http.Request) *Record {
 	}
 	if id := p.Metadata["analysis_id"]; id != "" {
 		rec, _, err := a.store.get(r.Context(), id)
-		if errors.Is(err, errNotFound) || !idRE.MatchString(id) {
+		if errors.Is(err, errNotFound) || !message.ValidID(id) {
 			writeError(w, http.StatusNotFound, fmt.Errorf("analysis %q not found", id))
 			return nil
 		}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // waitTimeout bounds every wait of these tests: a guard against hangs,
@@ -237,13 +238,13 @@ func connectURL(t *testing.T, url string) *client {
 	return &client{t: t, nc: nc, js: js}
 }
 
-func (c *client) publishEvent(e Event) {
+func (c *client) publishEvent(e message.Event) {
 	c.t.Helper()
 	b, err := json.Marshal(e)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	c.publishRaw(deployPrefix+e.Namespace+"."+e.Service, b)
+	c.publishRaw(message.DeployPrefix+e.Namespace+"."+e.Service, b)
 }
 
 func (c *client) publishRaw(subject string, b []byte) {
@@ -348,8 +349,8 @@ func httpJSON(t *testing.T, method, url, body string, out any) int {
 	return resp.StatusCode
 }
 
-func event(id, version string) Event {
-	return Event{
+func event(id, version string) message.Event {
+	return message.Event{
 		ID: id, Service: "web", Namespace: "prod", Template: "web",
 		Baseline: analysis.Version{Version: "v1"}, Canary: analysis.Version{Version: version},
 	}

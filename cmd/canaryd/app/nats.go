@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/common/config"
 
 	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // consumerName is the durable consumer of deploy events shared by every
@@ -124,7 +125,7 @@ func setupJetStream(ctx context.Context, js jetstream.JetStream, c *configs.NATS
 	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:        c.StreamOrDefault(),
 		Description: "canaryd deploy events, verdicts and rejections",
-		Subjects:    []string{deployPrefix + ">", verdictPrefix + ">", rejectedPrefix + ">"},
+		Subjects:    []string{message.DeployPrefix + ">", message.VerdictPrefix + ">", message.RejectedPrefix + ">"},
 		Storage:     jetstream.FileStorage,
 		MaxAge:      c.StreamMaxAgeOrDefault(),
 		MaxBytes:    maxBytes,
@@ -136,7 +137,7 @@ func setupJetStream(ctx context.Context, js jetstream.JetStream, c *configs.NATS
 	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:       consumerName,
 		Description:   "deploy events, shared by every canaryd replica",
-		FilterSubject: deployPrefix + ">",
+		FilterSubject: message.DeployPrefix + ">",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       30 * time.Second,
 		MaxDeliver:    maxDeliver,

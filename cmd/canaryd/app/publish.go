@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
-	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -14,83 +12,40 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/rollout"
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
-// Verdict is published on canary.verdict.<namespace>.<service> after every
-// judgement: everything a mesh needs to set the canary's traffic, with the
-// evidence behind it.
+// Verdict is a verdict as a record keeps it: the wire message (package
+// message) with its encoding, made once for the record and the stream.
 type Verdict struct {
-	AnalysisID string `json:"analysis_id"`
-	Service    string `json:"service"`
-	Namespace  string `json:"namespace"`
-	// Seq numbers the analysis' verdicts from 1; the message id is
-	// <analysis_id>-<seq>.
-	Seq        int                     `json:"seq"`
-	Step       int                     `json:"step"`
-	Weight     float64                 `json:"weight"`
-	NextWeight float64                 `json:"next_weight"`
-	Verdict    analysis.Verdict        `json:"verdict"`
-	Final      bool                    `json:"final"`
-	Outcome    rollout.Outcome         `json:"outcome,omitempty"`
-	Score      analysis.Float          `json:"score"`
-	Reason     string                  `json:"reason"`
-	Metrics    []analysis.MetricResult `json:"metrics"`
-	IssuedAt   time.Time               `json:"issued_at"`
+	wireVerdict
 
-	// enc is the verdict's JSON, encoded once for the record and the
-	// stream; stripped says its evidence was let go after publishing.
+	// enc is the verdict's JSON; stripped says its evidence was let go
+	// after publishing.
 	enc      []byte
 	stripped bool
 }
 
+// wireVerdict names the embedded message so that its fields, Verdict
+// included, are promoted.
+type wireVerdict = message.Verdict
+
 // encode returns v's JSON, encoding it at most once.
 func (v *Verdict) encode() ([]byte, error) {
 	if v.enc == nil {
-		b, err := v.appendJSON(nil)
+		b, err := v.AppendJSON(nil)
 		if err != nil {
-			return nil, fmt.Errorf("encode verdict %s: %w", v.msgID(), err)
+			return nil, fmt.Errorf("encode verdict %s: %w", v.MsgID(), err)
 		}
 		v.enc = b
 	}
 	return v.enc, nil
 }
 
-// msgID is the verdict's Nats-Msg-Id.
-func (v *Verdict) msgID() string { return v.AnalysisID + "-" + strconv.Itoa(v.Seq) }
-
 // newVerdict returns the verdict of r that decision d and judgement j (nil
 // for an abort) make.
 func newVerdict(r *Record, d rollout.Decision, j *analysis.Judgement, now time.Time) Verdict {
-	v := Verdict{
-		AnalysisID: r.ID,
-		Service:    r.Event.Service,
-		Namespace:  r.Event.Namespace,
-		Seq:        d.Seq,
-		Step:       d.Step,
-		Weight:     d.Weight,
-		NextWeight: d.NextWeight,
-		Verdict:    d.Verdict,
-		Final:      d.Final,
-		Outcome:    d.Outcome,
-		IssuedAt:   now.UTC(),
-		Metrics:    []analysis.MetricResult{},
-	}
-	if j != nil {
-		v.Score = j.Score
-		v.Reason = d.Reason(j.Verdict, j.Reason)
-		v.Metrics = append(v.Metrics, j.Metrics...)
-		// The queries are the same at every judgement: the analysis
-		// shows them once (GET /api/v1/analyses/{id}).
-		for i := range v.Metrics {
-			m := &v.Metrics[i]
-			m.BaselineQuery, m.CanaryQuery = "", ""
-			// The judge reuses its warnings' array at its next
-			// judgement, which may be another analysis' (judges are
-			// pooled): the verdict keeps its own.
-			m.Warnings = slices.Clone(m.Warnings)
-		}
-	}
-	return v
+	return Verdict{wireVerdict: message.NewVerdict(r.ID, r.Event.Service, r.Event.Namespace, d, j, now)}
 }
 
 // publisher publishes to JetStream with message ids, so that a message
@@ -107,7 +62,7 @@ type publisher struct {
 // followed by another analysis' of the same service is not recognised
 // (false), and is published again under its message id.
 func (p *publisher) onStream(ctx context.Context, v *Verdict) (bool, error) {
-	m, err := p.stream.GetLastMsgForSubject(ctx, verdictPrefix+v.Namespace+"."+v.Service)
+	m, err := p.stream.GetLastMsgForSubject(ctx, v.PublishedOn())
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return false, nil
 	}
@@ -146,5 +101,5 @@ func (p *publisher) verdict(ctx context.Context, v *Verdict) error {
 	if err != nil {
 		return err
 	}
-	return p.publishBytes(ctx, verdictPrefix+v.Namespace+"."+v.Service, v.msgID(), b)
+	return p.publishBytes(ctx, v.PublishedOn(), v.MsgID(), b)
 }

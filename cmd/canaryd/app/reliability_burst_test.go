@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // burstConfig has one template judged hourly: the burst's analyses start
@@ -61,7 +63,7 @@ var malformedKinds = []malformedKind{
 	}, `unknown field "colour"`},
 	{"oversize", 20, func(i int) []byte {
 		return fmt.Appendf(nil, `{"id":"big-%d","service":"oversize","namespace":"prod","template":"idle","baseline":{"version":"v1"},"canary":{"version":"v2"},"variables":{"pad":"%s"}}`,
-			i, strings.Repeat("x", maxEventBytes))
+			i, strings.Repeat("x", message.MaxEventBytes))
 	}, "more than the 1048576 allowed"},
 }
 
@@ -93,7 +95,7 @@ func TestReliabilityBurst(t *testing.T) {
 		o.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError}))
 	})
 	c := connect(t, s)
-	rejections := stored[Rejection](c, rejectedPrefix+">")
+	rejections := stored[message.Rejection](c, message.RejectedPrefix+">")
 
 	const total, valid = 10_000, 9_000
 	js, err := jetstream.New(c.nc, jetstream.WithPublishAsyncMaxPending(2048))
@@ -105,7 +107,7 @@ func TestReliabilityBurst(t *testing.T) {
 	for _, k := range malformedKinds {
 		kinds[k.service] = k
 		for i := range k.n {
-			bad = append(bad, publishable{deployPrefix + "prod." + k.service, k.body(i)})
+			bad = append(bad, publishable{message.DeployPrefix + "prod." + k.service, k.body(i)})
 		}
 	}
 	if len(bad) != total-valid {
@@ -123,7 +125,7 @@ func TestReliabilityBurst(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			m = publishable{deployPrefix + "prod.web", b}
+			m = publishable{message.DeployPrefix + "prod.web", b}
 			v++
 		}
 		if js.PublishAsyncPending() >= 1024 {
@@ -139,12 +141,12 @@ func TestReliabilityBurst(t *testing.T) {
 	byKind := map[string]int{}
 	for range total - valid {
 		r := next(t, rejections)
-		svc := strings.TrimPrefix(rejectionSubject(&r), rejectedPrefix+"prod.")
+		svc := strings.TrimPrefix((&r).PublishedOn(), message.RejectedPrefix+"prod.")
 		k, ok := kinds[svc]
 		if !ok {
-			t.Fatalf("rejection on %s: %+v", rejectionSubject(&r), r)
+			t.Fatalf("rejection on %s: %+v", (&r).PublishedOn(), r)
 		}
-		if !strings.Contains(r.Reason, k.reason) || r.Subject != deployPrefix+"prod."+svc || len(r.Event) > 4<<10 {
+		if !strings.Contains(r.Reason, k.reason) || r.Subject != message.DeployPrefix+"prod."+svc || len(r.Event) > 4<<10 {
 			t.Errorf("%s rejection: reason %q, subject %s, %d bytes of event; want the reason to hold %q", svc, r.Reason, r.Subject, len(r.Event), k.reason)
 		}
 		byKind[svc]++

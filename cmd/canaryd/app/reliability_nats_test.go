@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // restartableNATS is a NATS server with JetStream on a fixed port and
@@ -103,7 +104,7 @@ func TestReliabilityNATSRestart(t *testing.T) {
 	// Every first verdict is on the stream (the record says so only at
 	// its next write).
 	waitFor(t, "the first verdicts", func() bool {
-		return streamCount(t, c, verdictPrefix+">") == uint64(len(ids))
+		return streamCount(t, c, message.VerdictPrefix+">") == uint64(len(ids))
 	})
 
 	n.stop()
@@ -167,10 +168,10 @@ func TestReliabilityNATSRestart(t *testing.T) {
 		seqs[id] = r.Seq
 		want += r.Seq
 	}
-	if got := streamCount(t, c, verdictPrefix+">"); got != uint64(want) {
+	if got := streamCount(t, c, message.VerdictPrefix+">"); got != uint64(want) {
 		t.Errorf("the stream holds %d verdicts, want %d (one per judgement)", got, want)
 	}
-	verdicts := stored[Verdict](c, verdictPrefix+">")
+	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
 	seen := map[string]bool{}
 	for range want {
 		v := next(t, verdicts)

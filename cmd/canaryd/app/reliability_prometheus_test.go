@@ -14,6 +14,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/metrics/embedded"
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // faultConfig judges latency_seconds every minute over three steps, from
@@ -178,7 +179,7 @@ func TestReliabilityPrometheusFaults(t *testing.T) {
 				o.Provider = nil // the real Prometheus provider of the config
 			})
 			c := connect(t, s)
-			verdicts := stored[Verdict](c, verdictPrefix+">")
+			verdicts := stored[Verdict](c, message.VerdictPrefix+">")
 			c.publishEvent(event("f1", "v2"))
 			c.waitRecord("f1", nil)
 

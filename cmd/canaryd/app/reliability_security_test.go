@@ -31,6 +31,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // testCert writes a self-signed certificate for 127.0.0.1 and localhost
@@ -227,10 +228,10 @@ func TestReliabilityBodyLimit(t *testing.T) {
 	if code := httpJSON(t, "POST", a.url+"/api/v1/analyses", good, nil); code != http.StatusCreated {
 		t.Fatalf("create: %d", code)
 	}
-	over := `{"reason":"` + strings.Repeat("x", maxEventBytes) + `"}`
+	over := `{"reason":"` + strings.Repeat("x", message.MaxEventBytes) + `"}`
 	exact := `{"id":"b2","service":"web","namespace":"prod","template":"web","variables":{"pad":"`
-	exact += strings.Repeat("x", maxEventBytes-len(exact)-3) + `"}}`
-	if len(exact) != maxEventBytes {
+	exact += strings.Repeat("x", message.MaxEventBytes-len(exact)-3) + `"}}`
+	if len(exact) != message.MaxEventBytes {
 		t.Fatalf("exact body is %d bytes", len(exact))
 	}
 	for _, tt := range []struct {
@@ -353,12 +354,12 @@ func TestReliabilityNoSecretsLeak(t *testing.T) {
 	}
 	c := &client{t: t, nc: nc, js: js}
 	var onNATS []string
-	verdicts := stored[Verdict](c, verdictPrefix+">")
-	rejections := stored[Rejection](c, rejectedPrefix+">")
+	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
+	rejections := stored[message.Rejection](c, message.RejectedPrefix+">")
 
 	c.publishEvent(event("sec", "v2"))
 	c.waitRecord("sec", nil)
-	c.publishRaw(deployPrefix+"prod.web", []byte(`{"id":"bad","password":"`+natsPW+`"}`))
+	c.publishRaw(message.DeployPrefix+"prod.web", []byte(`{"id":"bad","password":"`+natsPW+`"}`))
 	r := next(t, rejections)
 	// The rejection quotes the raw event the producer sent: that is the
 	// producer's text, not canaryd's secret; canaryd's own words must not

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // judgements records who judged what, across instances.
@@ -61,7 +62,7 @@ func TestReplicasShareWork(t *testing.T) {
 	a := startApp(t, s, clock, cfg, tweak("A"))
 	startApp(t, s, clock, cfg, tweak("B"))
 	c := connect(t, s)
-	verdicts := stored[Verdict](c, verdictPrefix+">")
+	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
 
 	const n = 8
 	for i := range n {
@@ -116,7 +117,7 @@ func TestReplicasShareWork(t *testing.T) {
 	if len(j.by) != 3*n {
 		t.Errorf("%d judgements, want %d", len(j.by), 3*n)
 	}
-	if got := streamCount(t, c, verdictPrefix+">"); got != 3*n {
+	if got := streamCount(t, c, message.VerdictPrefix+">"); got != 3*n {
 		t.Errorf("stream holds %d verdicts, want %d", got, 3*n)
 	}
 }
@@ -152,7 +153,7 @@ func TestCrashResume(t *testing.T) {
 			j := &judgements{by: map[string]string{}}
 			startApp(t, s, clock, cfg, func(o *Options, h *hooks) { o.InstanceID = "B"; h.judged = j.hook })
 			c := connect(t, s)
-			verdicts := stored[Verdict](c, verdictPrefix+">")
+			verdicts := stored[Verdict](c, message.VerdictPrefix+">")
 
 			body := `{"id":"c1","service":"web","namespace":"prod","template":"web","baseline":{"version":"v1"},"canary":{"version":"v2"}}`
 			if code := httpJSON(t, "POST", a.url+"/api/v1/analyses", body, nil); code != http.StatusCreated {
@@ -191,7 +192,7 @@ func TestCrashResume(t *testing.T) {
 			if r.State() != "succeeded" || r.Lease.Owner != "B" {
 				t.Errorf("ended %s owned by %s", r.State(), r.Lease.Owner)
 			}
-			if got := streamCount(t, c, verdictPrefix+">"); got != 3 {
+			if got := streamCount(t, c, message.VerdictPrefix+">"); got != 3 {
 				t.Errorf("stream holds %d verdicts, want 3", got)
 			}
 			j.mu.Lock()

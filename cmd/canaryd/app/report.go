@@ -12,6 +12,7 @@ import (
 	"github.com/canaryd/canaryd/analysis/report"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/rollout"
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // reportFetchTimeout bounds the queries of one report page.
@@ -69,7 +70,7 @@ func (s reportSource) Analysis(ctx context.Context, id string) (*report.Data, er
 	if s.a.store == nil {
 		return nil, errors.New("not started")
 	}
-	if !idRE.MatchString(id) {
+	if !message.ValidID(id) {
 		return nil, fmt.Errorf("analysis %q: %w", id, report.ErrNotFound)
 	}
 	r, _, err := s.a.store.get(ctx, id)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // TestReportPages runs analyses to their end and reads their report pages
@@ -20,7 +21,7 @@ func TestReportPages(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 	c := connect(t, s)
-	verdicts := stored[Verdict](c, verdictPrefix+">")
+	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
 	c.publishEvent(event("good-1", "v2"))
 	c.publishEvent(event("bad-1", "bad-v2"))
 	c.waitRecord("good-1", nil)

@@ -14,6 +14,7 @@ import (
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/rollout"
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // retryDelay is how long an analysis waits after a failed NATS or
@@ -25,9 +26,9 @@ var errInvalid = errors.New("invalid event")
 
 // create stores a new analysis for e, owned by this instance, and starts
 // it. An id already stored returns the stored record and errDuplicate.
-func (a *App) create(ctx context.Context, e Event) (*Record, error) {
+func (a *App) create(ctx context.Context, e message.Event) (*Record, error) {
 	cfg := a.config()
-	if err := e.validate(cfg); err != nil {
+	if err := e.Validate(cfg); err != nil {
 		return nil, fmt.Errorf("%w: %w", errInvalid, err)
 	}
 	tmpl := cfg.Template(e.Template)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/rollout"
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // historyCap bounds the verdicts a record keeps; only the latest keeps its
@@ -42,10 +42,10 @@ const keyPrefix = "analysis."
 // JSON), and history entries before the latest carry neither evidence nor
 // the analysis' id, service and namespace, which the record holds once.
 type Record struct {
-	ID        string    `json:"id"`
-	Event     Event     `json:"event"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID        string        `json:"id"`
+	Event     message.Event `json:"event"`
+	CreatedAt time.Time     `json:"created_at"`
+	UpdatedAt time.Time     `json:"updated_at"`
 	// Start and Interval fix the judged windows: judgement k covers
 	// [Start+(k−1)·Interval, Start+k·Interval].
 	Start    time.Time     `json:"start"`
@@ -91,10 +91,10 @@ var (
 
 // pastOf returns v as a past verdict; prev is the entry before it, if any.
 func pastOf(v *Verdict, prev *pastVerdict) (pastVerdict, error) {
-	reason := appendJSONString(nil, v.Reason)
+	reason := message.AppendJSONString(nil, v.Reason)
 	vi, oi := slices.Index(pastVerdicts[:], v.Verdict), slices.Index(pastOutcomes[:], v.Outcome)
 	if vi < 0 || oi < 0 {
-		return pastVerdict{}, fmt.Errorf("verdict %s: unknown verdict %q or outcome %q", v.msgID(), v.Verdict, v.Outcome)
+		return pastVerdict{}, fmt.Errorf("verdict %s: unknown verdict %q or outcome %q", v.MsgID(), v.Verdict, v.Outcome)
 	}
 	p := pastVerdict{weight: v.Weight, nextWeight: v.NextWeight, score: v.Score, issued: v.IssuedAt.UnixNano(),
 		reason: string(reason), seq: int32(v.Seq), step: int32(v.Step), verdict: uint8(vi), outcome: uint8(oi), final: v.Final}
@@ -112,12 +112,12 @@ func (p *pastVerdict) appendJSON(b []byte) ([]byte, error) {
 	b = append(b, `,"step":`...)
 	b = strconv.AppendInt(b, int64(p.step), 10)
 	b = append(b, `,"weight":`...)
-	b, err := appendJSONFloat(b, p.weight)
+	b, err := message.AppendJSONFloat(b, p.weight)
 	if err != nil {
 		return nil, err
 	}
 	b = append(b, `,"next_weight":`...)
-	if b, err = appendJSONFloat(b, p.nextWeight); err != nil {
+	if b, err = message.AppendJSONFloat(b, p.nextWeight); err != nil {
 		return nil, err
 	}
 	b = append(b, `,"verdict":`...)
@@ -138,26 +138,6 @@ func (p *pastVerdict) appendJSON(b []byte) ([]byte, error) {
 	return append(b, `"}`...), nil
 }
 
-// appendJSONFloat appends f as encoding/json writes a float64.
-func appendJSONFloat(b []byte, f float64) ([]byte, error) {
-	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return nil, fmt.Errorf("unsupported value %v", f)
-	}
-	format := byte('f')
-	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		format = 'e'
-	}
-	b = strconv.AppendFloat(b, f, format, -1, 64)
-	if format == 'e' {
-		// e-09 becomes e-9, as encoding/json writes it.
-		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
-			b[n-2] = b[n-1]
-			b = b[:n-1]
-		}
-	}
-	return b, nil
-}
-
 // packState moves the judge's state into its binary form, which is a
 // little smaller in memory and what a write needs.
 func (r *Record) packState() error {
@@ -175,7 +155,7 @@ func (r *Record) packState() error {
 // recordHead is a Record's JSON but for its history.
 type recordHead struct {
 	ID        string        `json:"id"`
-	Event     Event         `json:"event"`
+	Event     message.Event `json:"event"`
 	CreatedAt time.Time     `json:"created_at"`
 	UpdatedAt time.Time     `json:"updated_at"`
 	Start     time.Time     `json:"start"`

@@ -31,6 +31,7 @@ import (
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/cmd/canaryd/app"
 	"github.com/canaryd/canaryd/metrics/embedded"
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // Options configure a demo run.
@@ -227,7 +228,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	defer nc.Close()
 	verdicts := make(chan *nats.Msg, 64)
-	sub, err := nc.ChanSubscribe("canary.verdict."+namespace+".*", verdicts)
+	sub, err := nc.ChanSubscribe(message.VerdictSubject(namespace, "*"), verdicts)
 	if err != nil {
 		return nil, err
 	}
@@ -237,12 +238,12 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	for _, p := range pairs {
-		ev := app.Event{
+		ev := message.Event{
 			ID: p.name + "-" + strings.ReplaceAll(p.to, ".", "-"), Service: p.name, Namespace: namespace, Template: "web",
 			Baseline: analysis.Version{Version: p.from}, Canary: analysis.Version{Version: p.to},
 		}
 		b, _ := json.Marshal(ev)
-		if _, err := js.Publish(ctx, "canary.deploy."+namespace+"."+p.name, b); err != nil {
+		if _, err := js.Publish(ctx, message.DeployPrefix+namespace+"."+p.name, b); err != nil {
 			return nil, fmt.Errorf("publish deploy event: %w", err)
 		}
 		fmt.Fprintf(o.Out, "deploy %s %s -> %s (%s): canary.deploy.%s.%s\n", p.name, p.from, p.to, p.story, namespace, p.name)
@@ -256,7 +257,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		case <-ctx.Done():
 			return res, fmt.Errorf("demo stopped before both rollouts ended: %w", ctx.Err())
 		case m := <-verdicts:
-			var v app.Verdict
+			var v message.Verdict
 			if err := json.Unmarshal(m.Data, &v); err != nil {
 				return res, fmt.Errorf("decode verdict: %w", err)
 			}
@@ -282,7 +283,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
-func printVerdict(w io.Writer, at time.Duration, v *app.Verdict) {
+func printVerdict(w io.Writer, at time.Duration, v *message.Verdict) {
 	fin := ""
 	if v.Final {
 		fin = ", final"

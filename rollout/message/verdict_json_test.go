@@ -1,4 +1,4 @@
-package app
+package message
 
 import (
 	"encoding/json"
@@ -84,7 +84,7 @@ func TestVerdictJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := v.appendJSON(nil)
+		got, err := v.AppendJSON(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,12 +113,12 @@ func BenchmarkVerdictJSON(b *testing.B) {
 			}
 		}
 	})
-	b.Run("appendJSON", func(b *testing.B) {
+	b.Run("AppendJSON", func(b *testing.B) {
 		b.ReportAllocs()
 		var buf []byte
 		for b.Loop() {
 			var err error
-			if buf, err = v.appendJSON(buf[:0]); err != nil {
+			if buf, err = v.AppendJSON(buf[:0]); err != nil {
 				b.Fatal(err)
 			}
 		}

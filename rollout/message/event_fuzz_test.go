@@ -1,4 +1,4 @@
-package app
+package message
 
 import (
 	"encoding/json"
@@ -57,17 +57,17 @@ func FuzzDecodeEvent(f *testing.F) {
 	}
 	p := parser.NewParser(parser.Options{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		e, err := decodeEvent(b)
+		e, err := DecodeEvent(b)
 		if err != nil {
-			rej := newRejection("canary.deploy.prod.web", b, &e, err, time.Unix(0, 0))
+			rej := NewRejection("canary.deploy.prod.web", b, &e, err, time.Unix(0, 0))
 			checkRejection(t, rej)
 			return
 		}
-		if err := e.validate(cfg); err != nil {
+		if err := e.Validate(cfg); err != nil {
 			if err.Error() == "" {
 				t.Fatal("validation failed with an empty reason")
 			}
-			checkRejection(t, newRejection("canary.deploy."+e.Namespace+"."+e.Service, b, &e, err, time.Unix(0, 0)))
+			checkRejection(t, NewRejection("canary.deploy."+e.Namespace+"."+e.Service, b, &e, err, time.Unix(0, 0)))
 			return
 		}
 		if !idRE.MatchString(e.ID) || !nameRE.MatchString(e.Service) || !nameRE.MatchString(e.Namespace) || cfg.Template(e.Template) == nil {
@@ -77,7 +77,7 @@ func FuzzDecodeEvent(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encode a valid event: %v", err)
 		}
-		e2, err := decodeEvent(again)
+		e2, err := DecodeEvent(again)
 		if err != nil || !reflect.DeepEqual(normalEvent(e), normalEvent(e2)) {
 			t.Fatalf("a valid event does not survive a JSON round trip: %v\n%+v\n%+v", err, e, e2)
 		}
@@ -119,9 +119,9 @@ func checkRejection(t *testing.T, r *Rejection) {
 	if !utf8.ValidString(r.Event) || len(r.Event) > 3*(4<<10) {
 		t.Fatalf("rejection's raw event is %d bytes or not UTF-8", len(r.Event))
 	}
-	subj := rejectionSubject(r)
+	subj := r.PublishedOn()
 	tokens := strings.Split(subj, ".")
-	if len(tokens) != 4 || tokens[0]+"."+tokens[1]+"." != rejectedPrefix {
+	if len(tokens) != 4 || tokens[0]+"."+tokens[1]+"." != RejectedPrefix {
 		t.Fatalf("rejection subject %q", subj)
 	}
 	for _, tok := range tokens[2:] {

@@ -1,4 +1,4 @@
-package app
+package message
 
 import (
 	"bytes"
@@ -20,13 +20,13 @@ import (
 // canary.deploy.<namespace>.<service>; verdicts and rejections leave on
 // canary.verdict.<namespace>.<service> and canary.rejected.<namespace>.<service>.
 const (
-	deployPrefix   = "canary.deploy."
-	verdictPrefix  = "canary.verdict."
-	rejectedPrefix = "canary.rejected."
+	DeployPrefix   = "canary.deploy."
+	VerdictPrefix  = "canary.verdict."
+	RejectedPrefix = "canary.rejected."
 )
 
-// maxEventBytes bounds a deploy event, over NATS and HTTP alike.
-const maxEventBytes = 1 << 20
+// MaxEventBytes bounds a deploy event, over NATS and HTTP alike.
+const MaxEventBytes = 1 << 20
 
 // Event is a deploy event: the JSON body of a message on
 // canary.deploy.<namespace>.<service>, or of POST /api/v1/analyses. ID is
@@ -59,12 +59,16 @@ var (
 	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,252}$`)
 )
 
-// decodeEvent parses one event strictly: unknown fields and trailing data
+// ValidID reports whether id can name an analysis: it is a key-value key
+// and a message id.
+func ValidID(id string) bool { return idRE.MatchString(id) }
+
+// DecodeEvent parses one event strictly: unknown fields and trailing data
 // are errors.
-func decodeEvent(b []byte) (Event, error) {
+func DecodeEvent(b []byte) (Event, error) {
 	var e Event
-	if len(b) > maxEventBytes {
-		return e, fmt.Errorf("event is %d bytes, more than the %d allowed", len(b), maxEventBytes)
+	if len(b) > MaxEventBytes {
+		return e, fmt.Errorf("event is %d bytes, more than the %d allowed", len(b), MaxEventBytes)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
@@ -77,9 +81,9 @@ func decodeEvent(b []byte) (Event, error) {
 	return e, nil
 }
 
-// validate checks e against cfg: names, the template, and that every query
+// Validate checks e against cfg: names, the template, and that every query
 // of the template renders with the event's versions and variables.
-func (e *Event) validate(cfg *configs.Config) error {
+func (e *Event) Validate(cfg *configs.Config) error {
 	var errs []string
 	if e.ID != "" && !idRE.MatchString(e.ID) {
 		errs = append(errs, fmt.Sprintf("id %q must match %s", e.ID, idRE))
@@ -143,10 +147,10 @@ type Rejection struct {
 	RejectedAt time.Time `json:"rejected_at"`
 }
 
-// subjectNames returns the namespace and service tokens of a deploy
+// DeployNames returns the namespace and service tokens of a deploy
 // subject, or "" when it does not have exactly that shape.
-func subjectNames(subject string) (namespace, service string) {
-	rest, ok := strings.CutPrefix(subject, deployPrefix)
+func DeployNames(subject string) (namespace, service string) {
+	rest, ok := strings.CutPrefix(subject, DeployPrefix)
 	if !ok {
 		return "", ""
 	}
@@ -157,10 +161,10 @@ func subjectNames(subject string) (namespace, service string) {
 	return ns, svc
 }
 
-// rejectionSubject is where a rejection of an event is published: the
-// deploy subject's names when they are usable, else the event's, else "_".
-func rejectionSubject(r *Rejection) string {
-	ns, svc := subjectNames(r.Subject)
+// PublishedOn is the subject r is published on: the deploy subject's
+// names when they are usable, else the event's, else "_".
+func (r *Rejection) PublishedOn() string {
+	ns, svc := DeployNames(r.Subject)
 	if !nameRE.MatchString(ns) || !nameRE.MatchString(svc) {
 		ns, svc = r.Namespace, r.Service
 	}
@@ -170,10 +174,13 @@ func rejectionSubject(r *Rejection) string {
 	if !nameRE.MatchString(svc) {
 		svc = "_"
 	}
-	return rejectedPrefix + ns + "." + svc
+	return RejectedPrefix + ns + "." + svc
 }
 
-func newRejection(subject string, raw []byte, e *Event, reason error, now time.Time) *Rejection {
+// NewRejection returns the rejection of the event raw, received on
+// subject (decoded as e, nil when it did not decode), for reason; the raw
+// event is kept, cut at 4 KiB and made valid UTF-8.
+func NewRejection(subject string, raw []byte, e *Event, reason error, now time.Time) *Rejection {
 	r := &Rejection{Subject: subject, Reason: reason.Error(), RejectedAt: now.UTC()}
 	if e != nil {
 		r.EventID, r.Service, r.Namespace = e.ID, e.Service, e.Namespace

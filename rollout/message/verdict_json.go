@@ -1,7 +1,9 @@
-package app
+package message
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -10,44 +12,44 @@ import (
 )
 
 // A verdict is encoded after every judgement, once: through encoding/json
-// it was 7% of the daemon's CPU at 10,000 analyses. appendJSON writes the
+// it was 7% of the daemon's CPU at 10,000 analyses. AppendJSON writes the
 // same bytes without reflection; TestVerdictJSON holds it to
 // encoding/json's output for every field, so a field added to Verdict or
 // analysis.MetricResult and not here fails the test.
 
-// appendJSON appends v's JSON, byte for byte what json.Marshal writes.
-func (v *Verdict) appendJSON(b []byte) ([]byte, error) {
+// AppendJSON appends v's JSON, byte for byte what json.Marshal writes.
+func (v *Verdict) AppendJSON(b []byte) ([]byte, error) {
 	b = append(b, `{"analysis_id":`...)
-	b = appendJSONString(b, v.AnalysisID)
+	b = AppendJSONString(b, v.AnalysisID)
 	b = append(b, `,"service":`...)
-	b = appendJSONString(b, v.Service)
+	b = AppendJSONString(b, v.Service)
 	b = append(b, `,"namespace":`...)
-	b = appendJSONString(b, v.Namespace)
+	b = AppendJSONString(b, v.Namespace)
 	b = append(b, `,"seq":`...)
 	b = strconv.AppendInt(b, int64(v.Seq), 10)
 	b = append(b, `,"step":`...)
 	b = strconv.AppendInt(b, int64(v.Step), 10)
 	b = append(b, `,"weight":`...)
-	b, err := appendJSONFloat(b, v.Weight)
+	b, err := AppendJSONFloat(b, v.Weight)
 	if err != nil {
 		return nil, err
 	}
 	b = append(b, `,"next_weight":`...)
-	if b, err = appendJSONFloat(b, v.NextWeight); err != nil {
+	if b, err = AppendJSONFloat(b, v.NextWeight); err != nil {
 		return nil, err
 	}
 	b = append(b, `,"verdict":`...)
-	b = appendJSONString(b, string(v.Verdict))
+	b = AppendJSONString(b, string(v.Verdict))
 	b = append(b, `,"final":`...)
 	b = strconv.AppendBool(b, v.Final)
 	if v.Outcome != "" {
 		b = append(b, `,"outcome":`...)
-		b = appendJSONString(b, string(v.Outcome))
+		b = AppendJSONString(b, string(v.Outcome))
 	}
 	b = append(b, `,"score":`...)
 	b = v.Score.AppendJSON(b)
 	b = append(b, `,"reason":`...)
-	b = appendJSONString(b, v.Reason)
+	b = AppendJSONString(b, v.Reason)
 	b = append(b, `,"metrics":`...)
 	if v.Metrics == nil {
 		b = append(b, "null"...)
@@ -70,13 +72,13 @@ func (v *Verdict) appendJSON(b []byte) ([]byte, error) {
 
 func appendMetricJSON(b []byte, m *analysis.MetricResult) []byte {
 	b = append(b, `{"name":`...)
-	b = appendJSONString(b, m.Name)
+	b = AppendJSONString(b, m.Name)
 	b = append(b, `,"classification":`...)
-	b = appendJSONString(b, string(m.Classification))
+	b = AppendJSONString(b, string(m.Classification))
 	b = append(b, `,"test":`...)
-	b = appendJSONString(b, m.Test)
+	b = AppendJSONString(b, m.Test)
 	b = append(b, `,"direction":`...)
-	b = appendJSONString(b, m.Direction)
+	b = AppendJSONString(b, m.Direction)
 	b = append(b, `,"allowed_change":`...)
 	b = m.AllowedChange.AppendJSON(b)
 	b = append(b, `,"critical":`...)
@@ -92,7 +94,7 @@ func appendMetricJSON(b []byte, m *analysis.MetricResult) []byte {
 	b = m.Alpha.AppendJSON(b)
 	if m.Window != "" {
 		b = append(b, `,"window":`...)
-		b = appendJSONString(b, m.Window)
+		b = AppendJSONString(b, m.Window)
 	}
 	b = append(b, `,"change":`...)
 	b = m.Change.AppendJSON(b)
@@ -115,11 +117,11 @@ func appendMetricJSON(b []byte, m *analysis.MetricResult) []byte {
 	}
 	if m.BaselineQuery != "" {
 		b = append(b, `,"baseline_query":`...)
-		b = appendJSONString(b, m.BaselineQuery)
+		b = AppendJSONString(b, m.BaselineQuery)
 	}
 	if m.CanaryQuery != "" {
 		b = append(b, `,"canary_query":`...)
-		b = appendJSONString(b, m.CanaryQuery)
+		b = AppendJSONString(b, m.CanaryQuery)
 	}
 	if len(m.Warnings) > 0 {
 		b = append(b, `,"warnings":[`...)
@@ -127,16 +129,16 @@ func appendMetricJSON(b []byte, m *analysis.MetricResult) []byte {
 			if i > 0 {
 				b = append(b, ',')
 			}
-			b = appendJSONString(b, w)
+			b = AppendJSONString(b, w)
 		}
 		b = append(b, ']')
 	}
 	if m.Err != "" {
 		b = append(b, `,"error":`...)
-		b = appendJSONString(b, m.Err)
+		b = AppendJSONString(b, m.Err)
 	}
 	b = append(b, `,"reason":`...)
-	b = appendJSONString(b, m.Reason)
+	b = AppendJSONString(b, m.Reason)
 	return append(b, '}')
 }
 
@@ -148,11 +150,32 @@ func appendFloatPair(b []byte, p [2]analysis.Float) []byte {
 	return append(b, ']')
 }
 
-// appendJSONString appends s quoted as encoding/json quotes it (HTML
+// AppendJSONFloat appends f as encoding/json writes a float64: NaN and
+// ±Inf are errors (analysis.Float is the type that encodes them).
+func AppendJSONFloat(b []byte, f float64) ([]byte, error) {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, fmt.Errorf("unsupported value %v", f)
+	}
+	format := byte('f')
+	if abs := math.Abs(f); abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// e-09 becomes e-9, as encoding/json writes it.
+		if n := len(b); n >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b, nil
+}
+
+// AppendJSONString appends s quoted as encoding/json quotes it (HTML
 // characters escaped): plain printable ASCII, quotes, backslashes, <, >,
 // & and the common control characters are written here; anything else
 // (other control characters, non-ASCII) goes through encoding/json.
-func appendJSONString(b []byte, s string) []byte {
+func AppendJSONString(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c < 0x20 && c != '\n' && c != '\r' && c != '\t' || c >= utf8.RuneSelf {
 			q, _ := json.Marshal(s) // a string always encodes
