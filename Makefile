@@ -22,7 +22,7 @@ test:
 demo:
 	$(GO) run ./cmd/canaryd demo
 
-## replay-demo: the judge alone, over recorded analyses in testdata/.
+## replay-demo: recorded analyses in testdata/, replayed as the daemon would run them.
 replay-demo:
 	$(GO) run ./cmd/canaryctl replay --config testdata/recordings/config.yml --template scenario --recording testdata/recordings/healthy.json
 	$(GO) run ./cmd/canaryctl replay --config testdata/recordings/config.yml --template scenario --recording testdata/recordings/regressed-p99.json

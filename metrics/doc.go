@@ -5,8 +5,9 @@
 // A Provider answers one Query at a time; FetchAll runs many in parallel.
 // Two providers exist: the Prometheus source (package metrics/prometheus) and
 // the replay of a Recording. Queries are PromQL text rendered from a
-// QueryTemplate per analysis and role; the rendered text travels with the
-// Samples so that explanations can show exactly what was asked.
+// metric's query template (configs.QueryTemplate) per analysis and role;
+// the rendered text travels with the Samples so that explanations can show
+// exactly what was asked.
 //
 // Samples keep every point the provider returned, NaN and ±Inf included, and
 // count them; missing steps are counted as gaps. An empty result is "no data",

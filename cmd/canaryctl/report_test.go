@@ -1,8 +1,11 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -96,5 +99,93 @@ func TestReportErrors(t *testing.T) {
 	// A failed run leaves an existing report as it was.
 	if b, err := os.ReadFile(existing); err != nil || string(b) != "previous report" {
 		t.Errorf("existing report now %q (%v)", b, err)
+	}
+}
+
+// TestReplayAndReportAgree holds canaryctl replay and canaryctl report to
+// the same rollout on every recording in testdata/: the same outcome (or
+// the same "recording ended"), the same number of judgements, the same
+// verdict at each, under the template's one-step plan and a stepped plan
+// longer than the recordings.
+func TestReplayAndReportAgree(t *testing.T) {
+	base, err := os.ReadFile(repoFile(t, "testdata/recordings/config.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stepped := strings.Replace(string(base), "  - name: scenario\n    interval: 5m\n",
+		"  - name: stepped\n    interval: 5m\n    steps: [10, 25, 50, 100]\n    judgements_per_step: 3\n", 1)
+	if stepped == string(base) {
+		t.Fatal("testdata/recordings/config.yml no longer starts its template as this test expects")
+	}
+	cfgs := map[string]string{"scenario": repoFile(t, "testdata/recordings/config.yml"), "stepped": filepath.Join(t.TempDir(), "stepped.yml")}
+	if err := os.WriteFile(cfgs["stepped"], []byte(stepped), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recordings, _ := filepath.Glob(repoFile(t, "testdata/recordings/*.json"))
+	if len(recordings) == 0 {
+		t.Fatal("no recordings in testdata/recordings")
+	}
+	ended := false
+	for _, rec := range recordings {
+		for tmpl, cfg := range cfgs {
+			t.Run(filepath.Base(rec)+"/"+tmpl, func(t *testing.T) {
+				code, stdout, stderr := runCLI(t, "", "replay", "--config", cfg, "--template", tmpl, "--recording", rec, "--output", "json")
+				if code != 0 {
+					t.Fatalf("replay: exit %d: %s", code, stderr)
+				}
+				var res struct {
+					Verdicts []struct {
+						Seq     int    `json:"seq"`
+						Verdict string `json:"verdict"`
+					} `json:"verdicts"`
+					Final struct {
+						Verdict        string `json:"verdict"`
+						Outcome        string `json:"outcome"`
+						RecordingEnded bool   `json:"recording_ended"`
+						Judgements     int    `json:"judgements"`
+						Summary        string `json:"summary"`
+					} `json:"final"`
+				}
+				if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+					t.Fatal(err)
+				}
+				if res.Final.RecordingEnded == (res.Final.Outcome != "") || res.Final.Judgements != len(res.Verdicts) {
+					t.Fatalf("replay final %+v after %d verdicts", res.Final, len(res.Verdicts))
+				}
+				ended = ended || res.Final.RecordingEnded
+				out := filepath.Join(t.TempDir(), "report.html")
+				code, stdout, stderr = runCLI(t, "", "report", "--config", cfg, "--template", tmpl, "--recording", rec, "--out", out)
+				if code != 0 {
+					t.Fatalf("report: exit %d: %s", code, stderr)
+				}
+				if want := "wrote " + out + ": " + res.Final.Summary + ", final verdict " + res.Final.Verdict + "\n"; stdout != want {
+					t.Errorf("report says %q, replay %q", stdout, want)
+				}
+				b, err := os.ReadFile(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				page := string(b)
+				state := res.Final.Outcome
+				if res.Final.RecordingEnded {
+					state = "recording_ended"
+				}
+				if !strings.Contains(page, `data-state="`+state+`"`) {
+					t.Errorf("the report's state is not %s", state)
+				}
+				rows := regexp.MustCompile(`<tr class="judgement" data-seq="(\d+)" data-verdict="(\w+)">`).FindAllStringSubmatch(page, -1)
+				if len(rows) != len(res.Verdicts) {
+					t.Fatalf("the report shows %d judgements, replay %d", len(rows), len(res.Verdicts))
+				}
+				for i, row := range rows {
+					if v := res.Verdicts[i]; row[1] != strconv.Itoa(v.Seq) || row[2] != v.Verdict {
+						t.Errorf("judgement %d: report #%s %s, replay #%d %s", i, row[1], row[2], v.Seq, v.Verdict)
+					}
+				}
+			})
+		}
+	}
+	if !ended {
+		t.Error("no replay ran out of recording: the stepped plan no longer outlasts the recordings")
 	}
 }
