@@ -42,7 +42,8 @@ func scenarioTemplate(t testing.TB) *configs.Template {
 }
 
 // TestPathologies judges simulated canaries of every kind of issue 14
-// (pathologyKinds) through Replay with the shared scenario template, and
+// (pathologyKinds) with the shared scenario template (JudgeRecording: the
+// judge over every interval, whatever the rollout plan), and
 // holds the judge to the issue's targets: every good kind rolled back in
 // under 1% of its runs and promoted in at least 90%; every bad kind rolled
 // back in at least 95% and never promoted, gross regressions at a median
@@ -77,25 +78,26 @@ func TestPathologies(t *testing.T) {
 		reasons := map[string]int{}
 		for r := range runs {
 			rec := simulate(k.opts, seed+uint64(ki)<<32+uint64(r))
-			res, err := analysis.Replay(t.Context(), tmpl, rec)
+			js, err := analysis.JudgeRecording(t.Context(), tmpl, rec)
 			if err != nil {
 				t.Fatalf("%s run %d: %v", k.name, r, err)
 			}
+			fin := js[len(js)-1]
 			f.runs++
-			switch res.Final.Verdict {
+			switch fin.Verdict {
 			case analysis.Rollback:
 				f.rolledBack++
-				f.toRollback = append(f.toRollback, res.Final.Interval+1)
+				f.toRollback = append(f.toRollback, fin.Interval+1)
 				if k.truth == "good" {
-					reasons["rollback: "+res.Final.Reason]++
+					reasons["rollback: "+fin.Reason]++
 				}
 			case analysis.Promote:
 				f.promoted++
 				if k.truth == "bad" {
-					reasons["promote: "+res.Final.Reason]++
+					reasons["promote: "+fin.Reason]++
 				}
 			default:
-				reasons["hold: "+res.Final.Reason]++
+				reasons["hold: "+fin.Reason]++
 			}
 		}
 		pct := func(n int) string { return fmt.Sprintf("%.0f%%", 100*float64(n)/float64(f.runs)) }
