@@ -37,6 +37,10 @@ type Data struct {
 	// out, and SeriesNote says why).
 	Series     *metrics.Recording
 	SeriesNote string
+	// QueryTemplates holds each metric's query as the template writes it,
+	// shown instead of rendered queries when the analysis names no service
+	// (a replay of a recording without metadata).
+	QueryTemplates map[string]string
 }
 
 // Judgement is one verdict of the timeline with the evidence of every
@@ -102,10 +106,17 @@ const StateRecordingEnded = "recording_ended"
 // state machine, the daemon's), and ends where the rollout ended or the
 // recording did (State StateRecordingEnded).
 // Identity fields come from the recording's metadata (analysis, service,
-// namespace, baseline_version, canary_version) with placeholders when it
-// has none. The series are the recording's judged intervals.
+// namespace, baseline_version, canary_version); those it lacks stay empty
+// and the page says they were not recorded. The series are the recording's
+// judged intervals; those of the minimal form, which has no clock, are put
+// on the template's: interval k spans [k·interval, (k+1)·interval], its
+// points evenly spread over it, the first one point after the start, as
+// the daemon queries them.
 func FromReplay(r Replay) *Data {
 	t, rec := r.Template, r.Recording
+	if rec.Version == 0 {
+		rec = onTemplateClock(rec, time.Duration(t.Interval))
+	}
 	meta := func(key, def string) string {
 		if v := rec.Meta[key]; v != "" {
 			return v
@@ -114,15 +125,21 @@ func FromReplay(r Replay) *Data {
 	}
 	d := &Data{
 		ID:        meta("analysis", "replay"),
-		Service:   meta("service", "recorded-service"),
-		Namespace: meta("namespace", "recorded"),
+		Service:   meta("service", ""),
+		Namespace: meta("namespace", ""),
 		Template:  t.Name,
-		Baseline:  analysis.Version{Version: meta("baseline_version", "baseline")},
-		Canary:    analysis.Version{Version: meta("canary_version", "canary")},
+		Baseline:  analysis.Version{Version: meta("baseline_version", "")},
+		Canary:    analysis.Version{Version: meta("canary_version", "")},
 		State:     StateRecordingEnded,
 		Steps:     slices.Clone(t.Steps),
 		Source:    "replay of " + cmp.Or(r.Source, "a recording"),
 		Generated: r.Generated,
+	}
+	if d.Service == "" {
+		d.QueryTemplates = make(map[string]string, len(t.Metrics))
+		for _, m := range t.Metrics {
+			d.QueryTemplates[m.Name] = m.Query
+		}
 	}
 	if o := r.Result.Final.Outcome; o != rollout.Running {
 		d.State = string(o)
@@ -165,4 +182,35 @@ func (d *Data) FinalJudgement() *Judgement {
 		return nil
 	}
 	return &d.Timeline[len(d.Timeline)-1]
+}
+
+// onTemplateClock returns a copy of rec, a recording of the minimal form,
+// whose intervals and points lie on a clock that starts at 0 and advances
+// by interval per judgement. The minimal form numbers its points one
+// second apart, which would draw a 5m template's interval as 30 seconds.
+func onTemplateClock(rec *metrics.Recording, interval time.Duration) *metrics.Recording {
+	out := &metrics.Recording{Version: rec.Version, Meta: rec.Meta, Intervals: make([]metrics.RecordedInterval, len(rec.Intervals))}
+	for k, iv := range rec.Intervals {
+		start := time.Unix(0, 0).UTC().Add(time.Duration(iv.Index) * interval)
+		n := 1
+		for _, roles := range iv.Metrics {
+			for _, s := range roles {
+				n = max(n, len(s.Values))
+			}
+		}
+		step := interval / time.Duration(n)
+		c := metrics.RecordedInterval{Index: iv.Index, Start: start, End: start.Add(interval), Metrics: make(map[string]map[metrics.Role]metrics.Samples, len(iv.Metrics))}
+		for name, roles := range iv.Metrics {
+			c.Metrics[name] = make(map[metrics.Role]metrics.Samples, len(roles))
+			for role, s := range roles {
+				s = s.Clone()
+				for i := range s.Times {
+					s.Times[i] = start.Add(time.Duration(i+1) * step).UnixMilli()
+				}
+				c.Metrics[name][role] = s
+			}
+		}
+		out.Intervals[k] = c
+	}
+	return out
 }

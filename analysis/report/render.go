@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -67,6 +68,8 @@ type metricView struct {
 	Interval template.HTML
 	Stats    []statRow
 	Rows     []metricRow
+	// Query is the unrendered query, for an analysis that names no service.
+	Query string
 }
 
 // statRow describes one role's samples.
@@ -85,6 +88,7 @@ type metricRow struct {
 // Render writes d as one self-contained HTML page: no scripts, fonts,
 // style sheets or images from anywhere else.
 func Render(w io.Writer, d *Data) error {
+	d = clipRatioIntervals(d)
 	v := reportView{Data: d, Final: d.FinalJudgement()}
 	v.Headline, v.Summary = headline(d)
 	if len(d.Timeline) > 0 {
@@ -94,7 +98,7 @@ func Render(w io.Writer, d *Data) error {
 	v.HasSeries = d.Series != nil && len(d.Series.Intervals) > 0
 	ws := windowsOf(d.Series, d.Timeline)
 	for _, h := range histories(d.Timeline) {
-		mv := metricView{Name: h.Name, Final: h.Final(), Deciding: h.Deciding()}
+		mv := metricView{Name: h.Name, Final: h.Final(), Deciding: h.Deciding(), Query: d.QueryTemplates[h.Name]}
 		for i, r := range h.Results {
 			mv.Rows = append(mv.Rows, metricRow{Seq: h.Seqs[i], MetricResult: r})
 		}
@@ -114,6 +118,45 @@ func Render(w io.Writer, d *Data) error {
 	}
 	_, err := buf.WriteTo(w)
 	return err
+}
+
+// clipRatioIntervals returns d with the lower end of each relative change's
+// interval raised to -100% for metrics whose recorded values are all
+// non-negative: a canary cannot fall more than 100% below its baseline
+// there, although the normal approximation of a ratio of means (linear
+// scale) can put the bound below it. d itself is left alone.
+func clipRatioIntervals(d *Data) *Data {
+	if d.Series == nil {
+		return d
+	}
+	nonNeg := map[string]bool{}
+	for _, iv := range d.Series.Intervals {
+		for name, roles := range iv.Metrics {
+			ok, seen := nonNeg[name]
+			if !seen {
+				ok = true
+			}
+			for _, s := range roles {
+				for _, v := range s.Values {
+					ok = ok && !(v < 0)
+				}
+			}
+			nonNeg[name] = ok
+		}
+	}
+	cp := *d
+	cp.Timeline = slices.Clone(d.Timeline)
+	for i := range cp.Timeline {
+		ms := slices.Clone(cp.Timeline[i].Metrics)
+		for k := range ms {
+			relative := ms[k].Test == configs.TestPaired || ms[k].Test == configs.TestMannWhitney
+			if relative && nonNeg[ms[k].Name] && ms[k].ChangeCI[0] < -1 {
+				ms[k].ChangeCI[0] = -1
+			}
+		}
+		cp.Timeline[i].Metrics = ms
+	}
+	return &cp
 }
 
 // headline says in words where the analysis stands.

@@ -46,6 +46,12 @@ var testNow = time.Date(2026, 11, 23, 5, 0, 0, 0, time.UTC)
 // testdata/recordings/config.yml and returns the report's data.
 func replayData(t testing.TB, name string) *Data {
 	t.Helper()
+	return replayDataMeta(t, name, nil)
+}
+
+// replayDataMeta is replayData over a recording whose metadata is meta.
+func replayDataMeta(t testing.TB, name string, meta map[string]string) *Data {
+	t.Helper()
 	dir := filepath.Join(moduleRoot(t), "testdata", "recordings")
 	cfg, err := configs.LoadFile(filepath.Join(dir, "config.yml"))
 	if err != nil {
@@ -63,6 +69,9 @@ func replayData(t testing.TB, name string) *Data {
 	rec, err := metrics.ReadRecording(f)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if meta != nil {
+		rec.Meta = meta
 	}
 	res, err := analysis.Replay(context.Background(), tmpl, rec)
 	if err != nil {
@@ -156,9 +165,26 @@ func TestRenderSelfContained(t *testing.T) {
 	if strings.Contains(page, "NaN") {
 		t.Error("page shows NaN")
 	}
-	// The rendered PromQL is shown (escaped).
-	if !strings.Contains(page, `histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{service=&#34;recorded-service&#34;,track=&#34;canary&#34;}[1m])))`) {
-		t.Error("page lacks the canary's rendered p99 query")
+	// The recording names no service: the queries are shown as the
+	// template writes them, and no made-up name appears.
+	if !strings.Contains(page, `histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{service=&#34;{{.Service}}&#34;,track=&#34;{{.Role}}&#34;}[1m])))`) {
+		t.Error("page lacks the p99 query template")
+	}
+	for _, placeholder := range []string{"recorded-service", "(baseline) →"} {
+		if strings.Contains(page, placeholder) {
+			t.Errorf("page shows the placeholder %q", placeholder)
+		}
+	}
+	// With a service and versions, the rendered PromQL is shown (escaped).
+	page = render(t, replayDataMeta(t, "regressed-p99.json", map[string]string{"service": "checkout", "namespace": "shop", "baseline_version": "v1", "canary_version": "v2"}))
+	for _, want := range []string{
+		`histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{service=&#34;checkout&#34;,track=&#34;canary&#34;}[1m])))`,
+		`<span id="service">checkout</span> <span class="muted">in</span> shop`,
+		`v1 <span class="muted">(baseline)</span>`, `v2 <span class="muted">(canary)</span>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %s", want)
+		}
 	}
 }
 

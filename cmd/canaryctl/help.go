@@ -43,12 +43,13 @@ Example:
   canaryctl replay --config testdata/recordings/config.yml --template scenario \
       --recording testdata/recordings/regressed-p99.json
 `,
-	"report": `usage: canaryctl report --config FILE --template NAME --recording FILE --out FILE
+	"report": `usage: canaryctl report --config FILE --template NAME --recording FILE --out FILE [flags]
        canaryctl report --overview|--oncall --url URL --out FILE
 
 Replay a recording and write its analysis report, the page canaryd serves at
 /analyses/{id}, as one self-contained HTML file (inline SVG and CSS, no
-scripts): for tickets, postmortems and replays with new thresholds.
+scripts): for tickets, postmortems and replays with new thresholds. The
+service and versions come from the recording's metadata or the flags below.
 
 With --overview or --oncall, write instead the page a running canaryd serves
 at /overview (for leads: success ratio, durations, time to detect and roll
@@ -58,7 +59,8 @@ GET /api/v1/rollouts; its links lead to the daemon's analysis reports.
 
 Examples:
   canaryctl report --config testdata/recordings/config.yml --template scenario \
-      --recording testdata/recordings/regressed-p99.json --out report.html
+      --recording testdata/recordings/regressed-p99.json --out report.html \
+      --service checkout --namespace shop --baseline.version v1 --canary.version v2
   canaryctl report --oncall --url http://canaryd:9780 --out oncall.html
 `,
 	"watch": `usage: canaryctl watch [flags]

@@ -28,6 +28,10 @@ func runReport(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	recording := fs.String("recording", "", "recording file (canaryd's recording format or the minimal scenario form; required; - for standard input)")
 	out := fs.String("out", "", "HTML file to write (required; - for standard output)")
 	ov := overviewFlags(fs)
+	service := fs.String("service", "", "the service the recording is of, when its metadata does not say (shown, and the queries rendered for it)")
+	namespace := fs.String("namespace", "", "its namespace, when the recording's metadata does not say")
+	baselineVersion := fs.String("baseline.version", "", "the baseline's version, when the recording's metadata does not say")
+	canaryVersion := fs.String("canary.version", "", "the canary's version, when the recording's metadata does not say")
 	withHelp(fs, "report", stderr)
 	if err := fs.Parse(args); err != nil {
 		return flagError(fs, err, stderr)
@@ -59,6 +63,14 @@ func runReport(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	rec, err := metrics.ReadRecording(bytes.NewReader(b))
 	if err != nil {
 		return fail(fmt.Errorf("%s: %w", *recording, err))
+	}
+	for key, v := range map[string]string{"service": *service, "namespace": *namespace, "baseline_version": *baselineVersion, "canary_version": *canaryVersion} {
+		if v != "" {
+			if rec.Meta == nil {
+				rec.Meta = map[string]string{}
+			}
+			rec.Meta[key] = v
+		}
 	}
 	res, err := analysis.Replay(context.Background(), t, rec)
 	if err != nil {
