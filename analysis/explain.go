@@ -66,6 +66,9 @@ func explainMetric(mc *configs.Metric, r *MetricResult) string {
 	case whyFetchError:
 		return prefix + "query failed: " + r.Err
 	case whyNoData:
+		if sides, query := noSeries(r); sides != "" {
+			return prefix + "no data for the " + sides + ": the query matched no series" + queryNote(query)
+		}
 		return prefix + "no data: the queries returned no usable points for baseline and canary at the same timestamps"
 	case whyNaNPolicy:
 		return prefix + "NaN or infinite points and nan_policy is fail"
@@ -116,8 +119,29 @@ func explainMetric(mc *configs.Metric, r *MetricResult) string {
 	return fmt.Sprintf("%swithin the allowed %s: %s; p = %s", prefix, margin, est, pval(r.PValue))
 }
 
+// noSeries says which roles' queries returned no series at all, and the
+// query to show for them (the canary's when it is one of them).
+func noSeries(r *MetricResult) (sides, query string) {
+	switch {
+	case r.NBaseline == 0 && r.NCanary == 0:
+		return "baseline and canary", r.CanaryQuery
+	case r.NBaseline == 0:
+		return "baseline", r.BaselineQuery
+	case r.NCanary == 0:
+		return "canary", r.CanaryQuery
+	}
+	return "", ""
+}
+
+func queryNote(query string) string {
+	if query == "" {
+		return ""
+	}
+	return " (query: " + query + ")"
+}
+
 func (j *Judge) explainVerdict(out *Judgement) string {
-	var failed, critical, waiting []string
+	var failed, critical, waiting, noData []string
 	for i := range out.Metrics {
 		r := &out.Metrics[i]
 		if r.DryRun {
@@ -129,6 +153,12 @@ func (j *Judge) explainVerdict(out *Judgement) string {
 			failed = append(failed, s)
 			if r.Critical {
 				critical = append(critical, s)
+			}
+		case r.why == whyNoData:
+			if sides, query := noSeries(r); sides != "" {
+				noData = append(noData, fmt.Sprintf("no data for %s (%s): the query matched no series%s", r.Name, sides, queryNote(query)))
+			} else {
+				noData = append(noData, fmt.Sprintf("no data for %s: no usable points at the same timestamps", r.Name))
 			}
 		case r.Classification != Pass:
 			waiting = append(waiting, fmt.Sprintf("%s (%s)", r.Name, r.Classification))
@@ -149,13 +179,16 @@ func (j *Judge) explainVerdict(out *Judgement) string {
 		return fmt.Sprintf("promote: every metric within its allowed change; %s", score)
 	}
 	var parts []string
+	parts = append(parts, noData...)
 	if len(failed) > 0 {
 		parts = append(parts, "regressed: "+strings.Join(failed, ", "))
 	}
 	if len(waiting) > 0 {
 		parts = append(parts, "waiting on "+strings.Join(waiting, ", "))
 	}
-	if float64(out.Score) < j.t.Scoring.Pass {
+	if math.IsNaN(float64(out.Score)) {
+		parts = append(parts, "no metric could be judged, so there is no score")
+	} else if float64(out.Score) < j.t.Scoring.Pass {
 		parts = append(parts, fmt.Sprintf("%s below pass %.0f", score, j.t.Scoring.Pass))
 	} else {
 		parts = append(parts, score)

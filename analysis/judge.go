@@ -221,6 +221,7 @@ func (j *Judge) score(out *Judgement) {
 	var total, failed float64
 	allPass := true
 	criticalFailed := false
+	judged := false // some counted metric had data to judge
 	for i := range t.Metrics {
 		mc := &t.Metrics[i]
 		r := &out.Metrics[i]
@@ -238,6 +239,9 @@ func (j *Judge) score(out *Judgement) {
 		if r.Classification != Pass {
 			allPass = false
 		}
+		if r.Classification != NoData && r.Classification != Error {
+			judged = true
+		}
 	}
 	score := 0.0
 	if total > 0 {
@@ -251,5 +255,10 @@ func (j *Judge) score(out *Judgement) {
 		out.Verdict = Promote
 	default:
 		out.Verdict = Hold
+	}
+	if !judged {
+		// Every counted metric errored or had no data: a score of 100
+		// would say "nothing regressed" about metrics nobody could see.
+		out.Score = Float(math.NaN())
 	}
 }

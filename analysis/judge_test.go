@@ -99,8 +99,40 @@ func TestJudgeMissingDataNeverPromotes(t *testing.T) {
 			if res.Verdict != analysis.Hold {
 				t.Errorf("verdict %s (%s), want hold", res.Verdict, res.Reason)
 			}
-			if !strings.Contains(res.Reason, "waiting on") {
+			if !strings.Contains(res.Reason, "waiting on") && !strings.Contains(res.Reason, "no data for cpu") {
 				t.Errorf("reason %q should say what it waits on", res.Reason)
+			}
+		})
+	}
+}
+
+// TestJudgeNoDataSaysWhy holds the hold reason when queries match no series:
+// which metric, which roles, and the query; and no score when no metric
+// could be judged at all.
+func TestJudgeNoDataSaysWhy(t *testing.T) {
+	tmpl := loadTemplate(t, twoMetrics)
+	base := benchInputs(2, 60, 8)
+	empty := func(q string) metrics.Samples { return metrics.Samples{Query: q} }
+	for _, c := range []struct {
+		name   string
+		in     []analysis.Input
+		reason string
+		score  bool
+	}{
+		{"one metric, both roles", []analysis.Input{base[0], {Baseline: empty(`cpu{track="baseline"}`), Canary: empty(`cpu{track="canary"}`)}},
+			`hold: no data for cpu (baseline and canary): the query matched no series (query: cpu{track="canary"}); score 100`, true},
+		{"one metric, the baseline", []analysis.Input{base[0], {Baseline: empty(`cpu{track="baseline"}`), Canary: base[1].Canary}},
+			`hold: no data for cpu (baseline): the query matched no series (query: cpu{track="baseline"}); score 100`, true},
+		{"every metric", []analysis.Input{{Baseline: empty("lat_b"), Canary: empty("lat_c")}, {Err: errors.New("prometheus unreachable")}},
+			`hold: no data for latency (baseline and canary): the query matched no series (query: lat_c); waiting on cpu (error); no metric could be judged, so there is no score`, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			res := judgeOnce(t, tmpl, c.in)
+			if res.Verdict != analysis.Hold || res.Reason != c.reason {
+				t.Errorf("%s: %s\nwant hold: %s", res.Verdict, res.Reason, c.reason)
+			}
+			if scored := !math.IsNaN(float64(res.Score)); scored != c.score {
+				t.Errorf("score %v, want a score: %v", res.Score, c.score)
 			}
 		})
 	}
