@@ -18,7 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/canaryd/canaryd/cmd/canaryd/app"
+	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/cmd/canaryd/app/apptest"
 	"github.com/canaryd/canaryd/rollout/message"
 )
@@ -143,7 +143,7 @@ templates:
 		t.Fatal(err)
 	}
 	defer w.Stop()
-	var rec app.Record
+	var rec record.Record
 	for settled := false; !settled; {
 		select {
 		case e := <-w.Updates():

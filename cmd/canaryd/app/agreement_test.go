@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/analysis/report"
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
@@ -134,7 +135,7 @@ func TestDaemonReplayReportAgree(t *testing.T) {
 	type run struct {
 		id, service, template, recording string
 		rec                              *metrics.Recording
-		got                              []Verdict
+		got                              []record.Verdict
 		final                            bool
 	}
 	var runs []*run
@@ -151,7 +152,7 @@ func TestDaemonReplayReportAgree(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), cfgText), func(o *Options, _ *hooks) { o.Provider = provider })
 	c := connect(t, s)
-	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
+	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
 	byID := map[string]*run{}
 	for _, r := range runs {
 		byID[r.id] = r

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/analysis/report"
 	"github.com/canaryd/canaryd/rollout"
 	"github.com/canaryd/canaryd/rollout/message"
@@ -116,9 +117,9 @@ type AnalysisView struct {
 	UpdatedAt  time.Time         `json:"updated_at"`
 	NextDue    *time.Time        `json:"next_judgement_due,omitempty"`
 	Owner      string            `json:"owner,omitempty"`
-	Latest     *Verdict          `json:"latest_verdict,omitempty"`
+	Latest     *record.Verdict   `json:"latest_verdict,omitempty"`
 	// History holds the latest verdicts, oldest first (detail view only).
-	History []Verdict `json:"history,omitempty"`
+	History []record.Verdict `json:"history,omitempty"`
 	// Queries are the PromQL queries of every metric, as the analysis
 	// runs them (detail view only; verdicts leave them out, since they are
 	// the same at every judgement).
@@ -134,7 +135,7 @@ type MetricQueries struct {
 
 // queriesOf renders the queries of r's metrics with the running template,
 // nil when it is gone or a query does not render.
-func (a *App) queriesOf(r *Record) []MetricQueries {
+func (a *App) queriesOf(r *record.Record) []MetricQueries {
 	tmpl := a.config().Template(r.Event.Template)
 	if tmpl == nil {
 		return nil
@@ -150,7 +151,7 @@ func (a *App) queriesOf(r *Record) []MetricQueries {
 	return out
 }
 
-func viewOf(r *Record, detail bool) AnalysisView {
+func viewOf(r *record.Record, detail bool) AnalysisView {
 	v := AnalysisView{
 		ID:         r.ID,
 		Service:    r.Event.Service,
@@ -171,7 +172,7 @@ func viewOf(r *Record, detail bool) AnalysisView {
 		Latest:     r.Latest(),
 	}
 	if !r.Done() {
-		due := r.nextDue().UTC()
+		due := r.NextDue().UTC()
 		v.NextDue = &due
 	}
 	if detail {
@@ -181,7 +182,7 @@ func viewOf(r *Record, detail bool) AnalysisView {
 }
 
 // detailOf is the detail view of r: viewOf with the metrics' queries.
-func (a *App) detailOf(r *Record) AnalysisView {
+func (a *App) detailOf(r *record.Record) AnalysisView {
 	v := viewOf(r, true)
 	v.Queries = a.queriesOf(r)
 	return v
@@ -236,7 +237,7 @@ func (a *App) postAnalysis(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusCreated, a.detailOf(rec))
-	case errors.Is(err, errDuplicate):
+	case errors.Is(err, record.ErrDuplicate):
 		writeJSON(w, http.StatusOK, a.detailOf(rec))
 	case errors.Is(err, errInvalid):
 		writeError(w, http.StatusBadRequest, err)
@@ -246,15 +247,15 @@ func (a *App) postAnalysis(w http.ResponseWriter, r *http.Request) {
 }
 
 // records returns every stored analysis.
-func (a *App) records(ctx context.Context) ([]*Record, error) {
-	ids, err := a.store.ids(ctx)
+func (a *App) records(ctx context.Context) ([]*record.Record, error) {
+	ids, err := a.store.IDs(ctx)
 	if err != nil {
 		return nil, err
 	}
-	recs := make([]*Record, 0, len(ids))
+	recs := make([]*record.Record, 0, len(ids))
 	for _, id := range ids {
-		r, _, err := a.store.get(ctx, id)
-		if errors.Is(err, errNotFound) {
+		r, _, err := a.store.Get(ctx, id)
+		if errors.Is(err, record.ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -262,7 +263,7 @@ func (a *App) records(ctx context.Context) ([]*Record, error) {
 		}
 		recs = append(recs, r)
 	}
-	slices.SortFunc(recs, func(x, y *Record) int {
+	slices.SortFunc(recs, func(x, y *record.Record) int {
 		if c := x.CreatedAt.Compare(y.CreatedAt); c != 0 {
 			return c
 		}
@@ -303,7 +304,7 @@ func (a *App) listAnalyses(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"analyses": out})
 }
 
-func (a *App) lookup(w http.ResponseWriter, r *http.Request) *Record {
+func (a *App) lookup(w http.ResponseWriter, r *http.Request) *record.Record {
 	if !a.storeOrUnavailable(w) {
 		return nil
 	}
@@ -312,9 +313,9 @@ func (a *App) lookup(w http.ResponseWriter, r *http.Request) *Record {
 		writeError(w, http.StatusNotFound, fmt.Errorf("analysis %q not found", id))
 		return nil
 	}
-	rec, _, err := a.store.get(r.Context(), id)
+	rec, _, err := a.store.Get(r.Context(), id)
 	switch {
-	case errors.Is(err, errNotFound):
+	case errors.Is(err, record.ErrNotFound):
 		writeError(w, http.StatusNotFound, fmt.Errorf("analysis %q not found", id))
 		return nil
 	case err != nil:
@@ -351,7 +352,7 @@ func (a *App) getVerdict(w http.ResponseWriter, r *http.Request) {
 		Weight:     weight,
 		NextWeight: weight,
 		Verdict:    analysis.Hold,
-		Reason:     "no judgement yet: the first is due at " + rec.nextDue().UTC().Format(time.RFC3339),
+		Reason:     "no judgement yet: the first is due at " + rec.NextDue().UTC().Format(time.RFC3339),
 		Metrics:    []analysis.MetricResult{},
 		IssuedAt:   a.clock.Now().UTC(),
 	})

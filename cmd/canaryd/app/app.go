@@ -41,6 +41,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/exporter-toolkit/web"
 
+	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
 )
@@ -135,7 +136,7 @@ type App struct {
 	srv    *server.Server
 	nc     *nats.Conn
 	js     jetstream.JetStream
-	store  *store
+	store  *record.Store
 	pub    *publisher
 	ln     net.Listener
 	ready  atomic.Bool
@@ -284,7 +285,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("key-value bucket %s: %w", kv.Bucket(), err)
 	}
-	a.store = newStore(kv, kvStream)
+	a.store = record.NewStore(kv, kvStream)
 	a.pub = &publisher{js: js, stream: stream}
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))

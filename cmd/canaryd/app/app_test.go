@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/rollout"
 	"github.com/canaryd/canaryd/rollout/message"
 )
@@ -58,7 +59,7 @@ func TestLifecycle(t *testing.T) {
 			clock := newFakeClock()
 			a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 			c := connect(t, s)
-			verdicts := stored[Verdict](c, message.VerdictPrefix+">")
+			verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
 
 			e := event("deploy-1", tt.canary)
 			if tt.template != "" {
@@ -67,7 +68,7 @@ func TestLifecycle(t *testing.T) {
 			c.publishEvent(e)
 			c.waitRecord("deploy-1", nil)
 
-			var v Verdict
+			var v record.Verdict
 			if code := httpJSON(t, "GET", a.url+"/api/v1/analyses/deploy-1/verdict", "", &v); code != http.StatusOK || v.Verdict != analysis.Hold || v.Seq != 0 {
 				t.Fatalf("verdict before the first judgement: %d %+v, want 200 and hold", code, v)
 			}
@@ -146,7 +147,7 @@ func TestInvalidEventsRejected(t *testing.T) {
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 	c := connect(t, s)
 	rejections := stored[message.Rejection](c, message.RejectedPrefix+">")
-	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
+	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
 
 	tests := []struct {
 		name, subject, body, wantSubject, wantReason string
@@ -199,7 +200,7 @@ func TestDuplicateEventStartsNothing(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 	c := connect(t, s)
-	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
+	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
 
 	c.publishEvent(event("dup", "v2"))
 	first := c.waitRecord("dup", nil)
@@ -221,7 +222,7 @@ func TestDuplicateEventStartsNothing(t *testing.T) {
 		t.Errorf("the duplicate changed the analysis: %+v", r.Event)
 	}
 	clock.Advance(time.Minute)
-	got := map[string]Verdict{}
+	got := map[string]record.Verdict{}
 	for range 2 {
 		v := next(t, verdicts)
 		if _, ok := got[v.AnalysisID]; ok {
@@ -242,7 +243,7 @@ func TestAbort(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 	c := connect(t, s)
-	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
+	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
 
 	var view AnalysisView
 	body := `{"id":"ab","service":"web","namespace":"prod","template":"web","baseline":{"version":"v1"},"canary":{"version":"v2"}}`
@@ -260,7 +261,7 @@ func TestAbort(t *testing.T) {
 	if v.Seq != 2 || v.Verdict != analysis.Rollback || !v.Final || v.NextWeight != 0 || v.Outcome != rollout.Aborted || !strings.Contains(v.Reason, "pager") {
 		t.Errorf("abort verdict %+v", v)
 	}
-	c.waitRecord("ab", func(r *Record) bool { return r.settled() })
+	c.waitRecord("ab", func(r *record.Record) bool { return r.Settled() })
 	if code := httpJSON(t, "GET", a.url+"/api/v1/analyses/nope/verdict", "", nil); code != http.StatusNotFound {
 		t.Errorf("unknown analysis: %d, want 404", code)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/rollout/message"
 )
 
@@ -101,7 +102,7 @@ func (a *App) handleDeploy(ctx context.Context, msg jetstream.Msg) {
 		case err == nil:
 			a.ack(msg)
 			return
-		case errors.Is(err, errDuplicate):
+		case errors.Is(err, record.ErrDuplicate):
 			a.logger.Info("duplicate deploy event ignored", "analysis_id", e.ID)
 			a.ack(msg)
 			return

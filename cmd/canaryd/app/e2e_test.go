@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/cmd/canaryd/app/apptest"
 	"github.com/canaryd/canaryd/rollout"
 	"github.com/canaryd/canaryd/rollout/message"
@@ -64,7 +65,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal("embedded NATS has no client URL")
 	}
 	c := connectURL(t, a.natsClientURL())
-	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
+	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
 	base := "http://" + a.Addr()
 	if code := httpJSON(t, "GET", base+"/-/ready", "", nil); code != http.StatusOK {
 		t.Fatalf("ready: %d", code)
@@ -75,8 +76,8 @@ func TestEndToEnd(t *testing.T) {
 			Baseline: analysis.Version{Version: "v1"}, Canary: analysis.Version{Version: "v2"}}
 		c.publishEvent(e)
 	}
-	last := map[string]Verdict{}
-	history := map[string][]Verdict{}
+	last := map[string]record.Verdict{}
+	history := map[string][]record.Verdict{}
 	for len(last) < 2 || !last["checkout-1"].Final || !last["search-1"].Final {
 		v := next(t, verdicts)
 		history[v.AnalysisID] = append(history[v.AnalysisID], v)
@@ -109,7 +110,7 @@ func TestEndToEnd(t *testing.T) {
 	}
 
 	for id, want := range map[string]analysis.Verdict{"checkout-1": analysis.Promote, "search-1": analysis.Rollback} {
-		var v Verdict
+		var v record.Verdict
 		if code := httpJSON(t, "GET", base+"/api/v1/analyses/"+id+"/verdict", "", &v); code != http.StatusOK || v.Verdict != want || v.Seq != last[id].Seq {
 			t.Errorf("%s over HTTP: %d %s seq %d, want %s seq %d", id, code, v.Verdict, v.Seq, want, last[id].Seq)
 		}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/rollout"
 	"github.com/canaryd/canaryd/rollout/message"
 )
@@ -23,7 +24,7 @@ type flaggerPayload struct {
 // flaggerAnalysis finds the analysis a Flagger webhook asks about: the one
 // named by metadata analysis_id, else the latest analysis of the canary's
 // service (Flagger's name) in its namespace.
-func (a *App) flaggerAnalysis(w http.ResponseWriter, r *http.Request) *Record {
+func (a *App) flaggerAnalysis(w http.ResponseWriter, r *http.Request) *record.Record {
 	if !a.storeOrUnavailable(w) {
 		return nil
 	}
@@ -38,8 +39,8 @@ func (a *App) flaggerAnalysis(w http.ResponseWriter, r *http.Request) *Record {
 		return nil
 	}
 	if id := p.Metadata["analysis_id"]; id != "" {
-		rec, _, err := a.store.get(r.Context(), id)
-		if errors.Is(err, errNotFound) || !message.ValidID(id) {
+		rec, _, err := a.store.Get(r.Context(), id)
+		if errors.Is(err, record.ErrNotFound) || !message.ValidID(id) {
 			writeError(w, http.StatusNotFound, fmt.Errorf("analysis %q not found", id))
 			return nil
 		}
@@ -58,7 +59,7 @@ func (a *App) flaggerAnalysis(w http.ResponseWriter, r *http.Request) *Record {
 		writeError(w, http.StatusServiceUnavailable, err)
 		return nil
 	}
-	var found *Record
+	var found *record.Record
 	for _, rec := range recs { // sorted by creation: the last match is the latest
 		if rec.Event.Service == p.Name && rec.Event.Namespace == p.Namespace {
 			found = rec

@@ -21,6 +21,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/rollout/message"
 )
@@ -293,7 +294,7 @@ func next[T any](t *testing.T, ch <-chan T) T {
 }
 
 // waitRecord watches analysis id in the bucket until cond holds.
-func (c *client) waitRecord(id string, cond func(*Record) bool) *Record {
+func (c *client) waitRecord(id string, cond func(*record.Record) bool) *record.Record {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(c.t.Context(), waitTimeout)
 	defer cancel()
@@ -301,7 +302,7 @@ func (c *client) waitRecord(id string, cond func(*Record) bool) *Record {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	w, err := kv.Watch(ctx, keyPrefix+id)
+	w, err := kv.Watch(ctx, record.KeyPrefix+id)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -312,7 +313,7 @@ func (c *client) waitRecord(id string, cond func(*Record) bool) *Record {
 			if e == nil || e.Operation() != jetstream.KeyValuePut {
 				continue
 			}
-			r := &Record{}
+			r := &record.Record{}
 			if err := json.Unmarshal(e.Value(), r); err != nil {
 				c.t.Fatal(err)
 			}

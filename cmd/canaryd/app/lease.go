@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/canaryd/canaryd/analysis/record"
 )
 
 // startRunner runs analysis id in its own goroutine unless it already
@@ -56,19 +58,19 @@ func (a *App) releaseLeases(ctx context.Context, ids []string) error {
 		published, known := a.published[id]
 		a.runMu.Unlock()
 		for try := 0; ; try++ {
-			r, rev, err := a.store.get(ctx, id)
+			r, rev, err := a.store.Get(ctx, id)
 			if err != nil {
 				errs = append(errs, err)
 				break
 			}
-			if r.Lease.Owner != a.opts.InstanceID || r.settled() {
+			if r.Lease.Owner != a.opts.InstanceID || r.Settled() {
 				break
 			}
-			r.Lease = Lease{}
+			r.Lease = record.Lease{}
 			if known && published > r.Published && published <= r.Seq {
 				r.Published = published
 			}
-			_, err = a.store.update(ctx, r, rev)
+			_, err = a.store.Update(ctx, r, rev)
 			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) && try < 5 {
 				continue
 			}
@@ -103,7 +105,7 @@ func (a *App) scanLoop(ctx context.Context) {
 }
 
 func (a *App) scan(ctx context.Context) {
-	ids, err := a.store.ids(ctx)
+	ids, err := a.store.IDs(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			a.metrics.natsErrors.Inc()
@@ -132,11 +134,11 @@ func (a *App) scan(ctx context.Context) {
 		if skip {
 			continue
 		}
-		r, rev, err := a.store.get(ctx, id)
+		r, rev, err := a.store.Get(ctx, id)
 		if err != nil {
 			continue
 		}
-		if r.settled() {
+		if r.Settled() {
 			// Settled is for good: never read this one again.
 			a.runMu.Lock()
 			a.settled[id] = true
@@ -148,8 +150,8 @@ func (a *App) scan(ctx context.Context) {
 			continue
 		}
 		prev := r.Lease.Owner
-		r.Lease = Lease{Owner: a.opts.InstanceID, Expires: maxTime(now, r.nextDue()).Add(a.opts.LeaseGrace)}
-		if _, err := a.store.update(ctx, r, rev); err != nil {
+		r.Lease = record.Lease{Owner: a.opts.InstanceID, Expires: maxTime(now, r.NextDue()).Add(a.opts.LeaseGrace)}
+		if _, err := a.store.Update(ctx, r, rev); err != nil {
 			if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 				a.metrics.natsErrors.Inc()
 				a.logger.Error("take over analysis", "analysis_id", id, "err", err)

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/rollout/message"
 )
@@ -25,7 +26,7 @@ func TestFlaggerHooks(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 	c := connect(t, s)
-	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
+	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
 
 	// Two analyses of one service: the older promoted, the latest held
 	// at its first step for want of a judgement.
@@ -76,7 +77,7 @@ func TestQueryErrorsHold(t *testing.T) {
 		o.Provider = failingProvider{}
 	})
 	c := connect(t, s)
-	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
+	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
 	c.publishEvent(event("e1", "v2"))
 	c.waitRecord("e1", nil)
 	clock.Advance(time.Minute)
@@ -185,7 +186,7 @@ func TestReloadChangesMetrics(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, path, nil)
 	c := connect(t, s)
-	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
+	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
 	c.publishEvent(event("m1", "v2"))
 	c.waitRecord("m1", nil)
 	clock.Advance(time.Minute)
@@ -242,7 +243,7 @@ func TestOneWritePerJudgement(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 	c := connect(t, s)
-	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
+	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
 	c.publishEvent(event("w1", "v2"))
 	c.waitRecord("w1", nil)
 	for seq := 1; seq <= 3; seq++ { // template web: three steps, one judgement each
@@ -251,7 +252,7 @@ func TestOneWritePerJudgement(t *testing.T) {
 			t.Fatalf("verdict seq %d, want %d", v.Seq, seq)
 		}
 	}
-	r := c.waitRecord("w1", func(r *Record) bool { return r.settled() })
+	r := c.waitRecord("w1", func(r *record.Record) bool { return r.Settled() })
 	if r.State() != "succeeded" {
 		t.Fatalf("analysis %s", r.State())
 	}
@@ -313,7 +314,7 @@ func TestVerdictOnStream(t *testing.T) {
 	s := startNATS(t)
 	a := startApp(t, s, newFakeClock(), writeConfig(t, t.TempDir(), testConfig), nil)
 	ctx := t.Context()
-	v1 := &Verdict{wireVerdict: message.Verdict{AnalysisID: "a1", Service: "web", Namespace: "prod", Seq: 1, Verdict: analysis.Promote}}
+	v1 := &record.Verdict{Message: message.Verdict{AnalysisID: "a1", Service: "web", Namespace: "prod", Seq: 1, Verdict: analysis.Promote}}
 	if ok, err := a.pub.onStream(ctx, v1); err != nil || ok {
 		t.Fatalf("before any verdict: %v, %v", ok, err)
 	}
@@ -323,11 +324,11 @@ func TestVerdictOnStream(t *testing.T) {
 	if ok, err := a.pub.onStream(ctx, v1); err != nil || !ok {
 		t.Fatalf("the latest verdict: %v, %v", ok, err)
 	}
-	v2 := &Verdict{wireVerdict: message.Verdict{AnalysisID: "a1", Service: "web", Namespace: "prod", Seq: 2, Verdict: analysis.Promote}}
+	v2 := &record.Verdict{Message: message.Verdict{AnalysisID: "a1", Service: "web", Namespace: "prod", Seq: 2, Verdict: analysis.Promote}}
 	if ok, _ := a.pub.onStream(ctx, v2); ok {
 		t.Error("a verdict never published is taken for published")
 	}
-	other := &Verdict{wireVerdict: message.Verdict{AnalysisID: "b1", Service: "web", Namespace: "prod", Seq: 1, Verdict: analysis.Hold}}
+	other := &record.Verdict{Message: message.Verdict{AnalysisID: "b1", Service: "web", Namespace: "prod", Seq: 1, Verdict: analysis.Hold}}
 	if err := a.pub.verdict(ctx, other); err != nil {
 		t.Fatal(err)
 	}

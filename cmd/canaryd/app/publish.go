@@ -5,48 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/rollout"
-	"github.com/canaryd/canaryd/rollout/message"
+	"github.com/canaryd/canaryd/analysis/record"
 )
-
-// Verdict is a verdict as a record keeps it: the wire message (package
-// message) with its encoding, made once for the record and the stream.
-type Verdict struct {
-	wireVerdict
-
-	// enc is the verdict's JSON; stripped says its evidence was let go
-	// after publishing.
-	enc      []byte
-	stripped bool
-}
-
-// wireVerdict names the embedded message so that its fields, Verdict
-// included, are promoted.
-type wireVerdict = message.Verdict
-
-// encode returns v's JSON, encoding it at most once.
-func (v *Verdict) encode() ([]byte, error) {
-	if v.enc == nil {
-		b, err := v.AppendJSON(nil)
-		if err != nil {
-			return nil, fmt.Errorf("encode verdict %s: %w", v.MsgID(), err)
-		}
-		v.enc = b
-	}
-	return v.enc, nil
-}
-
-// newVerdict returns the verdict of r that decision d and judgement j (nil
-// for an abort) make.
-func newVerdict(r *Record, d rollout.Decision, j *analysis.Judgement, now time.Time) Verdict {
-	return Verdict{wireVerdict: message.NewVerdict(r.ID, r.Event.Service, r.Event.Namespace, d, j, now)}
-}
 
 // publisher publishes to JetStream with message ids, so that a message
 // published twice (a retry, or a replica resuming a crashed one) is stored
@@ -61,7 +25,7 @@ type publisher struct {
 // stream's duplicate window, which a long outage outlasts. A verdict
 // followed by another analysis' of the same service is not recognised
 // (false), and is published again under its message id.
-func (p *publisher) onStream(ctx context.Context, v *Verdict) (bool, error) {
+func (p *publisher) onStream(ctx context.Context, v *record.Verdict) (bool, error) {
 	m, err := p.stream.GetLastMsgForSubject(ctx, v.PublishedOn())
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return false, nil
@@ -96,8 +60,8 @@ func (p *publisher) publishBytes(ctx context.Context, subject, msgID string, b [
 	return nil
 }
 
-func (p *publisher) verdict(ctx context.Context, v *Verdict) error {
-	b, err := v.encode()
+func (p *publisher) verdict(ctx context.Context, v *record.Verdict) error {
+	b, err := v.Encode()
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/rollout/message"
 )
 
@@ -128,15 +129,15 @@ func TestReliabilityNATSRestart(t *testing.T) {
 	// all published; the daemon retries on the clock, so it must move.
 	settled := func() bool {
 		for _, id := range ids {
-			e, err := kv.Get(ctx, keyPrefix+id)
+			e, err := kv.Get(ctx, record.KeyPrefix+id)
 			if err != nil {
 				return false
 			}
-			var r Record
+			var r record.Record
 			if err := json.Unmarshal(e.Value(), &r); err != nil {
 				t.Fatal(err)
 			}
-			if !r.settled() {
+			if !r.Settled() {
 				return false
 			}
 		}
@@ -171,7 +172,7 @@ func TestReliabilityNATSRestart(t *testing.T) {
 	if got := streamCount(t, c, message.VerdictPrefix+">"); got != uint64(want) {
 		t.Errorf("the stream holds %d verdicts, want %d (one per judgement)", got, want)
 	}
-	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
+	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
 	seen := map[string]bool{}
 	for range want {
 		v := next(t, verdicts)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/metrics/embedded"
 	"github.com/canaryd/canaryd/rollout/message"
 )
@@ -179,7 +180,7 @@ func TestReliabilityPrometheusFaults(t *testing.T) {
 				o.Provider = nil // the real Prometheus provider of the config
 			})
 			c := connect(t, s)
-			verdicts := stored[Verdict](c, message.VerdictPrefix+">")
+			verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
 			c.publishEvent(event("f1", "v2"))
 			c.waitRecord("f1", nil)
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/rollout/message"
 )
 
@@ -25,7 +26,7 @@ func TestReliabilityReloadInvalid(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, path, nil)
 	c := connect(t, s)
-	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
+	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
 	c.publishEvent(event("rl", "v2"))
 	c.waitRecord("rl", nil)
 

@@ -31,6 +31,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/rollout/message"
 )
 
@@ -354,7 +355,7 @@ func TestReliabilityNoSecretsLeak(t *testing.T) {
 	}
 	c := &client{t: t, nc: nc, js: js}
 	var onNATS []string
-	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
+	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
 	rejections := stored[message.Rejection](c, message.RejectedPrefix+">")
 
 	c.publishEvent(event("sec", "v2"))
@@ -366,7 +367,7 @@ func TestReliabilityNoSecretsLeak(t *testing.T) {
 	// repeat it.
 	onNATS = append(onNATS, r.Reason)
 
-	judge := func(f promFault) Verdict {
+	judge := func(f promFault) record.Verdict {
 		t.Helper()
 		prom.set(f)
 		clock.Advance(time.Minute)

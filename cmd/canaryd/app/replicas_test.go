@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/rollout/message"
 )
 
@@ -62,7 +63,7 @@ func TestReplicasShareWork(t *testing.T) {
 	a := startApp(t, s, clock, cfg, tweak("A"))
 	startApp(t, s, clock, cfg, tweak("B"))
 	c := connect(t, s)
-	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
+	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
 
 	const n = 8
 	for i := range n {
@@ -102,7 +103,7 @@ func TestReplicasShareWork(t *testing.T) {
 	round(3)
 	for i := range n {
 		id := fmt.Sprintf("r%d", i)
-		if r := c.waitRecord(id, func(r *Record) bool { return r.settled() }); r.State() != "succeeded" {
+		if r := c.waitRecord(id, func(r *record.Record) bool { return r.Settled() }); r.State() != "succeeded" {
 			t.Errorf("%s ended %s", id, r.State())
 		}
 		if seen[id] != 3 {
@@ -153,7 +154,7 @@ func TestCrashResume(t *testing.T) {
 			j := &judgements{by: map[string]string{}}
 			startApp(t, s, clock, cfg, func(o *Options, h *hooks) { o.InstanceID = "B"; h.judged = j.hook })
 			c := connect(t, s)
-			verdicts := stored[Verdict](c, message.VerdictPrefix+">")
+			verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
 
 			body := `{"id":"c1","service":"web","namespace":"prod","template":"web","baseline":{"version":"v1"},"canary":{"version":"v2"}}`
 			if code := httpJSON(t, "POST", a.url+"/api/v1/analyses", body, nil); code != http.StatusCreated {
@@ -188,7 +189,7 @@ func TestCrashResume(t *testing.T) {
 					t.Fatalf("after resuming: verdict seq %d %s, want seq %d promote", v.Seq, v.Verdict, seq)
 				}
 			}
-			r = c.waitRecord("c1", func(r *Record) bool { return r.settled() })
+			r = c.waitRecord("c1", func(r *record.Record) bool { return r.Settled() })
 			if r.State() != "succeeded" || r.Lease.Owner != "B" {
 				t.Errorf("ended %s owned by %s", r.State(), r.Lease.Owner)
 			}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/analysis/report"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/rollout"
@@ -23,7 +24,7 @@ const reportFetchTimeout = 30 * time.Second
 //
 // The daemon keeps no samples: when a report is requested, it queries the
 // metrics source again for each judged window of the verdict history (at
-// most historyCap windows, the same queries and windows as the
+// most record.HistoryCap windows, the same queries and windows as the
 // judgements), through the current config's template. This keeps the
 // bucket small and costs queries only when someone looks. The price: a
 // window older than the source's retention comes back empty, and a
@@ -73,8 +74,8 @@ func (s reportSource) Analysis(ctx context.Context, id string) (*report.Data, er
 	if !message.ValidID(id) {
 		return nil, fmt.Errorf("analysis %q: %w", id, report.ErrNotFound)
 	}
-	r, _, err := s.a.store.get(ctx, id)
-	if errors.Is(err, errNotFound) {
+	r, _, err := s.a.store.Get(ctx, id)
+	if errors.Is(err, record.ErrNotFound) {
 		return nil, fmt.Errorf("analysis %q: %w", id, report.ErrNotFound)
 	}
 	if err != nil {
@@ -100,7 +101,7 @@ func (s reportSource) Analysis(ctx context.Context, id string) (*report.Data, er
 // history's judged verdicts are the latest judgements, so counting back
 // from the number of judgements gives each its index and window; an abort
 // judged nothing.
-func timelineOf(r *Record) []report.Judgement {
+func timelineOf(r *record.Record) []report.Judgement {
 	tl := make([]report.Judgement, len(r.History))
 	k := r.Judgements() - 1
 	for i := len(r.History) - 1; i >= 0; i-- {
@@ -123,7 +124,7 @@ func timelineOf(r *Record) []report.Judgement {
 
 // fetchSeries queries the judged windows of d's timeline again and keeps
 // the samples in d.Series; what it cannot fetch it says in d.SeriesNote.
-func (s reportSource) fetchSeries(ctx context.Context, r *Record, d *report.Data) {
+func (s reportSource) fetchSeries(ctx context.Context, r *record.Record, d *report.Data) {
 	tmpl := s.a.config().Template(r.Event.Template)
 	if tmpl == nil {
 		d.SeriesNote = fmt.Sprintf("template %q is no longer in the config, so its queries cannot be run again.", r.Event.Template)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/rollout/message"
 )
 
@@ -21,7 +22,7 @@ func TestReportPages(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 	c := connect(t, s)
-	verdicts := stored[Verdict](c, message.VerdictPrefix+">")
+	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
 	c.publishEvent(event("good-1", "v2"))
 	c.publishEvent(event("bad-1", "bad-v2"))
 	c.waitRecord("good-1", nil)
@@ -45,8 +46,8 @@ func TestReportPages(t *testing.T) {
 			t.Fatalf("%s: verdicts %v, want %v", id, got[id], vs)
 		}
 	}
-	c.waitRecord("good-1", func(r *Record) bool { return r.Done() })
-	c.waitRecord("bad-1", func(r *Record) bool { return r.Done() })
+	c.waitRecord("good-1", func(r *record.Record) bool { return r.Done() })
+	c.waitRecord("bad-1", func(r *record.Record) bool { return r.Done() })
 
 	get := func(path string) (int, string) {
 		t.Helper()

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/rollout"
 	"github.com/canaryd/canaryd/rollout/message"
@@ -25,8 +25,8 @@ const retryDelay = 5 * time.Second
 var errInvalid = errors.New("invalid event")
 
 // create stores a new analysis for e, owned by this instance, and starts
-// it. An id already stored returns the stored record and errDuplicate.
-func (a *App) create(ctx context.Context, e message.Event) (*Record, error) {
+// it. An id already stored returns the stored record and record.ErrDuplicate.
+func (a *App) create(ctx context.Context, e message.Event) (*record.Record, error) {
 	cfg := a.config()
 	if err := e.Validate(cfg); err != nil {
 		return nil, fmt.Errorf("%w: %w", errInvalid, err)
@@ -41,7 +41,7 @@ func (a *App) create(ctx context.Context, e message.Event) (*Record, error) {
 	if step := tmpl.QueryStep(); !start.Truncate(step).Equal(start) {
 		start = start.Truncate(step).Add(step)
 	}
-	r := &Record{
+	r := &record.Record{
 		ID:        e.ID,
 		Event:     e,
 		CreatedAt: now.UTC(),
@@ -50,8 +50,8 @@ func (a *App) create(ctx context.Context, e message.Event) (*Record, error) {
 		Interval:  interval,
 		Rollout:   rollout.New(rollout.PlanOf(tmpl)),
 		Judge:     analysis.NewJudge(tmpl).NewState(),
-		History:   []Verdict{},
-		Lease:     Lease{Owner: a.opts.InstanceID, Expires: start.Add(interval + a.opts.LeaseGrace)},
+		History:   []record.Verdict{},
+		Lease:     record.Lease{Owner: a.opts.InstanceID, Expires: start.Add(interval + a.opts.LeaseGrace)},
 	}
 	// Until its runner starts, the orphan scan must not take the new
 	// analysis for one of ours left behind.
@@ -65,14 +65,14 @@ func (a *App) create(ctx context.Context, e message.Event) (*Record, error) {
 		}
 		a.runMu.Unlock()
 	}()
-	if _, err := a.store.create(ctx, r); err != nil {
-		if errors.Is(err, errDuplicate) {
+	if _, err := a.store.Create(ctx, r); err != nil {
+		if errors.Is(err, record.ErrDuplicate) {
 			a.metrics.events.WithLabelValues("duplicate").Inc()
-			old, _, gerr := a.store.get(ctx, e.ID)
+			old, _, gerr := a.store.Get(ctx, e.ID)
 			if gerr != nil {
 				return nil, errors.Join(err, gerr)
 			}
-			return old, errDuplicate
+			return old, record.ErrDuplicate
 		}
 		a.metrics.natsErrors.Inc()
 		return nil, err
@@ -103,7 +103,7 @@ func (a *App) wait(ctx context.Context, t time.Time) bool {
 func (a *App) run(ctx context.Context, id string) {
 	log := a.logger.With("analysis_id", id)
 	var (
-		r   *Record
+		r   *record.Record
 		rev uint64
 	)
 	defer func() {
@@ -116,13 +116,13 @@ func (a *App) run(ctx context.Context, id string) {
 	for ctx.Err() == nil {
 		if r == nil {
 			var err error
-			r, rev, err = a.store.get(ctx, id)
+			r, rev, err = a.store.Get(ctx, id)
 			if err != nil {
 				r = nil
 				if ctx.Err() != nil {
 					return
 				}
-				if errors.Is(err, errNotFound) {
+				if errors.Is(err, record.ErrNotFound) {
 					log.Warn("analysis deleted from the store; stopping")
 					return
 				}
@@ -149,7 +149,7 @@ func (a *App) run(ctx context.Context, id string) {
 		if r.Done() {
 			return
 		}
-		due := r.nextDue()
+		due := r.NextDue()
 		if !a.wait(ctx, due) {
 			return
 		}
@@ -186,10 +186,7 @@ func (a *App) run(ctx context.Context, id string) {
 		// r is dropped and read again.
 		pj := a.judges.get(cfg, tmpl)
 		judge, out, st := pj.Judge, &pj.out, &pj.state
-		err = r.packState()
-		if err == nil {
-			err = st.UnmarshalBinary(r.state)
-		}
+		err = r.LoadState(st)
 		if err == nil {
 			err = judge.Judge(st, in, out)
 		}
@@ -211,16 +208,13 @@ func (a *App) run(ctx context.Context, id string) {
 		}
 		judge.Explain(out)
 		now := a.clock.Now()
-		v := newVerdict(r, r.Judged(out.Verdict), out, now)
-		r.state, _ = st.AppendBinary(r.state[:0]) // appending cannot fail
-		if cap(r.state) > len(r.state)+len(r.state)/8 {
-			r.state = slices.Clone(r.state) // no growth slack kept between judgements
-		}
+		v := record.NewVerdict(r, r.Judged(out.Verdict), out, now)
+		r.SaveState(st)
 		a.judges.put(pj)
-		r.addVerdict(v)
+		r.AddVerdict(v)
 		r.UpdatedAt = now.UTC()
-		r.Lease.Expires = maxTime(now, r.nextDue()).Add(a.opts.LeaseGrace)
-		if rev, err = a.store.update(ctx, r, rev); err != nil {
+		r.Lease.Expires = maxTime(now, r.NextDue()).Add(a.opts.LeaseGrace)
+		if rev, err = a.store.Update(ctx, r, rev); err != nil {
 			if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 				a.metrics.natsErrors.Inc()
 				log.Error("persist judgement", "err", err)
@@ -252,7 +246,7 @@ func (a *App) run(ctx context.Context, id string) {
 // Published < Seq and the run loop retries through publishPending.
 // due is when the judged interval ended. It returns the record's revision
 // (0: read it again) and false when a test hook abandoned the analysis.
-func (a *App) publishLatest(ctx context.Context, log *slog.Logger, r *Record, rev uint64, due time.Time) (uint64, bool) {
+func (a *App) publishLatest(ctx context.Context, log *slog.Logger, r *record.Record, rev uint64, due time.Time) (uint64, bool) {
 	v := &r.History[len(r.History)-1]
 	if v.Seq != r.Seq || r.Published != r.Seq-1 {
 		return rev, true // more than one pending: publishPending's loop
@@ -268,7 +262,7 @@ func (a *App) publishLatest(ctx context.Context, log *slog.Logger, r *Record, re
 	if r.Done() {
 		return a.recordPublished(ctx, log, r, rev), true
 	}
-	if err := r.retire(); err != nil {
+	if err := r.Retire(); err != nil {
 		log.Error("retire published verdicts", "err", err)
 		return 0, true
 	}
@@ -280,7 +274,7 @@ func (a *App) publishLatest(ctx context.Context, log *slog.Logger, r *Record, re
 // when the caller must read the record again, and false when a test hook
 // abandoned the analysis. Pending verdicts are always within the history,
 // which holds far more verdicts than can be pending.
-func (a *App) publishPending(ctx context.Context, log *slog.Logger, r *Record, rev uint64) (uint64, bool) {
+func (a *App) publishPending(ctx context.Context, log *slog.Logger, r *record.Record, rev uint64) (uint64, bool) {
 	for i := range r.History {
 		v := &r.History[i]
 		if v.Seq <= r.Published {
@@ -305,7 +299,7 @@ func (a *App) publishPending(ctx context.Context, log *slog.Logger, r *Record, r
 
 // publish publishes v; on failure it counts and logs the error, waits
 // retryDelay and returns false.
-func (a *App) publish(ctx context.Context, log *slog.Logger, v *Verdict) bool {
+func (a *App) publish(ctx context.Context, log *slog.Logger, v *record.Verdict) bool {
 	err := a.pub.verdict(ctx, v)
 	if err != nil && ctx.Err() == nil {
 		a.metrics.natsErrors.Inc()
@@ -319,8 +313,8 @@ func (a *App) publish(ctx context.Context, log *slog.Logger, v *Verdict) bool {
 // the new revision, or 0 when the write failed and the record must be
 // read again (a conflict: another writer won; an error: it is counted,
 // logged and waited on).
-func (a *App) recordPublished(ctx context.Context, log *slog.Logger, r *Record, rev uint64) uint64 {
-	nrev, err := a.store.update(ctx, r, rev)
+func (a *App) recordPublished(ctx context.Context, log *slog.Logger, r *record.Record, rev uint64) uint64 {
+	nrev, err := a.store.Update(ctx, r, rev)
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			a.metrics.natsErrors.Inc()
@@ -333,9 +327,9 @@ func (a *App) recordPublished(ctx context.Context, log *slog.Logger, r *Record, 
 }
 
 // abort ends analysis id with weight 0 and publishes the final verdict.
-func (a *App) abort(ctx context.Context, id, reason string) (*Record, error) {
+func (a *App) abort(ctx context.Context, id, reason string) (*record.Record, error) {
 	for {
-		r, rev, err := a.store.get(ctx, id)
+		r, rev, err := a.store.Get(ctx, id)
 		if err != nil {
 			return nil, err
 		}
@@ -343,14 +337,14 @@ func (a *App) abort(ctx context.Context, id, reason string) (*Record, error) {
 			return r, nil
 		}
 		now := a.clock.Now()
-		v := newVerdict(r, r.Abort(), nil, now)
+		v := record.NewVerdict(r, r.Abort(), nil, now)
 		v.Reason = "aborted"
 		if reason != "" {
 			v.Reason = "aborted: " + reason
 		}
-		r.addVerdict(v)
+		r.AddVerdict(v)
 		r.UpdatedAt = now.UTC()
-		rev, err = a.store.update(ctx, r, rev)
+		rev, err = a.store.Update(ctx, r, rev)
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			continue
 		}

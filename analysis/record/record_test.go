@@ -1,4 +1,4 @@
-package app
+package record
 
 import (
 	"encoding/json"
@@ -14,20 +14,20 @@ import (
 
 // TestRecordHistory checks what a record keeps of its verdicts through
 // the runner's cycle (add, write, publish, retire) and the bucket's JSON:
-// the latest historyCap, evidence only for the latest and any not yet
+// the latest HistoryCap, evidence only for the latest and any not yet
 // published, and every entry whole again when read back.
 func TestRecordHistory(t *testing.T) {
 	r := &Record{ID: "a1", Event: message.Event{Service: "web", Namespace: "prod"}, Judge: &analysis.State{Looks: 3}}
-	for seq := 1; seq <= historyCap+5; seq++ {
+	for seq := 1; seq <= HistoryCap+5; seq++ {
 		r.Seq = seq
-		r.addVerdict(Verdict{wireVerdict: message.Verdict{AnalysisID: "a1", Service: "web", Namespace: "prod", Seq: seq, Reason: "r", Verdict: analysis.Hold,
+		r.AddVerdict(Verdict{Message: message.Verdict{AnalysisID: "a1", Service: "web", Namespace: "prod", Seq: seq, Reason: "r", Verdict: analysis.Hold,
 			Metrics: []analysis.MetricResult{{Name: "m", PValue: 0.5}}}})
 		if _, err := r.appendJSON(nil); err != nil {
 			t.Fatalf("seq %d: %v", seq, err)
 		}
-		if seq < historyCap+4 { // the latest two stay unpublished
+		if seq < HistoryCap+4 { // the latest two stay unpublished
 			r.Published = seq
-			if err := r.retire(); err != nil {
+			if err := r.Retire(); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -40,7 +40,7 @@ func TestRecordHistory(t *testing.T) {
 	if err := json.Unmarshal(b, &got); err != nil {
 		t.Fatalf("%v\n%s", err, b)
 	}
-	if len(got.History) != historyCap || got.History[0].Seq != 6 || got.Latest().Seq != historyCap+5 {
+	if len(got.History) != HistoryCap || got.History[0].Seq != 6 || got.Latest().Seq != HistoryCap+5 {
 		t.Fatalf("history of %d from seq %d to %d", len(got.History), got.History[0].Seq, got.Latest().Seq)
 	}
 	if got.Judge == nil || got.Judge.Looks != 3 {
@@ -59,7 +59,7 @@ func TestRecordHistory(t *testing.T) {
 	// A record whose latest verdict let go of its evidence must not be
 	// written: that would lose it.
 	r.Published = r.Seq
-	if err := r.retire(); err != nil {
+	if err := r.Retire(); err != nil {
 		t.Fatal(err)
 	}
 	// Nor may the history's backing array keep a verdict alive past its
@@ -85,7 +85,7 @@ func TestPastVerdictJSON(t *testing.T) {
 	scores := []float64{100, 87.5, 0, math.NaN(), math.Inf(1), math.Inf(-1), 1e-300}
 	var prev *pastVerdict
 	for i := range 500 {
-		v := Verdict{wireVerdict: message.Verdict{Seq: r.IntN(1e6), Step: r.IntN(10), Weight: floats[r.IntN(len(floats))], NextWeight: floats[r.IntN(len(floats))],
+		v := Verdict{Message: message.Verdict{Seq: r.IntN(1e6), Step: r.IntN(10), Weight: floats[r.IntN(len(floats))], NextWeight: floats[r.IntN(len(floats))],
 			Verdict: verdicts[r.IntN(3)], Final: r.IntN(2) == 0, Outcome: outcomes[r.IntN(len(outcomes))],
 			Score: analysis.Float(scores[r.IntN(len(scores))]), Reason: reasons[r.IntN(len(reasons))],
 			IssuedAt: time.Unix(r.Int64N(4e9), r.Int64N(1e9)).UTC()}}
@@ -106,7 +106,7 @@ func TestPastVerdictJSON(t *testing.T) {
 		}
 		prev = &p
 	}
-	if _, err := pastOf(&Verdict{wireVerdict: message.Verdict{Verdict: "maybe"}}, nil); err == nil {
+	if _, err := pastOf(&Verdict{Message: message.Verdict{Verdict: "maybe"}}, nil); err == nil {
 		t.Error("an unknown verdict was kept")
 	}
 }
@@ -152,7 +152,7 @@ func TestRecordFromEarlierDaemon(t *testing.T) {
 // of any analysis, reuses the judge's arrays.
 func TestVerdictOwnsItsEvidence(t *testing.T) {
 	j := &analysis.Judgement{Verdict: analysis.Hold, Metrics: []analysis.MetricResult{{Name: "m", Warnings: []string{"gap"}}}}
-	v := newVerdict(&Record{ID: "a1"}, rollout.Decision{Seq: 1, Verdict: analysis.Hold}, j, time.Now())
+	v := NewVerdict(&Record{ID: "a1"}, rollout.Decision{Seq: 1, Verdict: analysis.Hold}, j, time.Now())
 	j.Metrics[0].Warnings[0] = "another analysis' warning"
 	j.Metrics[0].Name = "other"
 	if v.Metrics[0].Warnings[0] != "gap" || v.Metrics[0].Name != "m" {

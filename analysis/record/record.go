@@ -1,31 +1,35 @@
-package app
+// Package record is what canaryd keeps of an analysis (Record: the deploy
+// event, the judged windows, the rollout's state machine, the judge's
+// state, the latest verdicts and the lease) and its store: a JetStream
+// key-value bucket written only with compare-and-swap, so that replicas
+// never overwrite each other.
+//
+// The record's JSON is a stored format: records written by earlier
+// versions are read (TestRecordFromEarlierDaemon), and a runner's write
+// encodes only what changed since its last (past verdicts are kept
+// encoded between judgements).
+package record
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/rollout"
 	"github.com/canaryd/canaryd/rollout/message"
 )
 
-// historyCap bounds the verdicts a record keeps; only the latest keeps its
+// HistoryCap bounds the verdicts a record keeps; only the latest keeps its
 // per-metric evidence, so that a record of a template with many metrics
 // stays far below NATS' 1 MiB message limit. Every verdict's evidence is
 // on the stream.
-const historyCap = 32
+const HistoryCap = 32
 
-// keyPrefix prefixes every analysis key in the bucket.
-const keyPrefix = "analysis."
+// KeyPrefix prefixes every analysis key in the bucket.
+const KeyPrefix = "analysis."
 
 // Record is everything canaryd knows of one analysis: it lives in the
 // key-value bucket under analysis.<id> and is only ever changed with
@@ -138,6 +142,24 @@ func (p *pastVerdict) appendJSON(b []byte) ([]byte, error) {
 	return append(b, `"}`...), nil
 }
 
+// LoadState decodes the judge's state into st: the judgement at hand
+// starts from it.
+func (r *Record) LoadState(st *analysis.State) error {
+	if err := r.packState(); err != nil {
+		return err
+	}
+	return st.UnmarshalBinary(r.state)
+}
+
+// SaveState keeps st, the judge's state after a judgement, in its binary
+// form: what the next write stores and the next judgement loads.
+func (r *Record) SaveState(st *analysis.State) {
+	r.state, _ = st.AppendBinary(r.state[:0]) // appending cannot fail
+	if cap(r.state) > len(r.state)+len(r.state)/8 {
+		r.state = slices.Clone(r.state) // no growth slack kept between judgements
+	}
+}
+
 // packState moves the judge's state into its binary form, which is a
 // little smaller in memory and what a write needs.
 func (r *Record) packState() error {
@@ -233,7 +255,7 @@ func (r *Record) appendJSON(b []byte) ([]byte, error) {
 		if v.stripped {
 			return nil, fmt.Errorf("analysis %s: the latest verdict's evidence was let go before the record was written", r.ID)
 		}
-		e, err := v.encode()
+		e, err := v.Encode()
 		if err != nil {
 			return nil, err
 		}
@@ -298,12 +320,12 @@ type Lease struct {
 	Expires time.Time `json:"expires"`
 }
 
-// settled reports whether nothing is left to do: ended and every verdict
+// Settled reports whether nothing is left to do: ended and every verdict
 // published.
-func (r *Record) settled() bool { return r.Done() && r.Published >= r.Seq }
+func (r *Record) Settled() bool { return r.Done() && r.Published >= r.Seq }
 
-// nextDue is when the next judgement is due.
-func (r *Record) nextDue() time.Time {
+// NextDue is when the next judgement is due.
+func (r *Record) NextDue() time.Time {
 	return r.Start.Add(time.Duration(r.Position.Judgements+1) * r.Interval)
 }
 
@@ -315,25 +337,25 @@ func (r *Record) Latest() *Verdict {
 	return &r.History[len(r.History)-1]
 }
 
-// addVerdict appends v to the history, keeping the latest historyCap.
-func (r *Record) addVerdict(v Verdict) {
+// AddVerdict appends v to the history, keeping the latest HistoryCap.
+func (r *Record) AddVerdict(v Verdict) {
 	r.History = append(r.History, v)
-	if n := len(r.older) + len(r.History); n > historyCap {
+	if n := len(r.older) + len(r.History); n > HistoryCap {
 		// slices.Delete zeroes what it moves past, so that the backing
 		// arrays keep no verdict alive.
-		drop := min(n-historyCap, len(r.older))
+		drop := min(n-HistoryCap, len(r.older))
 		r.older = slices.Delete(r.older, 0, drop)
-		if n -= drop; n > historyCap {
-			r.History = slices.Delete(r.History, 0, n-historyCap)
+		if n -= drop; n > HistoryCap {
+			r.History = slices.Delete(r.History, 0, n-HistoryCap)
 		}
 	}
 }
 
-// retire moves the published verdicts before the latest from History to
+// Retire moves the published verdicts before the latest from History to
 // older, and lets go of the latest's evidence and encoding
 // once it is published: a runner keeps what its next write needs and no
 // more. The record must not be shown (its History is partial).
-func (r *Record) retire() error {
+func (r *Record) Retire() error {
 	i := 0
 	for ; i < len(r.History)-1 && r.History[i].Seq <= r.Published; i++ {
 		var prev *pastVerdict
@@ -345,7 +367,7 @@ func (r *Record) retire() error {
 			return err
 		}
 		if r.older == nil {
-			r.older = make([]pastVerdict, 0, historyCap-1) // no growth slack
+			r.older = make([]pastVerdict, 0, HistoryCap-1) // no growth slack
 		}
 		r.older = append(r.older, p)
 	}
@@ -355,107 +377,4 @@ func (r *Record) retire() error {
 		last.Metrics, last.enc, last.stripped = nil, nil, true
 	}
 	return nil
-}
-
-// errDuplicate is returned by store.create when the id is taken.
-var errDuplicate = errors.New("analysis exists")
-
-// errNotFound is returned by store.get for an unknown id.
-var errNotFound = errors.New("analysis not found")
-
-// store keeps records in a JetStream key-value bucket.
-type store struct {
-	kv jetstream.KeyValue
-	// stream is the bucket's stream.
-	stream jetstream.Stream
-	// bufs holds encoding buffers (*[]byte) for update.
-	bufs sync.Pool
-	// writes bounds the updates encoded and in flight at once: the
-	// bucket's stream takes them one by one, so more only hold more
-	// buffers.
-	writes chan struct{}
-}
-
-// maxWritesInFlight is the size of store.writes.
-const maxWritesInFlight = 128
-
-func newStore(kv jetstream.KeyValue, stream jetstream.Stream) *store {
-	return &store{kv: kv, stream: stream, writes: make(chan struct{}, maxWritesInFlight)}
-}
-
-func (s *store) create(ctx context.Context, r *Record) (uint64, error) {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return 0, fmt.Errorf("encode analysis %s: %w", r.ID, err)
-	}
-	rev, err := s.kv.Create(ctx, keyPrefix+r.ID, b)
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return 0, errDuplicate
-	}
-	if err != nil {
-		return 0, fmt.Errorf("create analysis %s: %w", r.ID, err)
-	}
-	return rev, nil
-}
-
-func (s *store) get(ctx context.Context, id string) (*Record, uint64, error) {
-	e, err := s.kv.Get(ctx, keyPrefix+id)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil, 0, errNotFound
-	}
-	if err != nil {
-		return nil, 0, fmt.Errorf("get analysis %s: %w", id, err)
-	}
-	r := &Record{}
-	if err := json.Unmarshal(e.Value(), r); err != nil {
-		return nil, 0, fmt.Errorf("decode analysis %s: %w", id, err)
-	}
-	return r, e.Revision(), nil
-}
-
-// update writes r if the stored revision is still rev; a conflict is
-// jetstream.ErrKeyRevisionMismatch.
-func (s *store) update(ctx context.Context, r *Record, rev uint64) (uint64, error) {
-	select {
-	case s.writes <- struct{}{}:
-		defer func() { <-s.writes }()
-	case <-ctx.Done():
-		return 0, fmt.Errorf("update analysis %s: %w", r.ID, ctx.Err())
-	}
-	// The client copies the value before Update returns, so one buffer
-	// serves write after write.
-	bp, _ := s.bufs.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
-	defer s.bufs.Put(bp)
-	b, err := r.appendJSON((*bp)[:0])
-	if err != nil {
-		return 0, fmt.Errorf("encode analysis %s: %w", r.ID, err)
-	}
-	*bp = b
-	n, err := s.kv.Update(ctx, keyPrefix+r.ID, b, rev)
-	if err != nil {
-		return 0, fmt.Errorf("update analysis %s: %w", r.ID, err)
-	}
-	return n, nil
-}
-
-// ids lists the ids of every stored analysis, from the bucket's subject
-// index: the server reads no record, so listing costs the same whatever
-// the records hold (a key lister would load every record).
-func (s *store) ids(ctx context.Context) ([]string, error) {
-	filter := "$KV." + s.kv.Bucket() + "." + keyPrefix + ">"
-	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(filter))
-	if err != nil {
-		return nil, fmt.Errorf("list analyses: %w", err)
-	}
-	ids := make([]string, 0, len(info.State.Subjects))
-	for subj := range info.State.Subjects {
-		if id, ok := strings.CutPrefix(subj, filter[:len(filter)-1]); ok {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
-	return ids, nil
 }

@@ -1,0 +1,117 @@
+package record
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrDuplicate is returned by Store.Create when the id is taken.
+var ErrDuplicate = errors.New("analysis exists")
+
+// ErrNotFound is returned by Store.Get for an unknown id.
+var ErrNotFound = errors.New("analysis not found")
+
+// Store keeps records in a JetStream key-value bucket.
+type Store struct {
+	kv jetstream.KeyValue
+	// stream is the bucket's stream.
+	stream jetstream.Stream
+	// bufs holds encoding buffers (*[]byte) for update.
+	bufs sync.Pool
+	// writes bounds the updates encoded and in flight at once: the
+	// bucket's stream takes them one by one, so more only hold more
+	// buffers.
+	writes chan struct{}
+}
+
+// maxWritesInFlight is the size of Store.writes.
+const maxWritesInFlight = 128
+
+// NewStore returns the store of the bucket kv, whose stream is stream.
+func NewStore(kv jetstream.KeyValue, stream jetstream.Stream) *Store {
+	return &Store{kv: kv, stream: stream, writes: make(chan struct{}, maxWritesInFlight)}
+}
+
+func (s *Store) Create(ctx context.Context, r *Record) (uint64, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return 0, fmt.Errorf("encode analysis %s: %w", r.ID, err)
+	}
+	rev, err := s.kv.Create(ctx, KeyPrefix+r.ID, b)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, ErrDuplicate
+	}
+	if err != nil {
+		return 0, fmt.Errorf("create analysis %s: %w", r.ID, err)
+	}
+	return rev, nil
+}
+
+func (s *Store) Get(ctx context.Context, id string) (*Record, uint64, error) {
+	e, err := s.kv.Get(ctx, KeyPrefix+id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, ErrNotFound
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("get analysis %s: %w", id, err)
+	}
+	r := &Record{}
+	if err := json.Unmarshal(e.Value(), r); err != nil {
+		return nil, 0, fmt.Errorf("decode analysis %s: %w", id, err)
+	}
+	return r, e.Revision(), nil
+}
+
+// Update writes r if the stored revision is still rev; a conflict is
+// jetstream.ErrKeyRevisionMismatch.
+func (s *Store) Update(ctx context.Context, r *Record, rev uint64) (uint64, error) {
+	select {
+	case s.writes <- struct{}{}:
+		defer func() { <-s.writes }()
+	case <-ctx.Done():
+		return 0, fmt.Errorf("update analysis %s: %w", r.ID, ctx.Err())
+	}
+	// The client copies the value before Update returns, so one buffer
+	// serves write after write.
+	bp, _ := s.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	defer s.bufs.Put(bp)
+	b, err := r.appendJSON((*bp)[:0])
+	if err != nil {
+		return 0, fmt.Errorf("encode analysis %s: %w", r.ID, err)
+	}
+	*bp = b
+	n, err := s.kv.Update(ctx, KeyPrefix+r.ID, b, rev)
+	if err != nil {
+		return 0, fmt.Errorf("update analysis %s: %w", r.ID, err)
+	}
+	return n, nil
+}
+
+// IDs lists the ids of every stored analysis, from the bucket's subject
+// index: the server reads no record, so listing costs the same whatever
+// the records hold (a key lister would load every record).
+func (s *Store) IDs(ctx context.Context) ([]string, error) {
+	filter := "$KV." + s.kv.Bucket() + "." + KeyPrefix + ">"
+	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		return nil, fmt.Errorf("list analyses: %w", err)
+	}
+	ids := make([]string, 0, len(info.State.Subjects))
+	for subj := range info.State.Subjects {
+		if id, ok := strings.CutPrefix(subj, filter[:len(filter)-1]); ok {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
