@@ -44,6 +44,7 @@ import (
 	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/rollout/bus"
 )
 
 // Options configure an App.
@@ -137,7 +138,7 @@ type App struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	store  *record.Store
-	pub    *publisher
+	pub    *bus.Publisher
 	ln     net.Listener
 	ready  atomic.Bool
 	fatal  chan error
@@ -237,12 +238,12 @@ func (a *App) Start(ctx context.Context) (err error) {
 	if url == "" {
 		url = cfg.Global.NATS.URL
 	}
-	natsOpts, err := natsOptions(&cfg.Global.NATS)
+	natsOpts, err := bus.ConnOptions(&cfg.Global.NATS)
 	if err != nil {
 		return err
 	}
 	if url == "" {
-		s, err := startEmbedded(a.opts.StoragePath, a.opts.NATSListenAddress)
+		s, err := bus.StartEmbedded(a.opts.StoragePath, a.opts.NATSListenAddress)
 		if err != nil {
 			return err
 		}
@@ -277,7 +278,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	a.js = js
-	stream, cons, kv, err := setupJetStream(ctx, js, &cfg.Global.NATS, dedupeWindow(cfg, &a.opts))
+	stream, cons, kv, err := bus.Setup(ctx, js, &cfg.Global.NATS, bus.DedupeWindow(cfg, a.opts.LeaseGrace, a.opts.ScanInterval))
 	if err != nil {
 		return err
 	}
@@ -286,7 +287,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("key-value bucket %s: %w", kv.Bucket(), err)
 	}
 	a.store = record.NewStore(kv, kvStream)
-	a.pub = &publisher{js: js, stream: stream}
+	a.pub = bus.NewPublisher(js, stream)
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.runCtx = runCtx

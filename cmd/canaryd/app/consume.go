@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/canaryd/canaryd/analysis/record"
+	"github.com/canaryd/canaryd/rollout/bus"
 	"github.com/canaryd/canaryd/rollout/message"
 )
 
@@ -107,7 +108,7 @@ func (a *App) handleDeploy(ctx context.Context, msg jetstream.Msg) {
 			a.ack(msg)
 			return
 		case !errors.Is(err, errInvalid):
-			if md, merr := msg.Metadata(); merr == nil && md.NumDelivered >= maxDeliver {
+			if md, merr := msg.Metadata(); merr == nil && md.NumDelivered >= bus.MaxDeliver {
 				// The server will not deliver it again: say so.
 				err = fmt.Errorf("could not store the analysis after %d deliveries: %w", md.NumDelivered, err)
 				break
@@ -133,7 +134,7 @@ func (a *App) reject(ctx context.Context, msg jetstream.Msg, raw []byte, e *mess
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := a.pub.publish(pctx, subj, id, rej); err != nil {
+	if err := a.pub.Publish(pctx, subj, id, rej); err != nil {
 		a.metrics.natsErrors.Inc()
 		a.logger.Error("publish rejection", "err", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/rollout/bus"
 	"github.com/canaryd/canaryd/rollout/message"
 )
 
@@ -315,24 +316,33 @@ func TestVerdictOnStream(t *testing.T) {
 	a := startApp(t, s, newFakeClock(), writeConfig(t, t.TempDir(), testConfig), nil)
 	ctx := t.Context()
 	v1 := &record.Verdict{Message: message.Verdict{AnalysisID: "a1", Service: "web", Namespace: "prod", Seq: 1, Verdict: analysis.Promote}}
-	if ok, err := a.pub.onStream(ctx, v1); err != nil || ok {
+	if ok, err := a.pub.OnStream(ctx, &v1.Message); err != nil || ok {
 		t.Fatalf("before any verdict: %v, %v", ok, err)
 	}
-	if err := a.pub.verdict(ctx, v1); err != nil {
+	if err := publishVerdict(ctx, a.pub, v1); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := a.pub.onStream(ctx, v1); err != nil || !ok {
+	if ok, err := a.pub.OnStream(ctx, &v1.Message); err != nil || !ok {
 		t.Fatalf("the latest verdict: %v, %v", ok, err)
 	}
 	v2 := &record.Verdict{Message: message.Verdict{AnalysisID: "a1", Service: "web", Namespace: "prod", Seq: 2, Verdict: analysis.Promote}}
-	if ok, _ := a.pub.onStream(ctx, v2); ok {
+	if ok, _ := a.pub.OnStream(ctx, &v2.Message); ok {
 		t.Error("a verdict never published is taken for published")
 	}
 	other := &record.Verdict{Message: message.Verdict{AnalysisID: "b1", Service: "web", Namespace: "prod", Seq: 1, Verdict: analysis.Hold}}
-	if err := a.pub.verdict(ctx, other); err != nil {
+	if err := publishVerdict(ctx, a.pub, other); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _ := a.pub.onStream(ctx, v1); ok {
+	if ok, _ := a.pub.OnStream(ctx, &v1.Message); ok {
 		t.Error("a verdict followed by another analysis' is taken for the latest")
 	}
+}
+
+// publishVerdict publishes v through p as a runner does.
+func publishVerdict(ctx context.Context, p *bus.Publisher, v *record.Verdict) error {
+	b, err := v.Encode()
+	if err != nil {
+		return err
+	}
+	return p.Verdict(ctx, &v.Message, b)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/canaryd/canaryd/rollout/bus"
 	"github.com/canaryd/canaryd/rollout/message"
 )
 
@@ -181,7 +182,7 @@ func TestReliabilityBurst(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	defer cancel()
-	cons, err := c.js.Consumer(ctx, "CANARY", consumerName)
+	cons, err := c.js.Consumer(ctx, "CANARY", bus.ConsumerName)
 	if err != nil {
 		t.Fatal(err)
 	}

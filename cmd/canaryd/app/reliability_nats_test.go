@@ -12,6 +12,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/record"
+	"github.com/canaryd/canaryd/rollout/bus"
 	"github.com/canaryd/canaryd/rollout/message"
 )
 
@@ -185,7 +186,7 @@ func TestReliabilityNATSRestart(t *testing.T) {
 			t.Errorf("verdict %s: %s, want a promote with seq in 1..%d", k, v.Verdict, seqs[v.AnalysisID])
 		}
 	}
-	cons, err := c.js.Consumer(ctx, "CANARY", consumerName)
+	cons, err := c.js.Consumer(ctx, "CANARY", bus.ConsumerName)
 	if err != nil {
 		t.Fatal(err)
 	}

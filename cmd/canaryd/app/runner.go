@@ -283,7 +283,7 @@ func (a *App) publishPending(ctx context.Context, log *slog.Logger, r *record.Re
 		// A verdict already on the stream (the runner that published it
 		// stopped before recording it) is not published again: the
 		// stream's duplicate window may have passed.
-		if ok, err := a.pub.onStream(ctx, v); err == nil && ok {
+		if ok, err := a.pub.OnStream(ctx, &v.Message); err == nil && ok {
 			continue
 		}
 		if !a.publish(ctx, log, v) {
@@ -300,7 +300,10 @@ func (a *App) publishPending(ctx context.Context, log *slog.Logger, r *record.Re
 // publish publishes v; on failure it counts and logs the error, waits
 // retryDelay and returns false.
 func (a *App) publish(ctx context.Context, log *slog.Logger, v *record.Verdict) bool {
-	err := a.pub.verdict(ctx, v)
+	b, err := v.Encode()
+	if err == nil {
+		err = a.pub.Verdict(ctx, &v.Message, b)
+	}
 	if err != nil && ctx.Err() == nil {
 		a.metrics.natsErrors.Inc()
 		log.Error("publish verdict", "seq", v.Seq, "err", err)

@@ -1,4 +1,9 @@
-package app
+// Package bus is canaryd's NATS JetStream plumbing: the embedded server,
+// the connection's options from global.nats, the stream that carries deploy
+// events, verdicts and rejections (package message), the durable consumer
+// replicas share, the key-value bucket of the analyses, and a publisher that
+// stores a message published twice once (message ids).
+package bus
 
 import (
 	"context"
@@ -18,39 +23,40 @@ import (
 	"github.com/canaryd/canaryd/rollout/message"
 )
 
-// consumerName is the durable consumer of deploy events shared by every
+// ConsumerName is the durable consumer of deploy events shared by every
 // replica.
-const consumerName = "canaryd"
+const ConsumerName = "canaryd"
 
 // analysisTTL is how long an analysis stays in the bucket after its last
 // change: running analyses change at every judgement.
 const analysisTTL = 7 * 24 * time.Hour
 
-// maxDeliver bounds the deliveries of a deploy event that cannot be
+// MaxDeliver bounds the deliveries of a deploy event that cannot be
 // stored; the last failure is published as a rejection.
-const maxDeliver = 5
+const MaxDeliver = 5
 
 // minDedupeWindow is the least time the stream remembers message ids.
 const minDedupeWindow = 2 * time.Minute
 
-// dedupeWindow is how long the stream remembers message ids: a verdict
+// DedupeWindow is how long the stream remembers message ids: a verdict
 // republished by a resuming replica within it is stored once. The owner
 // records a verdict as published with its next write, an interval later;
 // a replica resumes an analysis at most a lease grace and a scan after
 // the judgement its owner missed. Twice the longest interval plus both is
 // enough: remembering longer only costs memory (about 170 bytes per id,
 // at a verdict per analysis and interval).
-func dedupeWindow(cfg *configs.Config, o *Options) time.Duration {
+// leaseGrace and scan are the daemon's lease grace and scan interval.
+func DedupeWindow(cfg *configs.Config, leaseGrace, scan time.Duration) time.Duration {
 	var longest time.Duration
 	for i := range cfg.Templates {
 		longest = max(longest, time.Duration(cfg.Templates[i].Interval))
 	}
-	return max(minDedupeWindow, 2*longest+o.LeaseGrace+o.ScanInterval)
+	return max(minDedupeWindow, 2*longest+leaseGrace+scan)
 }
 
-// startEmbedded runs a NATS server with JetStream storing under dir. With
+// StartEmbedded runs a NATS server with JetStream storing under dir. With
 // an empty listen address it accepts in-process connections only.
-func startEmbedded(dir, listen string) (*server.Server, error) {
+func StartEmbedded(dir, listen string) (*server.Server, error) {
 	o := &server.Options{
 		ServerName: "canaryd",
 		JetStream:  true,
@@ -85,9 +91,9 @@ func startEmbedded(dir, listen string) (*server.Server, error) {
 	return s, nil
 }
 
-// natsOptions turns the config's credentials and TLS settings into
+// ConnOptions turns the config's credentials and TLS settings into
 // connection options.
-func natsOptions(c *configs.NATS) ([]nats.Option, error) {
+func ConnOptions(c *configs.NATS) ([]nats.Option, error) {
 	opts := []nats.Option{nats.Name("canaryd"), nats.MaxReconnects(-1)}
 	password, token, err := c.Secrets()
 	if err != nil {
@@ -112,9 +118,9 @@ func natsOptions(c *configs.NATS) ([]nats.Option, error) {
 	return opts, nil
 }
 
-// setupJetStream creates (or updates) the stream, the shared durable
+// Setup creates (or updates) the stream, the shared durable
 // consumer and the key-value bucket.
-func setupJetStream(ctx context.Context, js jetstream.JetStream, c *configs.NATS, dedupe time.Duration) (jetstream.Stream, jetstream.Consumer, jetstream.KeyValue, error) {
+func Setup(ctx context.Context, js jetstream.JetStream, c *configs.NATS, dedupe time.Duration) (jetstream.Stream, jetstream.Consumer, jetstream.KeyValue, error) {
 	// NATS refuses a duplicate window longer than the stream keeps
 	// messages; a verdict older than that is gone anyway.
 	dedupe = min(dedupe, c.StreamMaxAgeOrDefault())
@@ -135,15 +141,15 @@ func setupJetStream(ctx context.Context, js jetstream.JetStream, c *configs.NATS
 		return nil, nil, nil, fmt.Errorf("stream %s: %w", c.StreamOrDefault(), err)
 	}
 	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       consumerName,
+		Durable:       ConsumerName,
 		Description:   "deploy events, shared by every canaryd replica",
 		FilterSubject: message.DeployPrefix + ">",
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       30 * time.Second,
-		MaxDeliver:    maxDeliver,
+		MaxDeliver:    MaxDeliver,
 	})
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("consumer %s: %w", consumerName, err)
+		return nil, nil, nil, fmt.Errorf("consumer %s: %w", ConsumerName, err)
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      c.KVBucketOrDefault(),

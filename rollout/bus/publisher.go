@@ -1,4 +1,4 @@
-package app
+package bus
 
 import (
 	"context"
@@ -9,23 +9,28 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/canaryd/canaryd/analysis/record"
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
-// publisher publishes to JetStream with message ids, so that a message
+// Publisher publishes to JetStream with message ids, so that a message
 // published twice (a retry, or a replica resuming a crashed one) is stored
 // once.
-type publisher struct {
+type Publisher struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream // the stream verdicts go to
 }
 
-// onStream reports whether v is the latest message on its subject: then
+// NewPublisher returns a publisher to js whose verdicts go to stream.
+func NewPublisher(js jetstream.JetStream, stream jetstream.Stream) *Publisher {
+	return &Publisher{js: js, stream: stream}
+}
+
+// OnStream reports whether v is the latest message on its subject: then
 // it was published, and publishing it again would only rely on the
 // stream's duplicate window, which a long outage outlasts. A verdict
 // followed by another analysis' of the same service is not recognised
 // (false), and is published again under its message id.
-func (p *publisher) onStream(ctx context.Context, v *record.Verdict) (bool, error) {
+func (p *Publisher) OnStream(ctx context.Context, v *message.Verdict) (bool, error) {
 	m, err := p.stream.GetLastMsgForSubject(ctx, v.PublishedOn())
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return false, nil
@@ -43,15 +48,17 @@ func (p *publisher) onStream(ctx context.Context, v *record.Verdict) (bool, erro
 	return last.AnalysisID == v.AnalysisID && last.Seq == v.Seq, nil
 }
 
-func (p *publisher) publish(ctx context.Context, subject, msgID string, v any) error {
+// Publish publishes v as JSON on subject under msgID.
+func (p *Publisher) Publish(ctx context.Context, subject, msgID string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", subject, err)
 	}
-	return p.publishBytes(ctx, subject, msgID, b)
+	return p.PublishBytes(ctx, subject, msgID, b)
 }
 
-func (p *publisher) publishBytes(ctx context.Context, subject, msgID string, b []byte) error {
+// PublishBytes publishes b on subject under msgID.
+func (p *Publisher) PublishBytes(ctx context.Context, subject, msgID string, b []byte) error {
 	m := &nats.Msg{Subject: subject, Data: b, Header: nats.Header{}}
 	m.Header.Set(jetstream.MsgIDHeader, msgID)
 	if _, err := p.js.PublishMsg(ctx, m); err != nil {
@@ -60,10 +67,8 @@ func (p *publisher) publishBytes(ctx context.Context, subject, msgID string, b [
 	return nil
 }
 
-func (p *publisher) verdict(ctx context.Context, v *record.Verdict) error {
-	b, err := v.Encode()
-	if err != nil {
-		return err
-	}
-	return p.publishBytes(ctx, v.PublishedOn(), v.MsgID(), b)
+// Verdict publishes v, encoded as b, on its subject under its message
+// id.
+func (p *Publisher) Verdict(ctx context.Context, v *message.Verdict, b []byte) error {
+	return p.PublishBytes(ctx, v.PublishedOn(), v.MsgID(), b)
 }
