@@ -85,6 +85,11 @@ func NewJudge(t *configs.Template) *Judge {
 	}
 }
 
+// SetExactTable makes the judge take exact Mann-Whitney null
+// distributions from t, a table shared with other judges (see
+// stats.ExactTable); without one it remembers only the last it computed.
+func (j *Judge) SetExactTable(t *stats.ExactTable) { j.ws.SetExactTable(t) }
+
 // Template returns the judge's template.
 func (j *Judge) Template() *configs.Template { return j.t }
 

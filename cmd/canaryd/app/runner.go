@@ -15,6 +15,7 @@ import (
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/rollout"
 	"github.com/canaryd/canaryd/rollout/message"
+	"github.com/canaryd/canaryd/stats"
 )
 
 // retryDelay is how long an analysis waits after a failed NATS or
@@ -373,12 +374,19 @@ func (a *App) abort(ctx context.Context, id, reason string) (*record.Record, err
 // judgePool lends judges, one per judgement in progress: a judge's
 // scratch buffers are needed only while it judges, so thousands of
 // analyses share a few. Pools are per template and start afresh when the
-// config is reloaded.
+// config is reloaded; all judges share one table of exact Mann-Whitney
+// distributions, which outlives pooled judges and reloads.
 type judgePool struct {
 	mu    sync.Mutex
 	cfg   *configs.Config
 	pools map[*configs.Template]*sync.Pool
+	exact *stats.ExactTable
 }
+
+// exactTableBytes bounds the judges' shared table of exact distributions:
+// the mann-whitney test's block counts stay under 50 for the exact method,
+// about 10 KB per pair of sizes.
+const exactTableBytes = 8 << 20
 
 // pooledJudge is a judge with its output buffers and a state to decode
 // an analysis' state into.
@@ -406,9 +414,17 @@ func (p *judgePool) pool(cfg *configs.Config, t *configs.Template) *sync.Pool {
 	if p.cfg != cfg || p.pools == nil {
 		p.cfg, p.pools = cfg, map[*configs.Template]*sync.Pool{}
 	}
+	if p.exact == nil {
+		p.exact = stats.NewExactTable(exactTableBytes)
+	}
 	sp := p.pools[t]
 	if sp == nil {
-		sp = &sync.Pool{New: func() any { return &pooledJudge{Judge: analysis.NewJudge(t)} }}
+		exact := p.exact
+		sp = &sync.Pool{New: func() any {
+			j := analysis.NewJudge(t)
+			j.SetExactTable(exact)
+			return &pooledJudge{Judge: j}
+		}}
 		p.pools[t] = sp
 	}
 	return sp
