@@ -13,6 +13,7 @@ type appMetrics struct {
 	fetchDuration     prometheus.Histogram
 	verdictDelay      prometheus.Histogram
 	queryErrors       prometheus.Counter
+	noData            *prometheus.CounterVec
 	natsErrors        prometheus.Counter
 	events            *prometheus.CounterVec
 	reloadSuccess     prometheus.Gauge
@@ -49,6 +50,10 @@ func newAppMetrics(reg prometheus.Registerer) *appMetrics {
 			Name: "canaryd_query_errors_total",
 			Help: "Metric queries that failed.",
 		}),
+		noData: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "canaryd_metric_no_data_total",
+			Help: "Judgements in which a metric's query returned no series for the baseline, the canary or both (the metric holds), by template and metric.",
+		}, []string{"template", "metric"}),
 		natsErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "canaryd_nats_errors_total",
 			Help: "Failed NATS operations (publish, key-value, consumer).",

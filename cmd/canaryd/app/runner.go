@@ -104,8 +104,9 @@ func (a *App) wait(ctx context.Context, t time.Time) bool {
 func (a *App) run(ctx context.Context, id string) {
 	log := a.logger.With("analysis_id", id)
 	var (
-		r   *record.Record
-		rev uint64
+		r      *record.Record
+		rev    uint64
+		noData noDataWatch
 	)
 	defer func() {
 		a.runMu.Lock()
@@ -183,6 +184,7 @@ func (a *App) run(ctx context.Context, id string) {
 				log.Warn("query failed", "metric", tmpl.Metrics[i].Name, "err", in[i].Err)
 			}
 		}
+		noData.observe(a.metrics, log, tmpl, in, a.clock.Now())
 		// The judgement is made on r in place; if it cannot be written,
 		// r is dropped and read again.
 		pj := a.judges.get(cfg, tmpl)
