@@ -177,6 +177,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	fmt.Fprintf(out, "before analyses: heap live %.1f MiB, RSS %.1f MiB\n", mib(before.heapLive), mib(before.rss))
 
 	// Submit, evenly over one interval of wall time.
+	fmt.Fprintf(out, "submitting %d analyses over %s of wall time...\n", o.analyses, time.Duration(float64(o.interval)/o.factor).Round(time.Millisecond))
 	submitStart := time.Now()
 	failed, err := submit(ctx, api, &o, rec)
 	if ctx.Err() != nil {
@@ -199,6 +200,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return err
 	}
 	wall := time.Duration(float64(o.duration) / o.factor)
+	fmt.Fprintf(out, "measuring for %s of wall time (a line every %s)...\n", wall.Round(time.Millisecond), min(5*time.Second, wall/4+time.Millisecond).Round(time.Millisecond))
 	var mem []memSample
 	tick := time.NewTicker(min(5*time.Second, wall/4+time.Millisecond))
 	end := time.NewTimer(wall)
@@ -229,6 +231,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	}
 
 	// Verdicts due in the measured time may still arrive.
+	fmt.Fprintf(out, "measured; waiting up to %s for the verdicts still due, then stopping the daemon...\n", o.drain)
 	drain := time.NewTimer(o.drain)
 	select {
 	case <-rec.complete():

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -158,8 +159,8 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 func writeReplayText(w io.Writer, res *analysis.ReplayResult, steps int) {
 	for i := range res.Verdicts {
 		v, j := &res.Verdicts[i], &res.Intervals[i]
-		fmt.Fprintf(w, "== #%d interval %d, step %d of %d: %s (score %.0f), weight %s%% -> %s%%\n",
-			v.Seq, v.Interval, v.Step, steps, strings.ToUpper(string(v.Verdict)), float64(j.Score), fmtWeight(v.Weight), fmtWeight(v.NextWeight))
+		fmt.Fprintf(w, "== #%d interval %d, step %d of %d: %s (%s), weight %s%% -> %s%%\n",
+			v.Seq, v.Interval, v.Step, steps, strings.ToUpper(string(v.Verdict)), scoreText(float64(j.Score)), fmtWeight(v.Weight), fmtWeight(v.NextWeight))
 		if v.Verdict != j.Verdict {
 			fmt.Fprintf(w, "   %s\n", v.Reason)
 		}
@@ -167,6 +168,14 @@ func writeReplayText(w io.Writer, res *analysis.ReplayResult, steps int) {
 	}
 	f := &res.Final
 	fmt.Fprintf(w, "\nFinal: %s at interval %d\nOutcome: %s\n%s\n", strings.ToUpper(string(f.Verdict)), f.Interval, f.Summary, f.Reason)
+}
+
+// scoreText is "score 87", or "no score" when no metric could be judged.
+func scoreText(score float64) string {
+	if math.IsNaN(score) {
+		return "no score"
+	}
+	return "score " + strconv.FormatFloat(score, 'f', 0, 64)
 }
 
 func fmtWeight(w float64) string { return strconv.FormatFloat(w, 'g', -1, 64) }
@@ -201,7 +210,7 @@ func writeJSON(stdout, stderr io.Writer, v any) int {
 }
 
 func writeJudgementText(w io.Writer, j *analysis.Judgement) {
-	fmt.Fprintf(w, "Verdict: %s (score %.0f)\n%s\n\n", strings.ToUpper(string(j.Verdict)), float64(j.Score), j.Reason)
+	fmt.Fprintf(w, "Verdict: %s (%s)\n%s\n\n", strings.ToUpper(string(j.Verdict)), scoreText(float64(j.Score)), j.Reason)
 	writeMetricsTable(w, j)
 }
 

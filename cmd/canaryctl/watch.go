@@ -106,7 +106,7 @@ func printVerdict(w io.Writer, v *message.Verdict) {
 	if v.Final {
 		final = " (final: " + string(v.Outcome) + ")"
 	}
-	fmt.Fprintf(w, "%s %s/%s %s #%d step %d: %s%s, weight %g%% -> %g%%, score %s\n    %s\n",
+	fmt.Fprintf(w, "%s %s/%s %s #%d step %d: %s%s, weight %g%% -> %g%%, %s\n    %s\n",
 		at, v.Namespace, v.Service, v.AnalysisID, v.Seq, v.Step, strings.ToUpper(string(v.Verdict)), final,
-		v.Weight, v.NextWeight, v.Score.AppendJSON(nil), v.Reason)
+		v.Weight, v.NextWeight, scoreText(float64(v.Score)), v.Reason)
 }
