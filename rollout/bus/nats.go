@@ -27,9 +27,9 @@ import (
 // replica.
 const ConsumerName = "canaryd"
 
-// analysisTTL is how long an analysis stays in the bucket after its last
+// AnalysisTTL is how long an analysis stays in the bucket after its last
 // change: running analyses change at every judgement.
-const analysisTTL = 7 * 24 * time.Hour
+const AnalysisTTL = 7 * 24 * time.Hour
 
 // MaxDeliver bounds the deliveries of a deploy event that cannot be
 // stored; the last failure is published as a rejection.
@@ -155,7 +155,7 @@ func Setup(ctx context.Context, js jetstream.JetStream, c *configs.NATS, dedupe 
 		Bucket:      c.KVBucketOrDefault(),
 		Description: "canaryd analyses",
 		Storage:     jetstream.FileStorage,
-		TTL:         analysisTTL,
+		TTL:         AnalysisTTL,
 	})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("key-value bucket %s: %w", c.KVBucketOrDefault(), err)

@@ -189,11 +189,13 @@ func (m *Metrics) Started(r Rollout) {
 
 // initialise creates r's counter series at 0 before anything ends, so that
 // increase() over them sees the first rollback of a template in a
-// namespace (a series that is born at 1 shows no increase).
+// namespace (a series that is born at 1 shows no increase), and its
+// unpublished-rollbacks gauge at 0.
 func (m *Metrics) initialise(r Rollout) {
 	for _, o := range Outcomes {
 		m.ended.WithLabelValues(r.Template, r.Namespace, o)
 	}
+	m.unpublished.WithLabelValues(r.Template, r.Namespace)
 }
 
 // Published records a verdict of r put on the stream at time at: a final

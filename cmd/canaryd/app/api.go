@@ -20,6 +20,7 @@ import (
 	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/analysis/report"
 	"github.com/canaryd/canaryd/rollout"
+	"github.com/canaryd/canaryd/rollout/bus"
 	"github.com/canaryd/canaryd/rollout/message"
 )
 
@@ -37,6 +38,10 @@ func (a *App) Handler() http.Handler {
 	pages := report.Handler(reportSource{a}, a.logger, a.clock.Now)
 	mux.Handle("GET /analyses", pages)
 	mux.Handle("GET /analyses/{id}", pages)
+	overview := report.OverviewHandler(overviewSource{a}, bus.AnalysisTTL, a.logger, a.clock.Now)
+	for _, p := range []string{"GET /overview", "GET /oncall", "GET /api/v1/rollouts"} {
+		mux.Handle(p, overview)
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(
 		prometheus.Gatherers{a.opts.Gatherer, a.sourceGatherer()},
 		promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelError)},

@@ -45,6 +45,7 @@ import (
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/rollout/bus"
+	"github.com/canaryd/canaryd/rollout/sli"
 )
 
 // Options configure an App.
@@ -125,6 +126,7 @@ type App struct {
 	logger  *slog.Logger
 	clock   Clock
 	metrics *appMetrics
+	sli     *sli.Metrics
 
 	cfgMu    sync.RWMutex
 	cfg      *configs.Config
@@ -195,6 +197,7 @@ func New(opts Options) (*App, error) {
 		logger:    opts.Logger,
 		clock:     opts.Clock,
 		metrics:   newAppMetrics(opts.Registerer),
+		sli:       sli.New(opts.Registerer, opts.Clock.Now),
 		cfg:       cfg,
 		fatal:     make(chan error, 1),
 		running:   map[string]context.CancelFunc{},

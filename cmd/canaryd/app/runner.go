@@ -79,6 +79,7 @@ func (a *App) create(ctx context.Context, e message.Event) (*record.Record, erro
 		return nil, err
 	}
 	a.metrics.events.WithLabelValues("started").Inc()
+	a.sli.Started(sliRollout(r))
 	a.logger.Info("analysis started", "analysis_id", r.ID, "service", e.Service, "namespace", e.Namespace,
 		"template", e.Template, "baseline", e.Baseline.Version, "canary", e.Canary.Version)
 	a.startRunner(r.ID)
@@ -108,6 +109,7 @@ func (a *App) run(ctx context.Context, id string) {
 		rev    uint64
 		noData noDataWatch
 	)
+	defer a.sli.Untrack(id)
 	defer func() {
 		a.runMu.Lock()
 		if a.stopped && r != nil {
@@ -138,6 +140,7 @@ func (a *App) run(ctx context.Context, id string) {
 			log.Info("analysis owned by another instance; stopping", "owner", r.Lease.Owner)
 			return
 		}
+		a.sli.Track(sliRollout(r), sliPosition(r))
 		if r.Published < r.Seq {
 			var ok bool
 			if rev, ok = a.publishPending(ctx, log, r, rev); !ok {
@@ -258,6 +261,7 @@ func (a *App) publishLatest(ctx context.Context, log *slog.Logger, r *record.Rec
 		return rev, true
 	}
 	a.metrics.verdictDelay.Observe(a.clock.Now().Sub(due).Seconds())
+	a.sli.Published(sliRollout(r), sliVerdict(v), a.clock.Now())
 	if a.hooks.published != nil && !a.hooks.published(ctx, a.opts.InstanceID, r.ID, r.Seq) {
 		return 0, false
 	}
@@ -292,6 +296,7 @@ func (a *App) publishPending(ctx context.Context, log *slog.Logger, r *record.Re
 		if !a.publish(ctx, log, v) {
 			return 0, true
 		}
+		a.sli.Published(sliRollout(r), sliVerdict(v), a.clock.Now())
 	}
 	if a.hooks.published != nil && !a.hooks.published(ctx, a.opts.InstanceID, r.ID, r.Seq) {
 		return 0, false
@@ -320,6 +325,9 @@ func (a *App) publish(ctx context.Context, log *slog.Logger, v *record.Verdict) 
 // read again (a conflict: another writer won; an error: it is counted,
 // logged and waited on).
 func (a *App) recordPublished(ctx context.Context, log *slog.Logger, r *record.Record, rev uint64) uint64 {
+	if r.Done() {
+		r.UpdatedAt = a.clock.Now().UTC() // when the final verdict was known published: rolloutOf
+	}
 	nrev, err := a.store.Update(ctx, r, rev)
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
