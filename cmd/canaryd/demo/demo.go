@@ -218,6 +218,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	fmt.Fprintf(o.Out, "canaryd demo: every piece embedded, nothing to install\n")
 	fmt.Fprintf(o.Out, "  HTTP API        %s/api/v1/analyses\n", res.APIURL)
 	fmt.Fprintf(o.Out, "  reports         %s/analyses\n", res.APIURL)
+	fmt.Fprintf(o.Out, "  overviews       %s/overview   %s/oncall\n", res.APIURL, res.APIURL)
 	fmt.Fprintf(o.Out, "  NATS            %s   (canaryctl watch --nats.url %s)\n", ns.ClientURL(), ns.ClientURL())
 	fmt.Fprintf(o.Out, "  metrics source  %s   (Prometheus HTTP API, PromQL)\n", promURL)
 	fmt.Fprintf(o.Out, "  clock           1 simulated minute every %s\n\n", clock.Wall(time.Minute).Round(10*time.Millisecond))
