@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/metrics"
 )
 
 // Explain writes the reasons of a judgement: one sentence per metric and
@@ -74,6 +76,8 @@ func explainMetric(mc *configs.Metric, r *MetricResult) string {
 		return prefix + "NaN or infinite points and nan_policy is fail"
 	case whyLogScale:
 		return prefix + "scale is log but a value is zero or negative"
+	case whyStale:
+		return prefix + explainStale(r)
 	case whyWarmup:
 		return prefix + "warming up: nothing is judged inside the template's warmup"
 	case whyFewSamples:
@@ -169,6 +173,10 @@ func (j *Judge) explainVerdict(out *Judgement) string {
 			out.Interval+1, j.t.WarmupIntervals(), j.t.Warmup)
 	}
 	score := fmt.Sprintf("score %.0f", float64(out.Score))
+	if out.Expire {
+		return fmt.Sprintf("hold: the canary's series have been stale for %s while the baseline's are fresh (max_canary_stale %s): the rollout ends as its lifetime would (lifetime_outcome %s); stale: %s",
+			metrics.DescribeAge(out.CanaryStale), metrics.DescribeAge(time.Duration(j.t.MaxCanaryStale)), j.t.LifetimeOutcome, strings.Join(waiting, ", "))
+	}
 	switch out.Verdict {
 	case Rollback:
 		if len(critical) > 0 {
@@ -185,6 +193,10 @@ func (j *Judge) explainVerdict(out *Judgement) string {
 	}
 	if len(waiting) > 0 {
 		parts = append(parts, "waiting on "+strings.Join(waiting, ", "))
+	}
+	if out.CanaryStale > 0 {
+		parts = append(parts, fmt.Sprintf("canary stale for %s of the %s allowed (max_canary_stale)",
+			metrics.DescribeAge(out.CanaryStale), metrics.DescribeAge(time.Duration(j.t.MaxCanaryStale))))
 	}
 	if math.IsNaN(float64(out.Score)) {
 		parts = append(parts, "no metric could be judged, so there is no score")

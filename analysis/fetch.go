@@ -87,6 +87,7 @@ func Fetch(ctx context.Context, p metrics.Provider, t *configs.Template, target 
 	for i := range t.Metrics {
 		b, c := 2*i, 2*i+1
 		in[i].Baseline, in[i].Canary = samples[b], samples[c]
+		in[i].Start, in[i].End = qs[b].Start, qs[b].End
 		if in[i].Baseline.Query == "" {
 			in[i].Baseline.Query = qs[b].Expr
 		}

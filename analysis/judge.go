@@ -3,6 +3,7 @@ package analysis
 import (
 	"errors"
 	"math"
+	"time"
 
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
@@ -18,6 +19,10 @@ type Input struct {
 	Baseline, Canary metrics.Samples
 	// Err is the fetch error, if any: the metric is classified error.
 	Err error
+	// Start and End are the first and last steps of the window the samples
+	// cover, against which their freshness is measured; zero when unknown
+	// (the last point's time then stands for End).
+	Start, End time.Time
 }
 
 // State is the sequential state of one analysis: what the judge needs of
@@ -28,6 +33,9 @@ type State struct {
 	// Looks counts the judgements made.
 	Looks   int           `json:"looks"`
 	Metrics []MetricState `json:"metrics"`
+	// CanaryStale counts the judgements in a row at which a counted
+	// metric's canary series were stale while its baseline's were fresh.
+	CanaryStale int `json:"canary_stale,omitempty"`
 }
 
 // MetricState is one metric's part of State.
@@ -129,6 +137,7 @@ func (j *Judge) Judge(st *State, in []Input, out *Judgement) error {
 	}
 	out.Metrics = out.Metrics[:len(t.Metrics)]
 	out.Interval = st.Looks - 1
+	out.CanaryStale, out.Expire = 0, false
 
 	// look counts the judgements after the warm-up: error spending starts
 	// there, so that a warm-up costs no power.
@@ -182,6 +191,7 @@ func (j *Judge) Judge(st *State, in []Input, out *Judgement) error {
 		}
 	}
 	j.score(out)
+	j.trackCanaryGone(st, out)
 	return nil
 }
 

@@ -23,6 +23,7 @@ const (
 	whyThreshold
 	whyWarmup // inside the template's warm-up: nothing judged
 	whyCounts // the count test of a rate ran
+	whyStale  // too few fresh points, or the newest sample too old
 )
 
 // judgeMetric runs one metric's test for one look and fills r. When the
@@ -52,10 +53,14 @@ func (j *Judge) judgeMetric(mc *configs.Metric, ms *MetricState, in *Input, look
 		CanaryQuery:   in.Canary.Query,
 		Warnings:      append(append(warnings, in.Baseline.Warnings...), in.Canary.Warnings...),
 		rawP:          math.NaN(),
+		maxSampleAge:  time.Duration(j.t.MaxSampleAge),
 	}
 	r.TotalPairs = ms.Up.N
 	if in.Err != nil {
 		r.Classification, r.why, r.Err = Error, whyFetchError, in.Err.Error()
+		return
+	}
+	if j.checkStale(in, r) {
 		return
 	}
 	if !j.pair(mc, in, r) {
@@ -137,7 +142,19 @@ func (j *Judge) pair(mc *configs.Metric, in *Input, r *MetricResult) bool {
 		return false
 	}
 	bi, ci := 0, 0
+	maxAge := time.Duration(j.t.MaxSampleAge)
 	for bi < len(bs.Values) && ci < len(cs.Values) {
+		// A point that only repeats an older sample is no measurement.
+		if bs.Stale(bi, maxAge) {
+			bi++
+			r.Dropped++
+			continue
+		}
+		if cs.Stale(ci, maxAge) {
+			ci++
+			r.Dropped++
+			continue
+		}
 		var tb, tc int64
 		if bi < len(bs.Times) {
 			tb = bs.Times[bi]

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"strconv"
+	"time"
 
 	"github.com/canaryd/canaryd/rollout"
 )
@@ -34,6 +35,11 @@ const (
 	// Inconclusive: not enough samples yet, or an estimate beyond the
 	// margin that is not (yet) confirmed. Holds; never rolls back.
 	Inconclusive Classification = "inconclusive"
+	// Stale: for baseline or canary, the latest window's newest raw sample
+	// is older than max_sample_age at its end, or fewer than half its
+	// points are fresh (Prometheus repeated an older sample for them):
+	// holds, adds nothing to the evidence, never rolls back.
+	Stale Classification = "stale"
 	// NoData: the query returned nothing usable.
 	NoData Classification = "no-data"
 	// Error: the query failed or the data broke the metric's NaN policy.
@@ -145,6 +151,11 @@ type MetricResult struct {
 	// in the latest interval; burstC and burstB are its events.
 	burstAt, burstLen int
 	burstC, burstB    float64
+
+	// The roles' freshness in the latest window (see stale.go), and the
+	// maximum sample age they were measured against.
+	staleB, staleC roleStaleness
+	maxSampleAge   time.Duration
 }
 
 // Judgement is one interval's judgement of an analysis.
@@ -154,4 +165,11 @@ type Judgement struct {
 	Score    Float          `json:"score"`
 	Reason   string         `json:"reason"`
 	Metrics  []MetricResult `json:"metrics"`
+	// CanaryStale is how long (judgements in a row × interval) some
+	// counted metric's canary series have been stale while its baseline's
+	// are fresh; 0 when not.
+	CanaryStale time.Duration `json:"canary_stale,omitempty"`
+	// Expire asks the rollout to end as its lifetime would (with the
+	// template's lifetime_outcome): CanaryStale reached max_canary_stale.
+	Expire bool `json:"expire,omitempty"`
 }

@@ -11,9 +11,9 @@ import (
 )
 
 // stateBinaryVersion is the first byte of a binary State. Version 1 lacked
-// the canary and baseline serials (MetricState.C and B); it is still read,
-// with them empty.
-const stateBinaryVersion = 2
+// the canary and baseline serials (MetricState.C and B), version 2 the
+// trailing CanaryStale; both are still read, with those empty.
+const stateBinaryVersion = 3
 
 // maxBinaryCount bounds the counts a binary State may declare, so that a
 // corrupt one cannot make UnmarshalBinary allocate without limit.
@@ -32,7 +32,7 @@ var errStateBinary = errors.New("analysis: malformed binary state")
 // byte (bit 0: LogBroken, bit 1: Signed), the Log, Up and Down serials
 // (stats.Serial.AppendBinary), SumC and SumB as IEEE 754 bits, the
 // canary and baseline block means (uvarint count, then the bits of each),
-// and the C and B serials.
+// and the C and B serials; after the metrics, CanaryStale as a uvarint.
 func (st *State) AppendBinary(b []byte) ([]byte, error) {
 	b = append(b, stateBinaryVersion)
 	b = binary.AppendUvarint(b, uint64(st.Looks))
@@ -59,6 +59,7 @@ func (st *State) AppendBinary(b []byte) ([]byte, error) {
 		b, _ = m.C.AppendBinary(b)
 		b, _ = m.B.AppendBinary(b)
 	}
+	b = binary.AppendUvarint(b, uint64(st.CanaryStale))
 	return b, nil
 }
 
@@ -76,7 +77,7 @@ func appendFloats(b []byte, x []float64) []byte {
 func (st *State) UnmarshalBinary(data []byte) error {
 	d := stateDecoder{b: data}
 	version := d.byte()
-	if version != stateBinaryVersion && version != 1 {
+	if version < 1 || version > stateBinaryVersion {
 		if d.err != nil {
 			return d.err
 		}
@@ -116,6 +117,10 @@ func (st *State) UnmarshalBinary(data []byte) error {
 		if d.err != nil {
 			return d.err
 		}
+	}
+	st.CanaryStale = 0
+	if version >= 3 {
+		st.CanaryStale = d.count()
 	}
 	if d.err == nil && len(d.b) != 0 {
 		return fmt.Errorf("%w: %d trailing bytes", errStateBinary, len(d.b))

@@ -28,7 +28,7 @@ func randomSerial(r *rand.Rand) stats.Serial {
 }
 
 func randomState(r *rand.Rand) *State {
-	st := &State{Looks: r.IntN(1000), Metrics: make([]MetricState, r.IntN(12))}
+	st := &State{Looks: r.IntN(1000), Metrics: make([]MetricState, r.IntN(12)), CanaryStale: r.IntN(3) * r.IntN(200)}
 	for i := range st.Metrics {
 		m := &st.Metrics[i]
 		m.Name = string(rune('a'+i)) + "_metric"
@@ -72,7 +72,7 @@ func TestStateBinaryRoundTrip(t *testing.T) {
 			t.Fatalf("case %d: decoding into a used State differs", i)
 		}
 		// Field by field, NaN-blind: the bytes above compare NaN bits.
-		if got.Looks != st.Looks || len(got.Metrics) != len(st.Metrics) {
+		if got.Looks != st.Looks || len(got.Metrics) != len(st.Metrics) || got.CanaryStale != st.CanaryStale {
 			t.Fatalf("case %d: looks/metrics differ", i)
 		}
 		for j := range st.Metrics {
@@ -103,6 +103,22 @@ func TestStateBinaryMatchesJudge(t *testing.T) {
 	j2, err2 := json.Marshal(&got)
 	if err1 != nil || err2 != nil || !bytes.Equal(j1, j2) {
 		t.Fatalf("JSON of the decoded state differs:\n%s\n%s\n%v %v", j1, j2, err1, err2)
+	}
+}
+
+// TestStateBinaryVersion2 reads a state written before CanaryStale
+// (version 2: the same layout without it).
+func TestStateBinaryVersion2(t *testing.T) {
+	st := randomState(rand.New(rand.NewPCG(7, 8)))
+	st.CanaryStale = 0
+	b, _ := st.AppendBinary(nil)
+	v2 := append([]byte{2}, b[1:len(b)-1]...) // no trailing uvarint 0
+	got := State{CanaryStale: 5}
+	if err := got.UnmarshalBinary(v2); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := got.AppendBinary(nil); !bytes.Equal(again, b) {
+		t.Fatal("a version 2 state reads differently from its version 3 form")
 	}
 }
 
@@ -181,10 +197,11 @@ func BenchmarkStateEncoding(b *testing.B) {
 // empty.
 func TestStateBinaryVersion1(t *testing.T) {
 	st := &State{Looks: 3, Metrics: []MetricState{{Name: "error_rate", Up: stats.Serial{N: 90, Sum: -0.5}, SumC: 0.25, SumB: 0.5}}}
-	v2, err := st.AppendBinary(nil)
+	v3, err := st.AppendBinary(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	v2 := v3[:len(v3)-1] // without version 3's trailing CanaryStale
 	var empty stats.Serial
 	tail, _ := empty.AppendBinary(nil)
 	v1 := append([]byte{1}, v2[1:len(v2)-2*len(tail)]...)

@@ -65,6 +65,10 @@ func TestLoadInvalid(t *testing.T) {
 			`testdata/invalid-values.yml:11: templates[0].metrics[1].name: duplicate metric name "latency_p99"`,
 			`testdata/invalid-values.yml:13: templates[0].metrics[1].test: must be paired, mann-whitney, burn-rate or threshold, got "t-test"`,
 		}},
+		{"invalid-staleness.yml", []string{
+			"testdata/invalid-staleness.yml:4: templates[0].max_sample_age: must be at least 1s (above the scrape interval), got 500ms",
+			`testdata/invalid-staleness.yml:5: templates[0].max_canary_stale: must be positive, got "-1m"`,
+		}},
 		{"invalid-warmup.yml", []string{
 			"testdata/invalid-warmup.yml:4: templates[0].warmup: 11m rounds up to 3 intervals of 5m, which leaves nothing of the lifetime (15m) to judge",
 		}},

@@ -73,6 +73,8 @@ const (
 	DefaultWeight            = 1
 	DefaultLifetimeOutcome   = OutcomeRollback
 	DefaultSLOObjective      = 0.999
+	DefaultMaxSampleAge      = model.Duration(time.Minute)
+	DefaultMaxCanaryStale    = model.Duration(5 * time.Minute)
 )
 
 // Template is how one kind of service is analysed: deploy events name it.
@@ -89,6 +91,18 @@ type Template struct {
 	// is rounded up to whole intervals (WarmupIntervals); those judgements
 	// hold and add nothing to the evidence. Default 0.
 	Warmup model.Duration `yaml:"warmup,omitempty"`
+	// MaxSampleAge is how old the raw sample behind a point may be: a
+	// point whose newest sample is older only repeats it (Prometheus's
+	// lookback) and is not judged, and a metric whose latest window holds
+	// too few fresh points, or whose newest sample is older than this at
+	// the window's end, holds as stale. Default 1m; keep it above the
+	// scrape interval of the metrics.
+	MaxSampleAge model.Duration `yaml:"max_sample_age,omitempty"`
+	// MaxCanaryStale is how long the canary's series may stay stale while
+	// the baseline's are fresh (a canary target gone): judgements hold
+	// meanwhile, and after it the rollout ends as its lifetime would, with
+	// LifetimeOutcome. Counted in judgements in a row × Interval. Default 5m.
+	MaxCanaryStale model.Duration `yaml:"max_canary_stale,omitempty"`
 	// Steps are the canary traffic weights (percent) of the rollout, in
 	// order; default [100].
 	Steps []float64 `yaml:"steps,omitempty"`
@@ -251,6 +265,12 @@ func (t *Template) setDefaults() {
 	if t.LifetimeOutcome == "" {
 		t.LifetimeOutcome = DefaultLifetimeOutcome
 	}
+	if t.MaxSampleAge == 0 {
+		t.MaxSampleAge = DefaultMaxSampleAge
+	}
+	if t.MaxCanaryStale == 0 {
+		t.MaxCanaryStale = DefaultMaxCanaryStale
+	}
 	if t.Confidence == 0 {
 		t.Confidence = DefaultConfidence
 	}
@@ -343,6 +363,12 @@ func (t *Template) validate(path string, add func(path, format string, args ...a
 	} else if t.Warmup > 0 && t.Interval > 0 && model.Duration(t.WarmupIntervals())*t.Interval >= t.Lifetime {
 		add(path+".warmup", "%s rounds up to %d intervals of %s, which leaves nothing of the lifetime (%s) to judge",
 			t.Warmup, t.WarmupIntervals(), t.Interval, t.Lifetime)
+	}
+	if t.MaxSampleAge < model.Duration(time.Second) {
+		add(path+".max_sample_age", "must be at least 1s (above the scrape interval), got %s", t.MaxSampleAge)
+	}
+	if t.MaxCanaryStale < 0 {
+		add(path+".max_canary_stale", "must not be negative, got %s", t.MaxCanaryStale)
 	}
 	switch t.LifetimeOutcome {
 	case OutcomeRollback, OutcomeHold, OutcomePromote:

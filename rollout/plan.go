@@ -14,7 +14,9 @@
 //   - rollback sets the weight to 0 and ends the rollout.
 //
 // A rollout that reaches MaxJudgements without ending ends with the
-// configured LifetimeOutcome; an abort ends it with weight 0.
+// configured LifetimeOutcome, and so does one whose judgement asks to
+// expire early (Expire: the canary's series stale for too long); an abort
+// ends it with weight 0.
 //
 // The package is the lowest layer of a verdict: it defines the verdicts
 // (Promote, Hold, Rollback) that package analysis' judge returns, and
@@ -139,20 +141,58 @@ func (p Plan) Next(pos Position, v Verdict) (Position, Decision) {
 		// would end the rollout anyway.
 		lastPromote := v == Promote && pos.Step == len(p.Steps)-1 && pos.Promotes+1 >= per
 		if !lastPromote {
-			switch p.LifetimeOutcome {
-			case "promote":
-				v = Promote
-				pos.Step, pos.Promotes = len(p.Steps)-1, per-1
-			case "hold":
-				pos.Outcome = Expired
-				d.Verdict, d.NextWeight, d.Final, d.Outcome = Hold, d.Weight, true, Expired
+			var done bool
+			if pos, v, done = p.lifetimeOutcome(pos, &d); done {
 				return pos, d
-			default:
-				v = Rollback
 			}
-			d.Verdict = v
 		}
 	}
+	return p.apply(pos, d, v)
+}
+
+// Expire ends the rollout at pos as a lifetime running out would, with
+// LifetimeOutcome, for a judgement that asks it (the judge's
+// Judgement.Expire: the canary's series stale past max_canary_stale). It
+// counts as a judgement. Expire on an ended rollout changes nothing.
+func (p Plan) Expire(pos Position) (Position, Decision) {
+	d := Decision{Step: pos.Step + 1, Weight: p.Weight(pos), Verdict: Hold}
+	if pos.Outcome != Running {
+		d.NextWeight, d.Final, d.Outcome = d.Weight, true, pos.Outcome
+		return pos, d
+	}
+	pos.Judgements++
+	pos, v, done := p.lifetimeOutcome(pos, &d)
+	if done {
+		return pos, d
+	}
+	return p.apply(pos, d, v)
+}
+
+// lifetimeOutcome applies LifetimeOutcome at pos: hold ends the rollout
+// here (done); promote and rollback return the verdict to apply, promote
+// having moved pos to one promote short of the end.
+func (p Plan) lifetimeOutcome(pos Position, d *Decision) (Position, Verdict, bool) {
+	per := max(p.JudgementsPerStep, 1)
+	var v Verdict
+	switch p.LifetimeOutcome {
+	case "promote":
+		v = Promote
+		pos.Step, pos.Promotes = len(p.Steps)-1, per-1
+	case "hold":
+		pos.Outcome = Expired
+		d.Verdict, d.NextWeight, d.Final, d.Outcome = Hold, d.Weight, true, Expired
+		return pos, Hold, true
+	default:
+		v = Rollback
+	}
+	d.Verdict = v
+	return pos, v, false
+}
+
+// apply applies verdict v at pos, a running rollout whose judgement d
+// counts.
+func (p Plan) apply(pos Position, d Decision, v Verdict) (Position, Decision) {
+	per := max(p.JudgementsPerStep, 1)
 	switch v {
 	case Rollback:
 		pos.Outcome = RolledBack

@@ -73,6 +73,38 @@ func TestPlanLifetime(t *testing.T) {
 	}
 }
 
+// TestPlanExpire checks that a judgement asking to expire ends the
+// rollout exactly as its lifetime running out does, at any point.
+func TestPlanExpire(t *testing.T) {
+	for _, outcome := range []string{"rollback", "hold", "promote"} {
+		plan := Plan{Steps: []float64{5, 50, 100}, JudgementsPerStep: 2, MaxJudgements: 4, LifetimeOutcome: outcome}
+		var lifePos, expPos Position
+		var lifeD Decision
+		for range 3 {
+			lifePos, lifeD = plan.Next(lifePos, H)
+		}
+		lifePos, lifeD = plan.Next(lifePos, H) // the fourth: the lifetime runs out
+		for range 3 {
+			expPos, _ = plan.Next(expPos, H)
+		}
+		expPos, expD := plan.Expire(expPos)
+		if expPos != lifePos || expD != lifeD {
+			t.Errorf("%s: Expire gives %+v %+v, the lifetime %+v %+v", outcome, expPos, expD, lifePos, lifeD)
+		}
+		if !expD.Final {
+			t.Errorf("%s: Expire did not end the rollout: %+v", outcome, expD)
+		}
+		// Expire at the first judgement, and again once ended.
+		pos, d := plan.Expire(Position{})
+		if !d.Final || pos.Judgements != 1 {
+			t.Errorf("%s: first judgement expiring: %+v %+v", outcome, pos, d)
+		}
+		if again, d2 := plan.Expire(pos); again != pos || d2.Outcome != pos.Outcome || !d2.Final {
+			t.Errorf("%s: Expire of an ended rollout changed it: %+v %+v", outcome, again, d2)
+		}
+	}
+}
+
 func TestPlanAbort(t *testing.T) {
 	plan := Plan{Steps: []float64{10, 100}, JudgementsPerStep: 1}
 	pos, _ := plan.Next(Position{}, P)

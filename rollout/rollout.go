@@ -28,6 +28,18 @@ func (r *Rollout) Judged(v Verdict) Decision {
 	return d
 }
 
+// Expire ends the rollout as its lifetime would, with the plan's
+// LifetimeOutcome, for a judgement that asks it (the canary's series
+// stale past max_canary_stale), and returns the decision that goes out
+// with it, numbered. It counts as the judgement.
+func (r *Rollout) Expire() Decision {
+	var d Decision
+	r.Position, d = r.Plan.Expire(r.Position)
+	r.Seq++
+	d.Seq = r.Seq
+	return d
+}
+
 // Abort ends the rollout with weight 0 and returns the final decision.
 func (r *Rollout) Abort() Decision {
 	var d Decision

@@ -26,7 +26,8 @@ func (h *metricHistory) Final() *analysis.MetricResult { return &h.Results[len(h
 func (h *metricHistory) Deciding() bool { return !h.Final().DryRun }
 
 // classRank orders classifications by how much they explain a verdict:
-// confirmed regressions, then failures to measure, then unconfirmed
+// confirmed regressions, then failures to measure (errors, then no data
+// and stale data), then unconfirmed
 // estimates, then passes.
 func classRank(c analysis.Classification) int {
 	switch c {
@@ -34,7 +35,7 @@ func classRank(c analysis.Classification) int {
 		return 0
 	case analysis.Error:
 		return 1
-	case analysis.NoData:
+	case analysis.NoData, analysis.Stale:
 		return 2
 	case analysis.Inconclusive:
 		return 3

@@ -289,6 +289,8 @@ func TestRenderEdgeCases(t *testing.T) {
 	open := analysis.MetricResult{Name: "cpu", Classification: analysis.Inconclusive, Direction: "either", AllowedChange: 0.1, DryRun: true,
 		PValue: 0.2, Alpha: 0.01, Change: 0.3, ChangeCI: [2]analysis.Float{analysis.Float(math.Inf(-1)), analysis.Float(math.Inf(1))},
 		HLShift: nan, CI: [2]analysis.Float{nan, nan}, RelShift: nan, RelCI: [2]analysis.Float{nan, nan}}
+	stale := noData
+	stale.Classification, stale.Reason = analysis.Stale, "stale: the last canary sample is 4m old; 18 of 30 points repeat it (max_sample_age 1m); not judged"
 	start := time.Date(2026, 11, 23, 4, 0, 0, 0, time.UTC)
 	rec := &metrics.Recording{}
 	rec.Record(0, start, start.Add(time.Minute), "cpu", metrics.Baseline, metrics.Samples{
@@ -303,6 +305,9 @@ func TestRenderEdgeCases(t *testing.T) {
 		{"no samples", &Data{ID: "a2", State: "running", Steps: []float64{100}, SeriesNote: "the metrics source no longer has them",
 			Timeline: []Judgement{{Seq: 1, Interval: 0, Step: 1, Weight: 100, NextWeight: 100, Verdict: analysis.Hold, Score: nan, Metrics: []analysis.MetricResult{noData}}}},
 			[]string{"the metrics source no longer has them", "no estimate (no-data)", `data-metric="rps"`}},
+		{"stale data", &Data{ID: "a4", State: "running", Steps: []float64{100},
+			Timeline: []Judgement{{Seq: 1, Interval: 0, Step: 1, Weight: 100, NextWeight: 100, Verdict: analysis.Hold, Score: nan, Metrics: []analysis.MetricResult{stale}}}},
+			[]string{"stale: the last canary sample is 4m old; 18 of 30 points repeat it", `data-classification="stale"`}},
 		{"sparse samples", &Data{ID: "a3", State: "running", Steps: []float64{100}, Series: rec,
 			Timeline: []Judgement{{Seq: 1, Interval: 0, Start: start, End: start.Add(time.Minute), Step: 1, Weight: 100, NextWeight: 100, Verdict: analysis.Hold, Score: 50, Metrics: []analysis.MetricResult{open, noData}}}},
 			[]string{"dry run", "04:00:00–04:01:00", "allowed −10.0%", "allowed +10.0%"}},
