@@ -174,7 +174,7 @@ func (j *Judge) explainVerdict(out *Judgement) string {
 	}
 	score := fmt.Sprintf("score %.0f", float64(out.Score))
 	if out.Expire {
-		return fmt.Sprintf("hold: the canary's series have been stale for %s while the baseline's are fresh (max_canary_stale %s): the rollout ends as its lifetime would (lifetime_outcome %s); stale: %s",
+		return fmt.Sprintf("hold: the canary's series have been stale for %s while the baseline's are fresh (max_canary_stale %s): the rollout ends as its lifetime would (lifetime_outcome %s); waiting on %s",
 			metrics.DescribeAge(out.CanaryStale), metrics.DescribeAge(time.Duration(j.t.MaxCanaryStale)), j.t.LifetimeOutcome, strings.Join(waiting, ", "))
 	}
 	switch out.Verdict {

@@ -104,8 +104,7 @@ func explainStale(r *MetricResult) string {
 		}
 		switch {
 		case s.Old && s.LastAge < 0:
-			parts = append(parts, fmt.Sprintf("no %s sample within Prometheus's lookback; %d of %d points", side.role, s.Fresh, s.Expected)+
-				" are fresh")
+			parts = append(parts, fmt.Sprintf("no %s sample: its series ended or are not scraped (%d of %d points)", side.role, s.Fresh+s.Repeats, s.Expected))
 		case s.Old:
 			p := fmt.Sprintf("the last %s sample is %s old", side.role, metrics.DescribeAge(s.LastAge))
 			if s.Repeats > 0 {

@@ -76,17 +76,18 @@ func (s *Samples) SetFreshness(ctimes []int64, cvalues []float64) {
 			j++
 		}
 		if j < len(ctimes) && ctimes[j] == t {
-			s.SampleTimes[i] = secondsToMillis(cvalues[j])
+			s.SampleTimes[i] = SampleTimeMillis(cvalues[j])
 		}
 	}
 	for _, v := range cvalues {
-		s.LastSample = max(s.LastSample, secondsToMillis(v))
+		s.LastSample = max(s.LastSample, SampleTimeMillis(v))
 	}
 }
 
-// secondsToMillis rounds a sample time in seconds to milliseconds, the
-// resolution Prometheus stores; anything not a time is 0 (no sample).
-func secondsToMillis(v float64) int64 {
+// SampleTimeMillis converts a companion's value, a sample time in Unix
+// seconds, to unix milliseconds (Prometheus's resolution), rounding; a
+// value that is no time (not positive, NaN, absurd) is 0, no sample.
+func SampleTimeMillis(v float64) int64 {
 	if !(v > 0 && v < 1e15) {
 		return 0
 	}

@@ -413,6 +413,25 @@ func toSamples(m *member, streams []*model.SampleStream, warnings []string) bool
 // companion's answer, merged by the newest sample as the source does;
 // false, marking m alone, on native histograms.
 func setFreshness(m *member, streams []*model.SampleStream) bool {
+	if len(streams) == 1 && len(streams[0].Histograms) == 0 {
+		// The usual share: one series, aligned to the points here without
+		// copying it first (what SetFreshness does).
+		out, vs := &m.out, streams[0].Values
+		out.FreshnessKnown, out.SampleTimes, out.LastSample = true, make([]int64, len(out.Times)), 0
+		j := 0
+		for i, t := range out.Times {
+			for j < len(vs) && int64(vs[j].Timestamp) < t {
+				j++
+			}
+			if j < len(vs) && int64(vs[j].Timestamp) == t {
+				out.SampleTimes[i] = metrics.SampleTimeMillis(float64(vs[j].Value))
+			}
+		}
+		for _, v := range vs {
+			out.LastSample = max(out.LastSample, metrics.SampleTimeMillis(float64(v.Value)))
+		}
+		return true
+	}
 	series := make([]metrics.Series, len(streams))
 	for i, ss := range streams {
 		if len(ss.Histograms) > 0 {

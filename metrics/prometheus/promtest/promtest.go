@@ -55,6 +55,11 @@ type Server struct {
 	// Dir holds the OpenMetrics input, the TSDB and the server's config.
 	Dir string
 
+	bin, data, config string
+	addr              string
+	opts              Options
+
+	mu     sync.Mutex // guards cmd and done across Restart
 	cmd    *exec.Cmd
 	done   chan struct{} // closed when the process has exited
 	output *syncBuffer
@@ -124,9 +129,12 @@ func run(t testing.TB, prometheusBin, dir, data, config string, opts Options) *S
 		err = s.waitReady(opts.ReadyTimeout)
 		if err == nil {
 			t.Cleanup(func() {
+				s.mu.Lock()
+				done, cmd := s.done, s.cmd
+				s.mu.Unlock()
 				select {
-				case <-s.done:
-					t.Errorf("promtest: prometheus exited during the test: %v\n%s", s.cmd.ProcessState, s.output)
+				case <-done:
+					t.Errorf("promtest: prometheus exited during the test: %v\n%s", cmd.ProcessState, s.output)
 					return
 				default:
 				}
@@ -203,7 +211,34 @@ func start(bin, dir, data, config string, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	s := &Server{URL: "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: dir, bin: bin, data: data, config: config,
+		addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), opts: opts, output: &syncBuffer{}}
+	return s, s.exec()
+}
+
+// Restart stops the server (SIGTERM, as an operator would), keeps it down
+// for at least down (the outage), and starts it again on the same address
+// over the same storage, waiting until it is ready. While it is down
+// nothing is scraped: the TSDB has a hole there, as after a real outage.
+func (s *Server) Restart(t testing.TB, down time.Duration) {
+	t.Helper()
+	outage := time.NewTimer(down)
+	defer outage.Stop()
+	if err := s.stop(); err != nil {
+		t.Fatalf("promtest: stop prometheus: %v\n%s", err, s.output)
+	}
+	<-outage.C
+	if err := s.exec(); err != nil {
+		t.Fatalf("promtest: restart prometheus: %v", err)
+	}
+	if err := s.waitReady(s.opts.ReadyTimeout); err != nil {
+		t.Fatalf("promtest: prometheus did not become ready again: %v\n%s", err, s.output)
+	}
+}
+
+// exec starts the prometheus process.
+func (s *Server) exec() error {
+	bin, data, config, opts, addr := s.bin, s.data, s.config, s.opts, s.addr
 	args := []string{
 		"--config.file=" + config,
 		"--storage.tsdb.path=" + data,
@@ -214,18 +249,21 @@ func start(bin, dir, data, config string, opts Options) (*Server, error) {
 	if opts.LookbackDelta > 0 {
 		args = append(args, "--query.lookback-delta="+opts.LookbackDelta.String())
 	}
-	s := &Server{URL: "http://" + addr, Dir: dir, done: make(chan struct{}), output: &syncBuffer{}}
-	s.cmd = exec.Command(bin, args...)
-	s.cmd.Dir = dir
-	s.cmd.Stdout, s.cmd.Stderr = s.output, s.output
-	if err := s.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start prometheus: %w", err)
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = s.Dir
+	cmd.Stdout, cmd.Stderr = s.output, s.output
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start prometheus: %w", err)
 	}
+	done := make(chan struct{})
 	go func() {
-		s.cmd.Wait()
-		close(s.done)
+		cmd.Wait()
+		close(done)
 	}()
-	return s, nil
+	s.mu.Lock()
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
+	return nil
 }
 
 func freePort() (int, error) {
@@ -259,9 +297,12 @@ func (s *Server) waitReady(timeout time.Duration) error {
 				return nil
 			}
 		}
+		s.mu.Lock()
+		done, cmd := s.done, s.cmd
+		s.mu.Unlock()
 		select {
-		case <-s.done:
-			return fmt.Errorf("prometheus exited: %v", s.cmd.ProcessState)
+		case <-done:
+			return fmt.Errorf("prometheus exited: %v", cmd.ProcessState)
 		case <-ctx.Done():
 			return fmt.Errorf("not ready after %s", timeout)
 		case <-tick.C:
@@ -272,22 +313,25 @@ func (s *Server) waitReady(timeout time.Duration) error {
 // stop asks the server to shut down, and kills it if it has not exited
 // after 10s.
 func (s *Server) stop() error {
+	s.mu.Lock()
+	done, cmd := s.done, s.cmd
+	s.mu.Unlock()
 	select {
-	case <-s.done:
+	case <-done:
 		return nil
 	default:
 	}
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return err
 	}
 	t := time.NewTimer(10 * time.Second)
 	defer t.Stop()
 	select {
-	case <-s.done:
+	case <-done:
 		return nil
 	case <-t.C:
-		s.cmd.Process.Kill()
-		<-s.done
+		cmd.Process.Kill()
+		<-done
 		return errors.New("no exit 10s after SIGTERM; killed")
 	}
 }
