@@ -63,14 +63,7 @@ func Replay(ctx context.Context, t *configs.Template, rec *metrics.Recording) (*
 	ro := rollout.New(rollout.PlanOf(t))
 	res := &ReplayResult{}
 	err := judgeRecording(ctx, t, rec, func(j *Judgement) bool {
-		var d rollout.Decision
-		if j.Expire {
-			// The canary's series stale past max_canary_stale: the rollout
-			// ends as its lifetime would.
-			d = ro.Expire()
-		} else {
-			d = ro.Judged(j.Verdict)
-		}
+		d := j.Apply(&ro)
 		res.Intervals = append(res.Intervals, *j)
 		res.Verdicts = append(res.Verdicts, ReplayVerdict{Decision: d, Interval: j.Interval, Reason: d.Reason(j.Verdict, j.Reason)})
 		return !d.Final

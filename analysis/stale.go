@@ -7,6 +7,7 @@ import (
 
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/rollout"
 )
 
 // Stale data never decides. A range query repeats the latest sample for
@@ -122,6 +123,18 @@ func explainStale(r *MetricResult) string {
 		}
 	}
 	return "stale: " + strings.Join(parts, "; ") + fmt.Sprintf(" (max_sample_age %s); not judged", metrics.DescribeAge(r.maxSampleAge))
+}
+
+// Apply applies the judgement to a rollout and returns the decision that
+// goes out with it: its verdict, or, when it asks to expire (the canary's
+// series stale past max_canary_stale), the end the rollout's lifetime
+// would bring (lifetime_outcome). The daemon and replay both act on
+// judgements through it.
+func (j *Judgement) Apply(r *rollout.Rollout) rollout.Decision {
+	if j.Expire {
+		return r.Expire()
+	}
+	return r.Judged(j.Verdict)
 }
 
 // trackCanaryGone counts the judgements in a row at which a counted

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/batch"
 	"github.com/canaryd/canaryd/metrics/prometheus"
@@ -24,6 +25,8 @@ templates:
   - name: live
     interval: 10s
     step: 1s
+    steps: [10, 50, 100]
+    judgements_per_step: 3
     min_samples: 5
     max_sample_age: 3s
     max_canary_stale: 20s
@@ -61,7 +64,7 @@ func TestStaleRealPrometheus(t *testing.T) {
 	baseline, canary := exporter(t, "baseline"), exporter(t, "canary")
 	srv := promtest.StartScraping(t, []string{strings.TrimPrefix(baseline.URL, "http://"), strings.TrimPrefix(canary.URL, "http://")},
 		time.Second, promtest.Options{})
-	cfg := prometheus.DefaultConfig()
+	cfg := configs.DefaultPrometheus()
 	cfg.URL = srv.URL
 	cfg.MaxRetries = 0
 	src, err := prometheus.New(cfg, nil, nil)

@@ -214,7 +214,7 @@ func (a *App) run(ctx context.Context, id string) {
 		}
 		judge.Explain(out)
 		now := a.clock.Now()
-		v := record.NewVerdict(r, r.Judged(out.Verdict), out, now)
+		v := record.NewVerdict(r, out.Apply(&r.Rollout), out, now)
 		r.SaveState(st)
 		a.judges.put(pj)
 		r.AddVerdict(v)
