@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/canaryd/canaryd/analysis"
+	"github.com/canaryd/canaryd/analysis/runner"
 	"github.com/canaryd/canaryd/cmd/canaryd/app"
 	"github.com/canaryd/canaryd/cmd/canaryd/demo"
 	"github.com/canaryd/canaryd/configs"
@@ -41,7 +42,7 @@ var httpClient = &http.Client{
 // its template's query step: Now is truncated to the step, so analyses
 // started within one step judge the same windows and can share queries.
 type alignedClock struct {
-	app.Clock
+	runner.Clock
 	step time.Duration
 }
 
@@ -100,7 +101,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		daemonProvider = nil
 	}
 
-	var clock app.Clock = app.RealClock{}
+	var clock runner.Clock = runner.RealClock{}
 	if o.factor != 1 {
 		clock = demo.NewClock(time.Now(), o.factor)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/analysis/report"
+	"github.com/canaryd/canaryd/analysis/runner"
 	"github.com/canaryd/canaryd/rollout"
 	"github.com/canaryd/canaryd/rollout/bus"
 	"github.com/canaryd/canaryd/rollout/message"
@@ -238,13 +239,13 @@ func (a *App) postAnalysis(w http.ResponseWriter, r *http.Request) {
 	if e.ID == "" {
 		e.ID = nuid.Next()
 	}
-	rec, err := a.create(r.Context(), e)
+	rec, err := a.runner.Create(r.Context(), e)
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusCreated, a.detailOf(rec))
 	case errors.Is(err, record.ErrDuplicate):
 		writeJSON(w, http.StatusOK, a.detailOf(rec))
-	case errors.Is(err, errInvalid):
+	case errors.Is(err, runner.ErrInvalid):
 		writeError(w, http.StatusBadRequest, err)
 	default:
 		writeError(w, http.StatusServiceUnavailable, err)
@@ -382,7 +383,7 @@ func (a *App) postAbort(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	rec, err = a.abort(r.Context(), rec.ID, body.Reason)
+	rec, err = a.runner.Abort(r.Context(), rec.ID, body.Reason)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, err)
 		return

@@ -1,26 +1,14 @@
-// Package app is the canaryd daemon: it takes deploy events from NATS
-// JetStream (or the HTTP API), runs one analysis per event through its
-// template's steps, publishes a verdict after every judgement, keeps every
-// analysis in a JetStream key-value bucket, and answers CD tools over HTTP.
+// Package app wires the canaryd daemon together: the bus (package
+// rollout/bus: NATS, embedded or not, its stream, consumer and bucket),
+// the record store (analysis/record), the runner that takes deploy events
+// and runs the analyses (analysis/runner), the metrics source (metrics/…)
+// and the HTTP API (cmd/canaryd/api). It holds no domain logic of its own.
 //
 // The daemon is built to be embedded: New validates the options and loads
 // the config, Start connects and serves, Stop undoes Start in reverse
-// order, and Addr reports the real listen address, so tests run whole
-// daemons in one process. Nothing is package-level: logger, registerer
-// and clock are injected.
-//
-// # Replicas and crashes
-//
-// Replicas share one durable pull consumer of deploy events, so each event
-// is handled by one of them. An analysis is owned through a lease in its
-// key-value record (owner and expiry, updated only with compare-and-swap):
-// the owner judges it; when the owner stops gracefully it releases the
-// lease, and when it dies the lease expires one grace period after the
-// judgement that was due, and the first replica to notice takes the
-// analysis over with compare-and-swap. Every judgement is persisted before
-// its verdict is published, and verdicts carry the message id
-// <analysis_id>-<seq>, so a replica resuming a crashed one republishes
-// what may not have left, and JetStream stores it once.
+// order, Reload re-reads the config, and Addr reports the real listen
+// address, so tests run whole daemons in one process. Nothing is
+// package-level: logger, registerer and clock are injected.
 package app
 
 import (
@@ -42,6 +30,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/canaryd/canaryd/analysis/record"
+	"github.com/canaryd/canaryd/analysis/runner"
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/rollout/bus"
@@ -72,8 +61,8 @@ type Options struct {
 	// new registry. /metrics serves Gatherer.
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
-	// Clock defaults to RealClock.
-	Clock Clock
+	// Clock defaults to runner.RealClock.
+	Clock runner.Clock
 	// Provider overrides the Prometheus source of global.prometheus.
 	Provider metrics.Provider
 
@@ -103,7 +92,7 @@ func (o *Options) setDefaults() error {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Clock == nil {
-		o.Clock = RealClock{}
+		o.Clock = runner.RealClock{}
 	}
 	if o.StoragePath == "" {
 		o.StoragePath = "data"
@@ -124,7 +113,7 @@ func (o *Options) setDefaults() error {
 type App struct {
 	opts    Options
 	logger  *slog.Logger
-	clock   Clock
+	clock   runner.Clock
 	metrics *appMetrics
 	sli     *sli.Metrics
 
@@ -136,28 +125,17 @@ type App struct {
 	reloadMu sync.Mutex
 
 	// Set by Start.
-	srv    *server.Server
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	store  *record.Store
-	pub    *bus.Publisher
-	ln     net.Listener
-	ready  atomic.Bool
-	fatal  chan error
-	runCtx context.Context
+	srv   *server.Server
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	store *record.Store
+	pub   *bus.Publisher
+	ln    net.Listener
+	ready atomic.Bool
+	fatal chan error
 
-	judges judgePool
-
-	runMu   sync.Mutex
-	running map[string]context.CancelFunc
-	settled map[string]bool // analyses the scan need not read again
-	// published holds, for analyses whose runner stopped, the verdicts it
-	// knew to be published: releaseLeases records them, so that a restart
-	// need not publish them again.
-	published map[string]int
-	creating  map[string]int // analyses being created, not yet running
-	stopped   bool
-	runWG     sync.WaitGroup
+	runner   *runner.Runner
+	rmetrics *runner.Metrics
 
 	cleanups []cleanup
 
@@ -165,15 +143,10 @@ type App struct {
 	hooks hooks
 }
 
-// hooks let tests observe and interrupt the daemon at exact points; a
-// hook returning false abandons the analysis there, as a crash would.
+// hooks let tests observe and interrupt the daemon at exact points (see
+// runner.Hooks).
 type hooks struct {
-	// judged runs after a judgement is persisted, before its verdict is
-	// published.
-	judged func(ctx context.Context, owner, id string, seq int) bool
-	// published runs after verdicts are published, before they are
-	// recorded as published.
-	published func(ctx context.Context, owner, id string, seq int) bool
+	judged, published func(ctx context.Context, owner, id string, seq int) bool
 	// keepLeases makes Stop leave leases held, as a crash would.
 	keepLeases bool
 }
@@ -193,17 +166,14 @@ func New(opts Options) (*App, error) {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
 	a := &App{
-		opts:      opts,
-		logger:    opts.Logger,
-		clock:     opts.Clock,
-		metrics:   newAppMetrics(opts.Registerer),
-		sli:       sli.New(opts.Registerer, opts.Clock.Now),
-		cfg:       cfg,
-		fatal:     make(chan error, 1),
-		running:   map[string]context.CancelFunc{},
-		settled:   map[string]bool{},
-		published: map[string]int{},
-		creating:  map[string]int{},
+		opts:     opts,
+		logger:   opts.Logger,
+		clock:    opts.Clock,
+		metrics:  newAppMetrics(opts.Registerer),
+		rmetrics: runner.NewMetrics(opts.Registerer),
+		sli:      sli.New(opts.Registerer, opts.Clock.Now),
+		cfg:      cfg,
+		fatal:    make(chan error, 1),
 	}
 	if err := a.setProvider(cfg); err != nil {
 		return nil, err
@@ -293,27 +263,34 @@ func (a *App) Start(ctx context.Context) (err error) {
 	a.pub = bus.NewPublisher(js, stream)
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	a.runCtx = runCtx
+	a.runner = runner.New(runCtx, runner.Options{
+		InstanceID: a.opts.InstanceID, LeaseGrace: a.opts.LeaseGrace, ScanInterval: a.opts.ScanInterval,
+		Logger: a.logger, Clock: a.clock, Metrics: a.rmetrics, SLI: a.sli, Store: a.store, Publisher: a.pub,
+		Config: a.config, Source: a.source,
+		Hooks: runner.Hooks{Judged: a.hooks.judged, Published: a.hooks.published},
+	})
 	a.onStop("analyses", func(ctx context.Context) error {
-		ids := a.stopRunners(cancel)
+		ids := a.runner.StopRunners(cancel)
 		if a.hooks.keepLeases {
 			return nil
 		}
-		return a.releaseLeases(ctx, ids)
+		return a.runner.ReleaseLeases(ctx, ids)
 	})
 
 	var bg sync.WaitGroup
 	scanCtx, stopScan := context.WithCancel(runCtx)
-	bg.Go(func() { a.scanLoop(scanCtx) })
+	bg.Go(func() { a.runner.ScanLoop(scanCtx) })
 	a.onStop("orphan scan", func(context.Context) error {
 		stopScan()
 		bg.Wait()
 		return nil
 	})
 
-	if err := a.consume(cons); err != nil {
+	stopConsume, err := a.runner.Consume(cons)
+	if err != nil {
 		return err
 	}
+	a.onStop("deploy consumer", stopConsume)
 
 	if a.opts.ListenAddress != "" {
 		if err := a.serveHTTP(); err != nil {

@@ -124,7 +124,7 @@ func TestLifecycle(t *testing.T) {
 			if code := httpJSON(t, "POST", a.url+"/api/v1/flagger/rollback", payload, nil); code != tt.rollback {
 				t.Errorf("rollback hook: %d, want %d", code, tt.rollback)
 			}
-			if got := value(t, a.metrics.verdicts.WithLabelValues(string(tt.verdicts[0]))); got != float64(countOf(tt.verdicts, tt.verdicts[0])) {
+			if got := value(t, a.rmetrics.Verdicts.WithLabelValues(string(tt.verdicts[0]))); got != float64(countOf(tt.verdicts, tt.verdicts[0])) {
 				t.Errorf("canaryd_verdicts_total{verdict=%q} = %v", tt.verdicts[0], got)
 			}
 		})
@@ -190,7 +190,7 @@ func TestInvalidEventsRejected(t *testing.T) {
 	if v := next(t, verdicts); v.AnalysisID != "good-1" || v.Verdict != analysis.Promote {
 		t.Errorf("after rejections: verdict %+v", v)
 	}
-	if got := value(t, a.metrics.events.WithLabelValues("rejected")); got != float64(len(tests)) {
+	if got := value(t, a.rmetrics.Events.WithLabelValues("rejected")); got != float64(len(tests)) {
 		t.Errorf("rejected events: %v, want %d", got, len(tests))
 	}
 }
@@ -214,7 +214,7 @@ func TestDuplicateEventStartsNothing(t *testing.T) {
 	// analysis exists, the duplicate was handled.
 	c.publishEvent(event("marker", "v2"))
 	c.waitRecord("marker", nil)
-	if got := value(t, a.metrics.events.WithLabelValues("duplicate")); got != 2 {
+	if got := value(t, a.rmetrics.Events.WithLabelValues("duplicate")); got != 2 {
 		t.Errorf("duplicates counted: %v, want 2", got)
 	}
 	r := c.waitRecord("dup", nil)
@@ -233,7 +233,7 @@ func TestDuplicateEventStartsNothing(t *testing.T) {
 	if got["dup"].Verdict != analysis.Promote {
 		t.Errorf("dup judged on the duplicate's content: %+v", got["dup"])
 	}
-	if got := value(t, a.metrics.events.WithLabelValues("started")); got != 2 {
+	if got := value(t, a.rmetrics.Events.WithLabelValues("started")); got != 2 {
 		t.Errorf("analyses started: %v, want 2 (dup and marker)", got)
 	}
 }

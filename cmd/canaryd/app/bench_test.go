@@ -88,7 +88,7 @@ func benchmarkRound(b *testing.B, n int) {
 	}
 	for i := range n {
 		e := event(fmt.Sprintf("b%d", i), "v2")
-		if _, err := a.create(ctx, e); err != nil {
+		if _, err := a.runner.Create(ctx, e); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/record"
+	"github.com/canaryd/canaryd/analysis/runner"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/rollout/message"
 )
@@ -173,7 +174,7 @@ type testApp struct {
 
 // startApp starts a daemon on the NATS server s with clock c and the
 // synthetic provider; tweak adjusts the options and hooks before Start.
-func startApp(t *testing.T, s *server.Server, c Clock, configPath string, tweak func(*Options, *hooks)) *testApp {
+func startApp(t *testing.T, s *server.Server, c runner.Clock, configPath string, tweak func(*Options, *hooks)) *testApp {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	opts := Options{

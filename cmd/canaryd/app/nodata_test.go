@@ -68,10 +68,10 @@ func TestNoDataWarned(t *testing.T) {
 			t.Errorf("judgement %d: %s: %s\nwant hold: %s", k, v.Verdict, v.Reason, want)
 		}
 	}
-	if got := value(t, a.metrics.noData.WithLabelValues("web", "latency")); got != judgements {
+	if got := value(t, a.rmetrics.NoData.WithLabelValues("web", "latency")); got != judgements {
 		t.Errorf("canaryd_metric_no_data_total{template=\"web\",metric=\"latency\"} = %v, want %d", got, judgements)
 	}
-	if got := value(t, a.metrics.queryErrors); got != 0 {
+	if got := value(t, a.rmetrics.QueryErrors); got != 0 {
 		t.Errorf("canaryd_query_errors_total = %v, want 0: the queries succeeded", got)
 	}
 	warnings := strings.Count(logs.String(), "metric query matched no series")

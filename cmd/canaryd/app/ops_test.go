@@ -87,7 +87,7 @@ func TestQueryErrorsHold(t *testing.T) {
 		!strings.Contains(v.Metrics[0].Reason, "connection refused") {
 		t.Errorf("verdict with every query failing: %+v", v)
 	}
-	if got := value(t, a.metrics.queryErrors); got != 1 {
+	if got := value(t, a.rmetrics.QueryErrors); got != 1 {
 		t.Errorf("canaryd_query_errors_total = %v, want 1", got)
 	}
 }
@@ -266,7 +266,7 @@ func TestOneWritePerJudgement(t *testing.T) {
 		t.Errorf("the bucket took %d writes for 3 judgements, want 5", got)
 	}
 	var m dto.Metric
-	if err := a.metrics.verdictDelay.Write(&m); err != nil || m.GetHistogram().GetSampleCount() != 3 {
+	if err := a.rmetrics.VerdictDelay.Write(&m); err != nil || m.GetHistogram().GetSampleCount() != 3 {
 		t.Errorf("canaryd_verdict_delay_seconds counted %d verdicts (%v), want 3", m.GetHistogram().GetSampleCount(), err)
 	}
 }

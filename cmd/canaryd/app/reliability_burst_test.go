@@ -159,10 +159,10 @@ func TestReliabilityBurst(t *testing.T) {
 		}
 	}
 	waitFor(t, "every valid event to start its analysis", func() bool {
-		return value(t, a.metrics.events.WithLabelValues("started")) == valid
+		return value(t, a.rmetrics.Events.WithLabelValues("started")) == valid
 	})
 	t.Logf("burst of %d events taken in %s", total, time.Since(began).Round(time.Millisecond))
-	if got := value(t, a.metrics.events.WithLabelValues("rejected")); got != total-valid {
+	if got := value(t, a.rmetrics.Events.WithLabelValues("rejected")); got != total-valid {
 		t.Errorf("canaryd_deploy_events_total{result=\"rejected\"} = %v, want %d", got, total-valid)
 	}
 	kv, err := c.js.KeyValue(t.Context(), "canaryd_analyses")

@@ -114,7 +114,7 @@ func TestReliabilityNATSRestart(t *testing.T) {
 	// it down until persisting each of them has failed.
 	clock.Advance(time.Minute)
 	waitFor(t, "the judgements to fail to persist", func() bool {
-		return value(t, a.metrics.natsErrors) >= float64(len(ids))
+		return value(t, a.rmetrics.NatsErrors) >= float64(len(ids))
 	})
 	n.start()
 	// Deploy events stored while the daemon is still reconnecting (a
@@ -197,7 +197,7 @@ func TestReliabilityNATSRestart(t *testing.T) {
 	if info.NumPending != 0 || info.NumAckPending != 0 {
 		t.Errorf("deploy consumer: %d pending, %d unacknowledged", info.NumPending, info.NumAckPending)
 	}
-	if got := value(t, a.metrics.events.WithLabelValues("started")); got != float64(len(ids)) {
+	if got := value(t, a.rmetrics.Events.WithLabelValues("started")); got != float64(len(ids)) {
 		t.Errorf("analyses started: %v, want %d", got, len(ids))
 	}
 }

@@ -199,7 +199,7 @@ func TestReliabilityPrometheusFaults(t *testing.T) {
 					t.Errorf("judgement %d: a hold without a reason", seq)
 				}
 			}
-			if got := value(t, a.metrics.queryErrors); got != 2 {
+			if got := value(t, a.rmetrics.QueryErrors); got != 2 {
 				t.Errorf("canaryd_query_errors_total = %v after two faulty judgements of one metric, want 2", got)
 			}
 

@@ -7,7 +7,7 @@ import (
 
 // Clock is a compressed clock: simulated time runs Factor times faster
 // than the wall clock, so that a rollout of many one-minute intervals
-// finishes in seconds. It implements the daemon's app.Clock.
+// finishes in seconds. It implements the daemon's runner.Clock.
 //
 // A limit keeps it from running ahead of the simulated data: on a loaded
 // machine the feeder may fall behind, and a judgement due before the data

@@ -1,4 +1,4 @@
-package app
+package runner
 
 import (
 	"context"
@@ -23,9 +23,9 @@ const pullAhead = 16
 // Events of one service (one subject) go to one worker, in order.
 const deployWorkers = 16
 
-// consume handles deploy events from the shared durable consumer until
-// Stop.
-func (a *App) consume(cons jetstream.Consumer) error {
+// Consume handles deploy events from the shared durable consumer until
+// the returned function stops it.
+func (rn *Runner) Consume(cons jetstream.Consumer) (stop func(context.Context) error, err error) {
 	// A few events are pulled ahead. With one at a time the iterator
 	// stalls under load: when the event arrives before the client has
 	// finished sending its pull request, no new request is sent until two
@@ -33,7 +33,7 @@ func (a *App) consume(cons jetstream.Consumer) error {
 	// pulled ahead by a replica that stops are redelivered after AckWait.
 	it, err := cons.Messages(jetstream.PullMaxMessages(pullAhead))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var workers sync.WaitGroup
 	queues := make([]chan jetstream.Msg, deployWorkers)
@@ -42,7 +42,7 @@ func (a *App) consume(cons jetstream.Consumer) error {
 		queues[i] = q
 		workers.Go(func() {
 			for msg := range q {
-				a.handleDeploy(a.runCtx, msg)
+				rn.handleDeploy(rn.runCtx, msg)
 			}
 		})
 	}
@@ -61,8 +61,8 @@ func (a *App) consume(cons jetstream.Consumer) error {
 				if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
 					return
 				}
-				a.metrics.natsErrors.Inc()
-				a.logger.Warn("deploy events", "err", err)
+				rn.metrics.NatsErrors.Inc()
+				rn.logger.Warn("deploy events", "err", err)
 				continue
 			}
 			h := fnv.New32a()
@@ -70,7 +70,7 @@ func (a *App) consume(cons jetstream.Consumer) error {
 			queues[h.Sum32()%deployWorkers] <- msg
 		}
 	}()
-	a.onStop("deploy consumer", func(ctx context.Context) error {
+	return func(ctx context.Context) error {
 		it.Stop()
 		select {
 		case <-done:
@@ -80,15 +80,14 @@ func (a *App) consume(cons jetstream.Consumer) error {
 			// delivered again, here or to another replica.
 			return fmt.Errorf("deploy events still being handled: %w", ctx.Err())
 		}
-	})
-	return nil
+	}, nil
 }
 
 // handleDeploy starts the analysis of one deploy event. An invalid event
 // is terminated (never redelivered) and rejected on canary.rejected; a
 // repeated id is acknowledged and starts nothing; a failure to store is
 // redelivered later, and rejected at the last delivery.
-func (a *App) handleDeploy(ctx context.Context, msg jetstream.Msg) {
+func (rn *Runner) handleDeploy(ctx context.Context, msg jetstream.Msg) {
 	raw := msg.Data()
 	e, err := message.DecodeEvent(raw)
 	if err == nil {
@@ -98,55 +97,55 @@ func (a *App) handleDeploy(ctx context.Context, msg jetstream.Msg) {
 		}
 	}
 	if err == nil {
-		_, err = a.create(ctx, e)
+		_, err = rn.Create(ctx, e)
 		switch {
 		case err == nil:
-			a.ack(msg)
+			rn.ack(msg)
 			return
 		case errors.Is(err, record.ErrDuplicate):
-			a.logger.Info("duplicate deploy event ignored", "analysis_id", e.ID)
-			a.ack(msg)
+			rn.logger.Info("duplicate deploy event ignored", "analysis_id", e.ID)
+			rn.ack(msg)
 			return
-		case !errors.Is(err, errInvalid):
+		case !errors.Is(err, ErrInvalid):
 			if md, merr := msg.Metadata(); merr == nil && md.NumDelivered >= bus.MaxDeliver {
 				// The server will not deliver it again: say so.
 				err = fmt.Errorf("could not store the analysis after %d deliveries: %w", md.NumDelivered, err)
 				break
 			}
-			a.logger.Error("store analysis; will retry", "analysis_id", e.ID, "err", err)
+			rn.logger.Error("store analysis; will retry", "analysis_id", e.ID, "err", err)
 			if nerr := msg.NakWithDelay(retryDelay); nerr != nil {
-				a.metrics.natsErrors.Inc()
+				rn.metrics.NatsErrors.Inc()
 			}
 			return
 		}
 	}
-	a.reject(ctx, msg, raw, &e, err)
+	rn.reject(ctx, msg, raw, &e, err)
 }
 
-func (a *App) reject(ctx context.Context, msg jetstream.Msg, raw []byte, e *message.Event, reason error) {
-	a.metrics.events.WithLabelValues("rejected").Inc()
-	rej := message.NewRejection(msg.Subject(), raw, e, reason, a.clock.Now())
+func (rn *Runner) reject(ctx context.Context, msg jetstream.Msg, raw []byte, e *message.Event, reason error) {
+	rn.metrics.Events.WithLabelValues("rejected").Inc()
+	rej := message.NewRejection(msg.Subject(), raw, e, reason, rn.clock.Now())
 	subj := (rej).PublishedOn()
-	a.logger.Warn("deploy event rejected", "subject", msg.Subject(), "event_id", e.ID, "reason", rej.Reason)
+	rn.logger.Warn("deploy event rejected", "subject", msg.Subject(), "event_id", e.ID, "reason", rej.Reason)
 	id := "rejected-" + subj
 	if md, err := msg.Metadata(); err == nil {
 		id = "rejected-" + strconv.FormatUint(md.Sequence.Stream, 10)
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := a.pub.Publish(pctx, subj, id, rej); err != nil {
-		a.metrics.natsErrors.Inc()
-		a.logger.Error("publish rejection", "err", err)
+	if err := rn.pub.Publish(pctx, subj, id, rej); err != nil {
+		rn.metrics.NatsErrors.Inc()
+		rn.logger.Error("publish rejection", "err", err)
 	}
 	if err := msg.Term(); err != nil {
-		a.metrics.natsErrors.Inc()
-		a.logger.Error("terminate rejected event", "err", err)
+		rn.metrics.NatsErrors.Inc()
+		rn.logger.Error("terminate rejected event", "err", err)
 	}
 }
 
-func (a *App) ack(msg jetstream.Msg) {
+func (rn *Runner) ack(msg jetstream.Msg) {
 	if err := msg.Ack(); err != nil {
-		a.metrics.natsErrors.Inc()
-		a.logger.Error("ack deploy event", "err", err)
+		rn.metrics.NatsErrors.Inc()
+		rn.logger.Error("ack deploy event", "err", err)
 	}
 }

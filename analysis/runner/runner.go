@@ -1,4 +1,27 @@
-package app
+// Package runner runs analyses: it starts one from a deploy event (NATS or
+// the API), judges it interval after interval through its template's
+// rollout (package rollout's state machine), persists every judgement in
+// the analysis' record before publishing its verdict, and holds each
+// analysis through a lease: a replica takes over the analyses whose owner
+// stopped or died (the orphan scan), and hands its own back when it stops.
+//
+// A Runner has no clock of its own (Clock) and reads the config and the
+// metrics source through functions, so that a reload takes effect at the
+// next judgement.
+//
+// # Replicas and crashes
+//
+// Replicas share one durable pull consumer of deploy events, so each event
+// is handled by one of them. An analysis is owned through a lease in its
+// key-value record (owner and expiry, updated only with compare-and-swap):
+// the owner judges it; when the owner stops gracefully it releases the
+// lease, and when it dies the lease expires one grace period after the
+// judgement that was due, and the first replica to notice takes the
+// analysis over with compare-and-swap. Every judgement is persisted before
+// its verdict is published, and verdicts carry the message id
+// <analysis_id>-<seq>, so a replica resuming a crashed one republishes
+// what may not have left, and JetStream stores it once.
+package runner
 
 import (
 	"context"
@@ -13,27 +36,98 @@ import (
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/rollout"
+	"github.com/canaryd/canaryd/rollout/bus"
 	"github.com/canaryd/canaryd/rollout/message"
+	"github.com/canaryd/canaryd/rollout/sli"
 	"github.com/canaryd/canaryd/stats"
 )
+
+// Options are what a Runner needs; every field is required but Hooks.
+type Options struct {
+	// InstanceID names this replica in leases.
+	InstanceID string
+	// LeaseGrace is how long after a missed judgement another replica may
+	// take an analysis over; a judgement's queries get half of it.
+	LeaseGrace time.Duration
+	// ScanInterval is how often orphaned analyses are looked for.
+	ScanInterval time.Duration
+	Logger       *slog.Logger
+	Clock        Clock
+	Metrics      *Metrics
+	// SLI records the release SLIs (package rollout/sli).
+	SLI       *sli.Metrics
+	Store     *record.Store
+	Publisher *bus.Publisher
+	// Config and Source return the current config and metrics source: a
+	// reload replaces them.
+	Config func() *configs.Config
+	Source func() metrics.Provider
+	Hooks  Hooks
+}
+
+// Hooks let tests observe and interrupt a runner at exact points; a hook
+// returning false abandons the analysis there, as a crash would.
+type Hooks struct {
+	// Judged runs after a judgement is persisted, before its verdict is
+	// published.
+	Judged func(ctx context.Context, owner, id string, seq int) bool
+	// Published runs after verdicts are published, before they are
+	// recorded as published.
+	Published func(ctx context.Context, owner, id string, seq int) bool
+}
+
+// Runner runs the analyses this replica owns.
+type Runner struct {
+	opts    Options
+	logger  *slog.Logger
+	clock   Clock
+	metrics *Metrics
+	sli     *sli.Metrics
+	store   *record.Store
+	pub     *bus.Publisher
+	runCtx  context.Context
+
+	judges judgePool
+
+	runMu   sync.Mutex
+	running map[string]context.CancelFunc
+	settled map[string]bool // analyses the scan need not read again
+	// published holds, for analyses whose runner stopped, the verdicts it
+	// knew to be published: ReleaseLeases records them, so that a restart
+	// need not publish them again.
+	published map[string]int
+	creating  map[string]int // analyses being created, not yet running
+	stopped   bool
+	runWG     sync.WaitGroup
+}
+
+// New returns a runner whose analyses run until ctx ends (StopRunners
+// takes the function that ends it).
+func New(ctx context.Context, o Options) *Runner {
+	return &Runner{
+		opts: o, logger: o.Logger, clock: o.Clock, metrics: o.Metrics, sli: o.SLI, store: o.Store, pub: o.Publisher, runCtx: ctx,
+		running: map[string]context.CancelFunc{}, settled: map[string]bool{}, published: map[string]int{}, creating: map[string]int{},
+	}
+}
 
 // retryDelay is how long an analysis waits after a failed NATS or
 // key-value operation before it tries again.
 const retryDelay = 5 * time.Second
 
-// errInvalid marks an event that cannot start an analysis.
-var errInvalid = errors.New("invalid event")
+// ErrInvalid marks an event that cannot start an analysis.
+var ErrInvalid = errors.New("invalid event")
 
-// create stores a new analysis for e, owned by this instance, and starts
+// Create stores a new analysis for e, owned by this instance, and starts
 // it. An id already stored returns the stored record and record.ErrDuplicate.
-func (a *App) create(ctx context.Context, e message.Event) (*record.Record, error) {
-	cfg := a.config()
+func (rn *Runner) Create(ctx context.Context, e message.Event) (*record.Record, error) {
+	cfg := rn.opts.Config()
 	if err := e.Validate(cfg); err != nil {
-		return nil, fmt.Errorf("%w: %w", errInvalid, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	tmpl := cfg.Template(e.Template)
-	now := a.clock.Now()
+	now := rn.clock.Now()
 	interval := time.Duration(tmpl.Interval)
 	// Windows start on a whole query step, so that analyses of one
 	// template started within a step query the same windows, and the
@@ -52,43 +146,43 @@ func (a *App) create(ctx context.Context, e message.Event) (*record.Record, erro
 		Rollout:   rollout.New(rollout.PlanOf(tmpl)),
 		Judge:     analysis.NewJudge(tmpl).NewState(),
 		History:   []record.Verdict{},
-		Lease:     record.Lease{Owner: a.opts.InstanceID, Expires: start.Add(interval + a.opts.LeaseGrace)},
+		Lease:     record.Lease{Owner: rn.opts.InstanceID, Expires: start.Add(interval + rn.opts.LeaseGrace)},
 	}
 	// Until its runner starts, the orphan scan must not take the new
 	// analysis for one of ours left behind.
-	a.runMu.Lock()
-	a.creating[e.ID]++
-	a.runMu.Unlock()
+	rn.runMu.Lock()
+	rn.creating[e.ID]++
+	rn.runMu.Unlock()
 	defer func() {
-		a.runMu.Lock()
-		if a.creating[e.ID]--; a.creating[e.ID] == 0 {
-			delete(a.creating, e.ID)
+		rn.runMu.Lock()
+		if rn.creating[e.ID]--; rn.creating[e.ID] == 0 {
+			delete(rn.creating, e.ID)
 		}
-		a.runMu.Unlock()
+		rn.runMu.Unlock()
 	}()
-	if _, err := a.store.Create(ctx, r); err != nil {
+	if _, err := rn.store.Create(ctx, r); err != nil {
 		if errors.Is(err, record.ErrDuplicate) {
-			a.metrics.events.WithLabelValues("duplicate").Inc()
-			old, _, gerr := a.store.Get(ctx, e.ID)
+			rn.metrics.Events.WithLabelValues("duplicate").Inc()
+			old, _, gerr := rn.store.Get(ctx, e.ID)
 			if gerr != nil {
 				return nil, errors.Join(err, gerr)
 			}
 			return old, record.ErrDuplicate
 		}
-		a.metrics.natsErrors.Inc()
+		rn.metrics.NatsErrors.Inc()
 		return nil, err
 	}
-	a.metrics.events.WithLabelValues("started").Inc()
-	a.sli.Started(sliRollout(r))
-	a.logger.Info("analysis started", "analysis_id", r.ID, "service", e.Service, "namespace", e.Namespace,
+	rn.metrics.Events.WithLabelValues("started").Inc()
+	rn.sli.Started(sliRollout(r))
+	rn.logger.Info("analysis started", "analysis_id", r.ID, "service", e.Service, "namespace", e.Namespace,
 		"template", e.Template, "baseline", e.Baseline.Version, "canary", e.Canary.Version)
-	a.startRunner(r.ID)
+	rn.startRunner(r.ID)
 	return r, nil
 }
 
 // wait blocks until the clock reaches t; false when ctx ended first.
-func (a *App) wait(ctx context.Context, t time.Time) bool {
-	c, stop := a.clock.TimerAt(t)
+func (rn *Runner) wait(ctx context.Context, t time.Time) bool {
+	c, stop := rn.clock.TimerAt(t)
 	defer stop()
 	select {
 	case <-c:
@@ -102,25 +196,25 @@ func (a *App) wait(ctx context.Context, t time.Time) bool {
 // makes this runner the record's only writer, so it keeps the record and
 // its revision between judgements and reads the store again only after a
 // write fails (an abort, a takeover, an error).
-func (a *App) run(ctx context.Context, id string) {
-	log := a.logger.With("analysis_id", id)
+func (rn *Runner) run(ctx context.Context, id string) {
+	log := rn.logger.With("analysis_id", id)
 	var (
 		r      *record.Record
 		rev    uint64
 		noData noDataWatch
 	)
-	defer a.sli.Untrack(id)
+	defer rn.sli.Untrack(id)
 	defer func() {
-		a.runMu.Lock()
-		if a.stopped && r != nil {
-			a.published[id] = r.Published
+		rn.runMu.Lock()
+		if rn.stopped && r != nil {
+			rn.published[id] = r.Published
 		}
-		a.runMu.Unlock()
+		rn.runMu.Unlock()
 	}()
 	for ctx.Err() == nil {
 		if r == nil {
 			var err error
-			r, rev, err = a.store.Get(ctx, id)
+			r, rev, err = rn.store.Get(ctx, id)
 			if err != nil {
 				r = nil
 				if ctx.Err() != nil {
@@ -130,20 +224,20 @@ func (a *App) run(ctx context.Context, id string) {
 					log.Warn("analysis deleted from the store; stopping")
 					return
 				}
-				a.metrics.natsErrors.Inc()
+				rn.metrics.NatsErrors.Inc()
 				log.Error("read analysis", "err", err)
-				a.wait(ctx, a.clock.Now().Add(retryDelay))
+				rn.wait(ctx, rn.clock.Now().Add(retryDelay))
 				continue
 			}
 		}
-		if r.Lease.Owner != a.opts.InstanceID {
+		if r.Lease.Owner != rn.opts.InstanceID {
 			log.Info("analysis owned by another instance; stopping", "owner", r.Lease.Owner)
 			return
 		}
-		a.sli.Track(sliRollout(r), sliPosition(r))
+		rn.sli.Track(sliRollout(r), sliPosition(r))
 		if r.Published < r.Seq {
 			var ok bool
-			if rev, ok = a.publishPending(ctx, log, r, rev); !ok {
+			if rev, ok = rn.publishPending(ctx, log, r, rev); !ok {
 				return
 			}
 			if rev == 0 {
@@ -155,27 +249,27 @@ func (a *App) run(ctx context.Context, id string) {
 			return
 		}
 		due := r.NextDue()
-		if !a.wait(ctx, due) {
+		if !rn.wait(ctx, due) {
 			return
 		}
-		cfg := a.config()
+		cfg := rn.opts.Config()
 		tmpl := cfg.Template(r.Event.Template)
 		if tmpl == nil {
 			log.Error("template no longer in the config; retrying", "template", r.Event.Template)
-			a.wait(ctx, a.clock.Now().Add(r.Interval))
+			rn.wait(ctx, rn.clock.Now().Add(r.Interval))
 			continue
 		}
 		// A judgement must end well within the lease, or another replica
 		// takes the analysis over while this one still fetches: queries
 		// still running at half the grace fail, and the metric holds.
 		began := time.Now()
-		fetchCtx, cancel := context.WithTimeout(ctx, a.opts.LeaseGrace/2)
-		in, err := analysis.Fetch(fetchCtx, a.source(), tmpl, r.Event.Target(), r.Judgements(), due.Add(-r.Interval), due, nil)
+		fetchCtx, cancel := context.WithTimeout(ctx, rn.opts.LeaseGrace/2)
+		in, err := analysis.Fetch(fetchCtx, rn.opts.Source(), tmpl, r.Event.Target(), r.Judgements(), due.Add(-r.Interval), due, nil)
 		cancel()
-		a.metrics.fetchDuration.Observe(time.Since(began).Seconds())
+		rn.metrics.FetchDuration.Observe(time.Since(began).Seconds())
 		if err != nil {
 			log.Error("fetch", "err", err)
-			a.wait(ctx, a.clock.Now().Add(retryDelay))
+			rn.wait(ctx, rn.clock.Now().Add(retryDelay))
 			continue
 		}
 		if ctx.Err() != nil {
@@ -183,14 +277,14 @@ func (a *App) run(ctx context.Context, id string) {
 		}
 		for i := range in {
 			if in[i].Err != nil {
-				a.metrics.queryErrors.Inc()
+				rn.metrics.QueryErrors.Inc()
 				log.Warn("query failed", "metric", tmpl.Metrics[i].Name, "err", in[i].Err)
 			}
 		}
-		noData.observe(a.metrics, log, tmpl, in, a.clock.Now())
+		noData.observe(rn.metrics, log, tmpl, in, rn.clock.Now())
 		// The judgement is made on r in place; if it cannot be written,
 		// r is dropped and read again.
-		pj := a.judges.get(cfg, tmpl)
+		pj := rn.judges.get(cfg, tmpl)
 		judge, out, st := pj.Judge, &pj.out, &pj.state
 		err = r.LoadState(st)
 		if err == nil {
@@ -205,38 +299,38 @@ func (a *App) run(ctx context.Context, id string) {
 				err = judge.Judge(st, in, out)
 			}
 			if err != nil {
-				a.judges.put(pj)
+				rn.judges.put(pj)
 				log.Error("judge", "err", err)
 				r = nil
-				a.wait(ctx, a.clock.Now().Add(retryDelay))
+				rn.wait(ctx, rn.clock.Now().Add(retryDelay))
 				continue
 			}
 		}
 		judge.Explain(out)
-		now := a.clock.Now()
+		now := rn.clock.Now()
 		v := record.NewVerdict(r, out.Apply(&r.Rollout), out, now)
 		r.SaveState(st)
-		a.judges.put(pj)
+		rn.judges.put(pj)
 		r.AddVerdict(v)
 		r.UpdatedAt = now.UTC()
-		r.Lease.Expires = maxTime(now, r.NextDue()).Add(a.opts.LeaseGrace)
-		if rev, err = a.store.Update(ctx, r, rev); err != nil {
+		r.Lease.Expires = maxTime(now, r.NextDue()).Add(rn.opts.LeaseGrace)
+		if rev, err = rn.store.Update(ctx, r, rev); err != nil {
 			if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-				a.metrics.natsErrors.Inc()
+				rn.metrics.NatsErrors.Inc()
 				log.Error("persist judgement", "err", err)
 			}
 			r = nil // re-read: another writer (abort, takeover) may have won
 			continue
 		}
-		a.metrics.judgementDuration.Observe(time.Since(began).Seconds())
-		if a.hooks.judged != nil && !a.hooks.judged(ctx, a.opts.InstanceID, id, r.Seq) {
+		rn.metrics.JudgementDuration.Observe(time.Since(began).Seconds())
+		if rn.opts.Hooks.Judged != nil && !rn.opts.Hooks.Judged(ctx, rn.opts.InstanceID, id, r.Seq) {
 			return
 		}
 		log.Info("verdict", "seq", v.Seq, "verdict", v.Verdict, "step", v.Step, "weight", v.Weight,
 			"next_weight", v.NextWeight, "score", float64(v.Score), "final", v.Final, "reason", v.Reason)
-		a.metrics.verdicts.WithLabelValues(string(v.Verdict)).Inc()
+		rn.metrics.Verdicts.WithLabelValues(string(v.Verdict)).Inc()
 		var ok bool
-		if rev, ok = a.publishLatest(ctx, log, r, rev, due); !ok {
+		if rev, ok = rn.publishLatest(ctx, log, r, rev, due); !ok {
 			return
 		}
 		if rev == 0 {
@@ -252,22 +346,22 @@ func (a *App) run(ctx context.Context, id string) {
 // Published < Seq and the run loop retries through publishPending.
 // due is when the judged interval ended. It returns the record's revision
 // (0: read it again) and false when a test hook abandoned the analysis.
-func (a *App) publishLatest(ctx context.Context, log *slog.Logger, r *record.Record, rev uint64, due time.Time) (uint64, bool) {
+func (rn *Runner) publishLatest(ctx context.Context, log *slog.Logger, r *record.Record, rev uint64, due time.Time) (uint64, bool) {
 	v := &r.History[len(r.History)-1]
 	if v.Seq != r.Seq || r.Published != r.Seq-1 {
 		return rev, true // more than one pending: publishPending's loop
 	}
-	if !a.publish(ctx, log, v) {
+	if !rn.publish(ctx, log, v) {
 		return rev, true
 	}
-	a.metrics.verdictDelay.Observe(a.clock.Now().Sub(due).Seconds())
-	a.sli.Published(sliRollout(r), sliVerdict(v), a.clock.Now())
-	if a.hooks.published != nil && !a.hooks.published(ctx, a.opts.InstanceID, r.ID, r.Seq) {
+	rn.metrics.VerdictDelay.Observe(rn.clock.Now().Sub(due).Seconds())
+	rn.sli.Published(sliRollout(r), sliVerdict(v), rn.clock.Now())
+	if rn.opts.Hooks.Published != nil && !rn.opts.Hooks.Published(ctx, rn.opts.InstanceID, r.ID, r.Seq) {
 		return 0, false
 	}
 	r.Published = r.Seq
 	if r.Done() {
-		return a.recordPublished(ctx, log, r, rev), true
+		return rn.recordPublished(ctx, log, r, rev), true
 	}
 	if err := r.Retire(); err != nil {
 		log.Error("retire published verdicts", "err", err)
@@ -281,7 +375,7 @@ func (a *App) publishLatest(ctx context.Context, log *slog.Logger, r *record.Rec
 // when the caller must read the record again, and false when a test hook
 // abandoned the analysis. Pending verdicts are always within the history,
 // which holds far more verdicts than can be pending.
-func (a *App) publishPending(ctx context.Context, log *slog.Logger, r *record.Record, rev uint64) (uint64, bool) {
+func (rn *Runner) publishPending(ctx context.Context, log *slog.Logger, r *record.Record, rev uint64) (uint64, bool) {
 	for i := range r.History {
 		v := &r.History[i]
 		if v.Seq <= r.Published {
@@ -290,32 +384,32 @@ func (a *App) publishPending(ctx context.Context, log *slog.Logger, r *record.Re
 		// A verdict already on the stream (the runner that published it
 		// stopped before recording it) is not published again: the
 		// stream's duplicate window may have passed.
-		if ok, err := a.pub.OnStream(ctx, &v.Message); err == nil && ok {
+		if ok, err := rn.pub.OnStream(ctx, &v.Message); err == nil && ok {
 			continue
 		}
-		if !a.publish(ctx, log, v) {
+		if !rn.publish(ctx, log, v) {
 			return 0, true
 		}
-		a.sli.Published(sliRollout(r), sliVerdict(v), a.clock.Now())
+		rn.sli.Published(sliRollout(r), sliVerdict(v), rn.clock.Now())
 	}
-	if a.hooks.published != nil && !a.hooks.published(ctx, a.opts.InstanceID, r.ID, r.Seq) {
+	if rn.opts.Hooks.Published != nil && !rn.opts.Hooks.Published(ctx, rn.opts.InstanceID, r.ID, r.Seq) {
 		return 0, false
 	}
 	r.Published = r.Seq
-	return a.recordPublished(ctx, log, r, rev), true
+	return rn.recordPublished(ctx, log, r, rev), true
 }
 
 // publish publishes v; on failure it counts and logs the error, waits
 // retryDelay and returns false.
-func (a *App) publish(ctx context.Context, log *slog.Logger, v *record.Verdict) bool {
+func (rn *Runner) publish(ctx context.Context, log *slog.Logger, v *record.Verdict) bool {
 	b, err := v.Encode()
 	if err == nil {
-		err = a.pub.Verdict(ctx, &v.Message, b)
+		err = rn.pub.Verdict(ctx, &v.Message, b)
 	}
 	if err != nil && ctx.Err() == nil {
-		a.metrics.natsErrors.Inc()
+		rn.metrics.NatsErrors.Inc()
 		log.Error("publish verdict", "seq", v.Seq, "err", err)
-		a.wait(ctx, a.clock.Now().Add(retryDelay))
+		rn.wait(ctx, rn.clock.Now().Add(retryDelay))
 	}
 	return err == nil
 }
@@ -324,33 +418,33 @@ func (a *App) publish(ctx context.Context, log *slog.Logger, v *record.Verdict) 
 // the new revision, or 0 when the write failed and the record must be
 // read again (a conflict: another writer won; an error: it is counted,
 // logged and waited on).
-func (a *App) recordPublished(ctx context.Context, log *slog.Logger, r *record.Record, rev uint64) uint64 {
+func (rn *Runner) recordPublished(ctx context.Context, log *slog.Logger, r *record.Record, rev uint64) uint64 {
 	if r.Done() {
-		r.UpdatedAt = a.clock.Now().UTC() // when the final verdict was known published: rolloutOf
+		r.UpdatedAt = rn.clock.Now().UTC() // when the final verdict was known published: rolloutOf
 	}
-	nrev, err := a.store.Update(ctx, r, rev)
+	nrev, err := rn.store.Update(ctx, r, rev)
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-			a.metrics.natsErrors.Inc()
+			rn.metrics.NatsErrors.Inc()
 			log.Error("record published verdicts", "err", err)
-			a.wait(ctx, a.clock.Now().Add(retryDelay))
+			rn.wait(ctx, rn.clock.Now().Add(retryDelay))
 		}
 		return 0
 	}
 	return nrev
 }
 
-// abort ends analysis id with weight 0 and publishes the final verdict.
-func (a *App) abort(ctx context.Context, id, reason string) (*record.Record, error) {
+// Abort ends analysis id with weight 0 and publishes the final verdict.
+func (rn *Runner) Abort(ctx context.Context, id, reason string) (*record.Record, error) {
 	for {
-		r, rev, err := a.store.Get(ctx, id)
+		r, rev, err := rn.store.Get(ctx, id)
 		if err != nil {
 			return nil, err
 		}
 		if r.Done() {
 			return r, nil
 		}
-		now := a.clock.Now()
+		now := rn.clock.Now()
 		v := record.NewVerdict(r, r.Abort(), nil, now)
 		v.Reason = "aborted"
 		if reason != "" {
@@ -358,25 +452,25 @@ func (a *App) abort(ctx context.Context, id, reason string) (*record.Record, err
 		}
 		r.AddVerdict(v)
 		r.UpdatedAt = now.UTC()
-		rev, err = a.store.Update(ctx, r, rev)
+		rev, err = rn.store.Update(ctx, r, rev)
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			continue
 		}
 		if err != nil {
-			a.metrics.natsErrors.Inc()
+			rn.metrics.NatsErrors.Inc()
 			return nil, err
 		}
-		a.logger.Info("analysis aborted", "analysis_id", id, "reason", reason)
+		rn.logger.Info("analysis aborted", "analysis_id", id, "reason", reason)
 		// A runner here would only learn of the abort at its next write.
-		a.runMu.Lock()
-		if stop := a.running[id]; stop != nil {
+		rn.runMu.Lock()
+		if stop := rn.running[id]; stop != nil {
 			stop()
 		}
-		a.runMu.Unlock()
-		a.metrics.verdicts.WithLabelValues(string(v.Verdict)).Inc()
+		rn.runMu.Unlock()
+		rn.metrics.Verdicts.WithLabelValues(string(v.Verdict)).Inc()
 		// The owner, if any, stops at its next write; the verdict is
 		// published here, and by any resuming replica if this fails.
-		a.publishPending(ctx, a.logger.With("analysis_id", id), r, rev)
+		rn.publishPending(ctx, rn.logger.With("analysis_id", id), r, rev)
 		return r, nil
 	}
 }

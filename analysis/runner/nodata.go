@@ -1,4 +1,4 @@
-package app
+package runner
 
 import (
 	"log/slog"
@@ -25,7 +25,7 @@ type noDataWatch struct {
 
 // observe counts and, rate-limited, logs every metric of in whose query
 // returned no series for a role; a failed query is counted elsewhere.
-func (w *noDataWatch) observe(m *appMetrics, log *slog.Logger, tmpl *configs.Template, in []analysis.Input, now time.Time) {
+func (w *noDataWatch) observe(m *Metrics, log *slog.Logger, tmpl *configs.Template, in []analysis.Input, now time.Time) {
 	for i := range in {
 		if in[i].Err != nil || i >= len(tmpl.Metrics) {
 			continue
@@ -44,7 +44,7 @@ func (w *noDataWatch) observe(m *appMetrics, log *slog.Logger, tmpl *configs.Tem
 			continue
 		}
 		name := tmpl.Metrics[i].Name
-		m.noData.WithLabelValues(tmpl.Name, name).Inc()
+		m.NoData.WithLabelValues(tmpl.Name, name).Inc()
 		if w.warned == nil {
 			w.warned, w.missed = map[string]time.Time{}, map[string]int{}
 		}
