@@ -210,7 +210,7 @@ func TestDaemonReplayReportAgree(t *testing.T) {
 		}
 	}
 
-	src := reportSource{a.App}
+	src := a.api
 	for _, r := range runs {
 		t.Run(r.recording+"/"+r.template, func(t *testing.T) {
 			tmpl := cfg.Template(r.template)
@@ -238,7 +238,7 @@ func TestDaemonReplayReportAgree(t *testing.T) {
 			}
 
 			// The daemon's report and the replay's show the same judgements.
-			d, err := src.Analysis(t.Context(), r.id)
+			d, err := src.Report(t.Context(), r.id)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -31,6 +31,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/analysis/runner"
+	"github.com/canaryd/canaryd/cmd/canaryd/api"
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/rollout/bus"
@@ -136,6 +137,7 @@ type App struct {
 
 	runner   *runner.Runner
 	rmetrics *runner.Metrics
+	api      *api.API
 
 	cleanups []cleanup
 
@@ -178,6 +180,12 @@ func New(opts Options) (*App, error) {
 	if err := a.setProvider(cfg); err != nil {
 		return nil, err
 	}
+	a.api = api.New(api.Options{
+		Store: func() *record.Store { return a.store }, Runner: func() *runner.Runner { return a.runner },
+		Config: a.config, Source: a.source, Ready: a.Ready, Reload: a.Reload,
+		Clock: a.clock, Logger: a.logger, InstanceID: opts.InstanceID,
+		Gatherer: prometheus.Gatherers{opts.Gatherer, a.sourceGatherer()},
+	})
 	a.metrics.reloadSuccess.Set(1)
 	a.metrics.reloadTime.Set(float64(a.clock.Now().Unix()))
 	return a, nil
@@ -338,6 +346,10 @@ func (a *App) serveHTTP() error {
 	})
 	return nil
 }
+
+// Handler returns the daemon's HTTP API, the report pages (/analyses),
+// /metrics and the health endpoints.
+func (a *App) Handler() http.Handler { return a.api.Handler() }
 
 // Addr returns the HTTP listen address, with the real port after listening
 // on port 0; "" when not serving HTTP.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/record"
+	"github.com/canaryd/canaryd/cmd/canaryd/api"
 	"github.com/canaryd/canaryd/rollout"
 	"github.com/canaryd/canaryd/rollout/message"
 )
@@ -89,7 +90,7 @@ func TestLifecycle(t *testing.T) {
 				}
 			}
 
-			var view AnalysisView
+			var view api.AnalysisView
 			if code := httpJSON(t, "GET", a.url+"/api/v1/analyses/deploy-1", "", &view); code != http.StatusOK {
 				t.Fatalf("get analysis: %d", code)
 			}
@@ -106,7 +107,7 @@ func TestLifecycle(t *testing.T) {
 			if code := httpJSON(t, "GET", a.url+"/api/v1/analyses/deploy-1/verdict", "", &v); code != http.StatusOK || v.Seq != len(tt.verdicts) {
 				t.Errorf("latest verdict over HTTP: %d seq %d", code, v.Seq)
 			}
-			var list struct{ Analyses []AnalysisView }
+			var list struct{ Analyses []api.AnalysisView }
 			httpJSON(t, "GET", a.url+"/api/v1/analyses?service=web&state="+tt.state, "", &list)
 			if len(list.Analyses) != 1 {
 				t.Errorf("list filtered by state %s: %d analyses, want 1", tt.state, len(list.Analyses))
@@ -205,7 +206,7 @@ func TestDuplicateEventStartsNothing(t *testing.T) {
 	c.publishEvent(event("dup", "v2"))
 	first := c.waitRecord("dup", nil)
 	c.publishEvent(event("dup", "bad-v3")) // same id, other content
-	var view AnalysisView
+	var view api.AnalysisView
 	body := `{"id":"dup","service":"web","namespace":"prod","template":"web","baseline":{"version":"v1"},"canary":{"version":"bad-v4"}}`
 	if code := httpJSON(t, "POST", a.url+"/api/v1/analyses", body, &view); code != http.StatusOK || view.Canary.Version != "v2" {
 		t.Errorf("POST of a known id: %d, canary %s; want 200 and the stored analysis (v2)", code, view.Canary.Version)
@@ -245,7 +246,7 @@ func TestAbort(t *testing.T) {
 	c := connect(t, s)
 	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
 
-	var view AnalysisView
+	var view api.AnalysisView
 	body := `{"id":"ab","service":"web","namespace":"prod","template":"web","baseline":{"version":"v1"},"canary":{"version":"v2"}}`
 	if code := httpJSON(t, "POST", a.url+"/api/v1/analyses", body, &view); code != http.StatusCreated || view.State != "running" {
 		t.Fatalf("POST: %d %+v", code, view)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/record"
+	"github.com/canaryd/canaryd/cmd/canaryd/api"
 	"github.com/canaryd/canaryd/rollout/message"
 )
 
@@ -71,7 +72,7 @@ func TestReliabilityReloadInvalid(t *testing.T) {
 			t.Errorf("%s: judgement after the failed reload: %s %s metrics %+v, want a promote on the old metric latency", tt.name, v.AnalysisID, v.Verdict, v.Metrics)
 		}
 	}
-	var view AnalysisView
+	var view api.AnalysisView
 	body := `{"id":"rl2","service":"web","namespace":"prod","template":"web","baseline":{"version":"v1"},"canary":{"version":"v2"}}`
 	if code := httpJSON(t, "POST", a.url+"/api/v1/analyses", body, &view); code != http.StatusCreated {
 		t.Fatalf("new analysis after the failed reloads: %d", code)

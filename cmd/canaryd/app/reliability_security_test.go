@@ -32,6 +32,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/record"
+	"github.com/canaryd/canaryd/cmd/canaryd/api"
 	"github.com/canaryd/canaryd/rollout/message"
 )
 
@@ -250,7 +251,7 @@ func TestReliabilityBodyLimit(t *testing.T) {
 			t.Errorf("POST %s with %d bytes: %d %q, want %d with an error", tt.path, len(tt.body), code, body["error"], tt.want)
 		}
 	}
-	var view AnalysisView
+	var view api.AnalysisView
 	if code := httpJSON(t, "GET", a.url+"/api/v1/analyses/b1", "", &view); code != http.StatusOK || view.State != "running" {
 		t.Errorf("b1 after the oversize abort: %d %s, want running", code, view.State)
 	}

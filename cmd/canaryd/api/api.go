@@ -1,4 +1,9 @@
-package app
+// Package api is canaryd's HTTP API: analyses (create, list, show, abort,
+// the latest verdict for Argo Rollouts' web metric), Flagger's webhooks,
+// the report pages, /metrics and the health and reload endpoints. It
+// holds no state: the daemon's store, runner and config are reached
+// through Options.
+package api
 
 import (
 	"context"
@@ -20,14 +25,40 @@ import (
 	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/analysis/report"
 	"github.com/canaryd/canaryd/analysis/runner"
+	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/rollout"
 	"github.com/canaryd/canaryd/rollout/bus"
 	"github.com/canaryd/canaryd/rollout/message"
 )
 
+// Options are what the API serves; the functions return the daemon's
+// current parts (the store and runner are nil until it has started).
+type Options struct {
+	Store      func() *record.Store
+	Runner     func() *runner.Runner
+	Config     func() *configs.Config
+	Source     func() metrics.Provider
+	Ready      func() bool
+	Reload     func() error
+	Clock      runner.Clock
+	Logger     *slog.Logger
+	InstanceID string
+	// Gatherer is what /metrics serves.
+	Gatherer prometheus.Gatherer
+}
+
+// API serves the daemon over HTTP.
+type API struct{ opts Options }
+
+// New returns the API of o.
+func New(o Options) *API { return &API{opts: o} }
+
+func (a *API) store() *record.Store { return a.opts.Store() }
+
 // Handler returns the daemon's HTTP API, the report pages (/analyses),
 // /metrics and the health endpoints.
-func (a *App) Handler() http.Handler {
+func (a *API) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/analyses", a.postAnalysis)
 	mux.HandleFunc("GET /api/v1/analyses", a.listAnalyses)
@@ -36,29 +67,29 @@ func (a *App) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/analyses/{id}/abort", a.postAbort)
 	mux.HandleFunc("POST /api/v1/flagger/confirm-promotion", a.flaggerConfirmPromotion)
 	mux.HandleFunc("POST /api/v1/flagger/rollback", a.flaggerRollback)
-	pages := report.Handler(reportSource{a}, a.logger, a.clock.Now)
+	pages := report.Handler(reportSource{a}, a.opts.Logger, a.opts.Clock.Now)
 	mux.Handle("GET /analyses", pages)
 	mux.Handle("GET /analyses/{id}", pages)
-	overview := report.OverviewHandler(overviewSource{a}, bus.AnalysisTTL, a.logger, a.clock.Now)
+	overview := report.OverviewHandler(overviewSource{a}, bus.AnalysisTTL, a.opts.Logger, a.opts.Clock.Now)
 	for _, p := range []string{"GET /overview", "GET /oncall", "GET /api/v1/rollouts"} {
 		mux.Handle(p, overview)
 	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(
-		prometheus.Gatherers{a.opts.Gatherer, a.sourceGatherer()},
-		promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(a.logger.Handler(), slog.LevelError)},
+		a.opts.Gatherer,
+		promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(a.opts.Logger.Handler(), slog.LevelError)},
 	))
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "healthy"})
 	})
 	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if !a.Ready() {
+		if !a.opts.Ready() {
 			writeError(w, http.StatusServiceUnavailable, errors.New("not ready: starting, stopping or disconnected from NATS"))
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
-		if err := a.Reload(); err != nil {
+		if err := a.opts.Reload(); err != nil {
 			writeError(w, http.StatusInternalServerError, err)
 			return
 		}
@@ -141,8 +172,8 @@ type MetricQueries struct {
 
 // queriesOf renders the queries of r's metrics with the running template,
 // nil when it is gone or a query does not render.
-func (a *App) queriesOf(r *record.Record) []MetricQueries {
-	tmpl := a.config().Template(r.Event.Template)
+func (a *API) queriesOf(r *record.Record) []MetricQueries {
+	tmpl := a.opts.Config().Template(r.Event.Template)
 	if tmpl == nil {
 		return nil
 	}
@@ -188,7 +219,7 @@ func viewOf(r *record.Record, detail bool) AnalysisView {
 }
 
 // detailOf is the detail view of r: viewOf with the metrics' queries.
-func (a *App) detailOf(r *record.Record) AnalysisView {
+func (a *API) detailOf(r *record.Record) AnalysisView {
 	v := viewOf(r, true)
 	v.Queries = a.queriesOf(r)
 	return v
@@ -214,15 +245,15 @@ func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	return b, err
 }
 
-func (a *App) storeOrUnavailable(w http.ResponseWriter) bool {
-	if a.store == nil {
+func (a *API) storeOrUnavailable(w http.ResponseWriter) bool {
+	if a.store() == nil {
 		writeError(w, http.StatusServiceUnavailable, errors.New("not started"))
 		return false
 	}
 	return true
 }
 
-func (a *App) postAnalysis(w http.ResponseWriter, r *http.Request) {
+func (a *API) postAnalysis(w http.ResponseWriter, r *http.Request) {
 	if !a.storeOrUnavailable(w) {
 		return
 	}
@@ -239,7 +270,7 @@ func (a *App) postAnalysis(w http.ResponseWriter, r *http.Request) {
 	if e.ID == "" {
 		e.ID = nuid.Next()
 	}
-	rec, err := a.runner.Create(r.Context(), e)
+	rec, err := a.opts.Runner().Create(r.Context(), e)
 	switch {
 	case err == nil:
 		writeJSON(w, http.StatusCreated, a.detailOf(rec))
@@ -253,14 +284,14 @@ func (a *App) postAnalysis(w http.ResponseWriter, r *http.Request) {
 }
 
 // records returns every stored analysis.
-func (a *App) records(ctx context.Context) ([]*record.Record, error) {
-	ids, err := a.store.IDs(ctx)
+func (a *API) records(ctx context.Context) ([]*record.Record, error) {
+	ids, err := a.store().IDs(ctx)
 	if err != nil {
 		return nil, err
 	}
 	recs := make([]*record.Record, 0, len(ids))
 	for _, id := range ids {
-		r, _, err := a.store.Get(ctx, id)
+		r, _, err := a.store().Get(ctx, id)
 		if errors.Is(err, record.ErrNotFound) {
 			continue
 		}
@@ -278,7 +309,7 @@ func (a *App) records(ctx context.Context) ([]*record.Record, error) {
 	return recs, nil
 }
 
-func (a *App) listAnalyses(w http.ResponseWriter, r *http.Request) {
+func (a *API) listAnalyses(w http.ResponseWriter, r *http.Request) {
 	if !a.storeOrUnavailable(w) {
 		return
 	}
@@ -310,7 +341,7 @@ func (a *App) listAnalyses(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"analyses": out})
 }
 
-func (a *App) lookup(w http.ResponseWriter, r *http.Request) *record.Record {
+func (a *API) lookup(w http.ResponseWriter, r *http.Request) *record.Record {
 	if !a.storeOrUnavailable(w) {
 		return nil
 	}
@@ -319,7 +350,7 @@ func (a *App) lookup(w http.ResponseWriter, r *http.Request) *record.Record {
 		writeError(w, http.StatusNotFound, fmt.Errorf("analysis %q not found", id))
 		return nil
 	}
-	rec, _, err := a.store.Get(r.Context(), id)
+	rec, _, err := a.store().Get(r.Context(), id)
 	switch {
 	case errors.Is(err, record.ErrNotFound):
 		writeError(w, http.StatusNotFound, fmt.Errorf("analysis %q not found", id))
@@ -331,7 +362,7 @@ func (a *App) lookup(w http.ResponseWriter, r *http.Request) *record.Record {
 	return rec
 }
 
-func (a *App) getAnalysis(w http.ResponseWriter, r *http.Request) {
+func (a *API) getAnalysis(w http.ResponseWriter, r *http.Request) {
 	if rec := a.lookup(w, r); rec != nil {
 		writeJSON(w, http.StatusOK, a.detailOf(rec))
 	}
@@ -340,7 +371,7 @@ func (a *App) getAnalysis(w http.ResponseWriter, r *http.Request) {
 // getVerdict answers 200 whenever the analysis exists, so that it works as
 // an Argo Rollouts web metric: before the first judgement the verdict is
 // hold.
-func (a *App) getVerdict(w http.ResponseWriter, r *http.Request) {
+func (a *API) getVerdict(w http.ResponseWriter, r *http.Request) {
 	rec := a.lookup(w, r)
 	if rec == nil {
 		return
@@ -360,11 +391,11 @@ func (a *App) getVerdict(w http.ResponseWriter, r *http.Request) {
 		Verdict:    analysis.Hold,
 		Reason:     "no judgement yet: the first is due at " + rec.NextDue().UTC().Format(time.RFC3339),
 		Metrics:    []analysis.MetricResult{},
-		IssuedAt:   a.clock.Now().UTC(),
+		IssuedAt:   a.opts.Clock.Now().UTC(),
 	})
 }
 
-func (a *App) postAbort(w http.ResponseWriter, r *http.Request) {
+func (a *API) postAbort(w http.ResponseWriter, r *http.Request) {
 	rec := a.lookup(w, r)
 	if rec == nil {
 		return
@@ -383,7 +414,7 @@ func (a *App) postAbort(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	rec, err = a.runner.Abort(r.Context(), rec.ID, body.Reason)
+	rec, err = a.opts.Runner().Abort(r.Context(), rec.ID, body.Reason)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, err)
 		return

@@ -1,4 +1,4 @@
-package app
+package api
 
 import (
 	"encoding/json"
@@ -24,7 +24,7 @@ type flaggerPayload struct {
 // flaggerAnalysis finds the analysis a Flagger webhook asks about: the one
 // named by metadata analysis_id, else the latest analysis of the canary's
 // service (Flagger's name) in its namespace.
-func (a *App) flaggerAnalysis(w http.ResponseWriter, r *http.Request) *record.Record {
+func (a *API) flaggerAnalysis(w http.ResponseWriter, r *http.Request) *record.Record {
 	if !a.storeOrUnavailable(w) {
 		return nil
 	}
@@ -39,7 +39,7 @@ func (a *App) flaggerAnalysis(w http.ResponseWriter, r *http.Request) *record.Re
 		return nil
 	}
 	if id := p.Metadata["analysis_id"]; id != "" {
-		rec, _, err := a.store.Get(r.Context(), id)
+		rec, _, err := a.store().Get(r.Context(), id)
 		if errors.Is(err, record.ErrNotFound) || !message.ValidID(id) {
 			writeError(w, http.StatusNotFound, fmt.Errorf("analysis %q not found", id))
 			return nil
@@ -74,7 +74,7 @@ func (a *App) flaggerAnalysis(w http.ResponseWriter, r *http.Request) *record.Re
 // flaggerConfirmPromotion is a confirm-promotion gate: 200 only when the
 // latest verdict is promote, 403 with the reason otherwise (Flagger then
 // holds the promotion).
-func (a *App) flaggerConfirmPromotion(w http.ResponseWriter, r *http.Request) {
+func (a *API) flaggerConfirmPromotion(w http.ResponseWriter, r *http.Request) {
 	rec := a.flaggerAnalysis(w, r)
 	if rec == nil {
 		return
@@ -92,7 +92,7 @@ func (a *App) flaggerConfirmPromotion(w http.ResponseWriter, r *http.Request) {
 
 // flaggerRollback is a rollback hook: 200 means roll back now, which is
 // when the analysis rolled back or was aborted; 403 otherwise.
-func (a *App) flaggerRollback(w http.ResponseWriter, r *http.Request) {
+func (a *API) flaggerRollback(w http.ResponseWriter, r *http.Request) {
 	rec := a.flaggerAnalysis(w, r)
 	if rec == nil {
 		return

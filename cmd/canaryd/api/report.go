@@ -1,4 +1,4 @@
-package app
+package api
 
 import (
 	"context"
@@ -31,11 +31,11 @@ const reportFetchTimeout = 30 * time.Second
 // template changed by a reload renders its current queries; the evidence
 // (changes, intervals, p-values, classifications) always comes from the
 // stored verdicts, which do not change.
-type reportSource struct{ a *App }
+type reportSource struct{ a *API }
 
 // Analyses lists the stored analyses, newest first.
 func (s reportSource) Analyses(ctx context.Context) ([]report.Summary, error) {
-	if s.a.store == nil {
+	if s.a.store() == nil {
 		return nil, errors.New("not started")
 	}
 	recs, err := s.a.records(ctx)
@@ -65,16 +65,21 @@ func (s reportSource) Analyses(ctx context.Context) ([]report.Summary, error) {
 	return out, nil
 }
 
+// Report returns analysis id's report data, as its page shows it.
+func (a *API) Report(ctx context.Context, id string) (*report.Data, error) {
+	return reportSource{a}.Analysis(ctx, id)
+}
+
 // Analysis returns one analysis' report data with its series fetched
 // again.
 func (s reportSource) Analysis(ctx context.Context, id string) (*report.Data, error) {
-	if s.a.store == nil {
+	if s.a.store() == nil {
 		return nil, errors.New("not started")
 	}
 	if !message.ValidID(id) {
 		return nil, fmt.Errorf("analysis %q: %w", id, report.ErrNotFound)
 	}
-	r, _, err := s.a.store.Get(ctx, id)
+	r, _, err := s.a.store().Get(ctx, id)
 	if errors.Is(err, record.ErrNotFound) {
 		return nil, fmt.Errorf("analysis %q: %w", id, report.ErrNotFound)
 	}
@@ -125,7 +130,7 @@ func timelineOf(r *record.Record) []report.Judgement {
 // fetchSeries queries the judged windows of d's timeline again and keeps
 // the samples in d.Series; what it cannot fetch it says in d.SeriesNote.
 func (s reportSource) fetchSeries(ctx context.Context, r *record.Record, d *report.Data) {
-	tmpl := s.a.config().Template(r.Event.Template)
+	tmpl := s.a.opts.Config().Template(r.Event.Template)
 	if tmpl == nil {
 		d.SeriesNote = fmt.Sprintf("template %q is no longer in the config, so its queries cannot be run again.", r.Event.Template)
 		return
@@ -138,7 +143,7 @@ func (s reportSource) fetchSeries(ctx context.Context, r *record.Record, d *repo
 		if j.Interval < 0 {
 			continue
 		}
-		in, err := analysis.Fetch(ctx, s.a.source(), tmpl, r.Event.Target(), j.Interval, j.Start, j.End, rec)
+		in, err := analysis.Fetch(ctx, s.a.opts.Source(), tmpl, r.Event.Target(), j.Interval, j.Start, j.End, rec)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("judgement #%d: %v", j.Seq, err))
 			continue
@@ -160,6 +165,6 @@ func (s reportSource) fetchSeries(ctx context.Context, r *record.Record, d *repo
 			problems = problems[:maxShown]
 		}
 		d.SeriesNote = "the metrics source did not answer every query again: " + strings.Join(problems, "; ") + more
-		s.a.logger.Warn("report: fetch series", "analysis_id", r.ID, "problems", len(problems))
+		s.a.opts.Logger.Warn("report: fetch series", "analysis_id", r.ID, "problems", len(problems))
 	}
 }

@@ -1,4 +1,4 @@
-package app
+package api
 
 import (
 	"context"
@@ -10,11 +10,11 @@ import (
 
 // overviewSource serves the overview pages (GET /overview, /oncall and
 // /api/v1/rollouts) from the key-value store.
-type overviewSource struct{ a *App }
+type overviewSource struct{ a *API }
 
 // Rollouts lists every stored analysis as the overview pages see it.
 func (s overviewSource) Rollouts(ctx context.Context) ([]report.Rollout, error) {
-	if s.a.store == nil {
+	if s.a.store() == nil {
 		return nil, errors.New("not started")
 	}
 	recs, err := s.a.records(ctx)
