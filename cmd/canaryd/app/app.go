@@ -33,6 +33,7 @@ import (
 	"github.com/canaryd/canaryd/analysis/runner"
 	"github.com/canaryd/canaryd/cmd/canaryd/api"
 	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/check"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/rollout/bus"
 	"github.com/canaryd/canaryd/rollout/sli"
@@ -163,7 +164,7 @@ func New(opts Options) (*App, error) {
 	if err := opts.setDefaults(); err != nil {
 		return nil, err
 	}
-	cfg, err := configs.LoadFile(opts.ConfigFile)
+	cfg, err := loadConfig(opts.ConfigFile)
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
@@ -407,7 +408,7 @@ func (a *App) Stop(ctx context.Context) error {
 func (a *App) Reload() error {
 	a.reloadMu.Lock()
 	defer a.reloadMu.Unlock()
-	cfg, err := configs.LoadFile(a.opts.ConfigFile)
+	cfg, err := loadConfig(a.opts.ConfigFile)
 	if err == nil {
 		err = a.setProvider(cfg)
 	}
@@ -420,4 +421,19 @@ func (a *App) Reload() error {
 	a.metrics.reloadTime.Set(float64(a.clock.Now().Unix()))
 	a.logger.Info("config reloaded", "file", a.opts.ConfigFile, "templates", len(cfg.Templates))
 	return nil
+}
+
+// loadConfig loads the config file as canaryctl check-config does: the
+// schema and its validation, then every query rendered with sample values
+// and parsed as PromQL, so that neither a start nor a reload accepts a
+// template whose queries Prometheus would refuse at every judgement.
+func loadConfig(file string) (*configs.Config, error) {
+	cfg, err := configs.LoadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	if ps := check.Queries(cfg); len(ps) > 0 {
+		return nil, ps
+	}
+	return cfg, nil
 }

@@ -47,6 +47,9 @@ func TestReliabilityReloadInvalid(t *testing.T) {
 		{"unknown field", func() { writeConfig(t, dir, strings.Replace(renamed, "min_samples: 10", "min_sample: 10", 1)) }, "unknown field"},
 		{"no templates", func() { writeConfig(t, dir, "global: {}\ntemplates: []\n") }, "at least one template"},
 		{"empty file", func() { writeConfig(t, dir, "") }, "empty"},
+		{"invalid promql", func() {
+			writeConfig(t, dir, strings.Replace(renamed, `query: 'latency_seconds{service=`, `query: 'rate(latency_seconds[{service=`, 1))
+		}, "parse error"},
 		{"bad prometheus url", func() { writeConfig(t, dir, strings.Replace(renamed, "http://127.0.0.1:9", "ftp://127.0.0.1:9", 1)) }, "scheme"},
 		{"file removed", func() {
 			if err := os.Remove(path); err != nil {
