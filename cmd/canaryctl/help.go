@@ -31,17 +31,20 @@ classification with its evidence. The samples are JSON:
 Example:
   canaryctl judge --config configs/example.yml --template web --samples samples.json -o json
 `,
-	"replay": `usage: canaryctl replay --config FILE --template NAME --recording FILE [flags]
+	"replay": `usage: canaryctl replay --config FILE --template NAME --recording FILE|DIR... [FILE...] [flags]
 
 Replay a recorded analysis interval by interval, in order, with the daemon's
 decision logic: each judgement's verdict and the rollout's steps, as if live.
 Use it to try new thresholds on past rollouts before shipping them. Reads
 canaryd's recording format and the minimal
   {"intervals": [{"metrics": {NAME: {"baseline": [...], "canary": [...]}}}]}
+Several recordings (a directory of *.json, the flag repeated, or files as
+arguments) are replayed in turn: one line each and a tally of outcomes.
 
-Example:
+Examples:
   canaryctl replay --config testdata/recordings/config.yml --template scenario \
       --recording testdata/recordings/regressed-p99.json
+  canaryctl replay --config thresholds-v2.yml --template web recordings/*.json
 `,
 	"report": `usage: canaryctl report --config FILE --template NAME --recording FILE --out FILE [flags]
        canaryctl report --overview|--oncall --url URL --out FILE

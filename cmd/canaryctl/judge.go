@@ -8,6 +8,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -22,6 +24,8 @@ import (
 // judgeFlags are the flags judge and replay share.
 type judgeFlags struct {
 	config, template, input, output string
+	// inputs is every --recording given (replay takes several).
+	inputs []string
 }
 
 func parseJudgeFlags(name, inputFlag, inputHelp string, args []string, stderr io.Writer) (*judgeFlags, *pflag.FlagSet, error) {
@@ -30,11 +34,23 @@ func parseJudgeFlags(name, inputFlag, inputHelp string, args []string, stderr io
 	fs.SetOutput(stderr)
 	fs.StringVar(&f.config, "config", "", "config file (required)")
 	fs.StringVar(&f.template, "template", "", "template name (required)")
-	fs.StringVar(&f.input, inputFlag, "", inputHelp+" (required; - for standard input)")
+	if name == "replay" {
+		fs.StringArrayVar(&f.inputs, inputFlag, nil, inputHelp+" (required; - for standard input)")
+	} else {
+		fs.StringVar(&f.input, inputFlag, "", inputHelp+" (required; - for standard input)")
+	}
 	fs.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	withHelp(fs, name, stderr)
 	if err := fs.Parse(args); err != nil {
 		return nil, fs, err
+	}
+	if len(f.inputs) > 0 {
+		f.input = f.inputs[0]
+	} else if name == "replay" && fs.NArg() > 0 {
+		f.input = fs.Arg(0)
+	}
+	if name != "replay" && fs.NArg() > 0 {
+		return nil, fs, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	var missing []string
 	for _, fv := range [][2]string{{"config", f.config}, {"template", f.template}, {inputFlag, f.input}} {
@@ -120,9 +136,12 @@ func runJudge(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 // runReplay replays a recording: canaryctl replay --config FILE --template
-// NAME --recording FILE.
+// NAME --recording FILE. Given several recordings (--recording repeated, a
+// directory of *.json, or further arguments, as a shell glob gives them), it
+// replays each in turn, says which on standard error, prints one line per
+// recording and a tally, and goes on past a recording it cannot read.
 func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	f, fs, err := parseJudgeFlags("replay", "recording", "recording file (canaryd's recording format or the minimal scenario form)", args, stderr)
+	f, fs, err := parseJudgeFlags("replay", "recording", "recording file (canaryd's recording format or the minimal scenario form), or a directory of *.json recordings; repeat it or give more files as arguments to replay several", args, stderr)
 	if err != nil {
 		return flagError(fs, err, stderr)
 	}
@@ -131,25 +150,140 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "canaryctl replay: %v\n", err)
 		return 1
 	}
-	b, err := readInput(f.input, stdin)
+	paths, err := recordingPaths(append(append([]string{}, f.inputs...), fs.Args()...))
 	if err != nil {
 		fmt.Fprintf(stderr, "canaryctl replay: %v\n", err)
 		return 1
+	}
+	if len(f.inputs)+fs.NArg() == 1 && len(paths) == 1 && paths[0] == f.input {
+		res, err := replayFile(t, paths[0], stdin)
+		if err != nil {
+			fmt.Fprintf(stderr, "canaryctl replay: %v\n", err)
+			return 1
+		}
+		if f.output == "json" {
+			return writeJSON(stdout, stderr, res)
+		}
+		writeReplayText(stdout, res, len(t.Steps))
+		return 0
+	}
+	return replayMany(t, paths, f.output, stdin, stdout, stderr)
+}
+
+// replayFile reads one recording (- for standard input) and replays it.
+func replayFile(t *configs.Template, path string, stdin io.Reader) (*analysis.ReplayResult, error) {
+	b, err := readInput(path, stdin)
+	if err != nil {
+		return nil, err
 	}
 	rec, err := metrics.ReadRecording(bytes.NewReader(b))
 	if err != nil {
-		fmt.Fprintf(stderr, "canaryctl replay: %s: %v\n", f.input, err)
-		return 1
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	res, err := analysis.Replay(context.Background(), t, rec)
 	if err != nil {
-		fmt.Fprintf(stderr, "canaryctl replay: %v\n", err)
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return res, nil
+}
+
+// recordingPaths expands the recordings asked for: a directory stands for
+// the *.json files in it, in name order.
+func recordingPaths(args []string) ([]string, error) {
+	var paths []string
+	for _, a := range args {
+		if a == "-" {
+			paths = append(paths, a)
+			continue
+		}
+		st, err := os.Stat(a)
+		if err != nil {
+			return nil, err
+		}
+		if !st.IsDir() {
+			paths = append(paths, a)
+			continue
+		}
+		files, err := filepath.Glob(filepath.Join(a, "*.json"))
+		if err != nil {
+			return nil, err
+		}
+		if len(files) == 0 {
+			return nil, fmt.Errorf("%s: no *.json recordings in the directory", a)
+		}
+		paths = append(paths, files...)
+	}
+	return paths, nil
+}
+
+// replayedRecording is one line of a replay of several recordings with
+// --output json: the recording, and its result or why it has none.
+type replayedRecording struct {
+	Recording string                 `json:"recording"`
+	Result    *analysis.ReplayResult `json:"result,omitempty"`
+	Error     string                 `json:"error,omitempty"`
+}
+
+// replayMany replays each recording in turn. Standard error says which one
+// is being replayed; standard output gets a line per recording (a JSON
+// object per line with -o json) and, in text, a tally of the outcomes. The
+// exit status is 1 when a recording could not be replayed.
+func replayMany(t *configs.Template, paths []string, output string, stdin io.Reader, stdout, stderr io.Writer) int {
+	tally := map[string]int{}
+	failed := 0
+	enc := json.NewEncoder(stdout)
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	if output == "text" {
+		fmt.Fprintln(tw, "RECORDING\tFINAL\tOUTCOME")
+	}
+	for i, p := range paths {
+		fmt.Fprintf(stderr, "[%d/%d] replaying %s\n", i+1, len(paths), p)
+		res, err := replayFile(t, p, stdin)
+		if err != nil {
+			failed++
+		}
+		if output == "json" {
+			line := replayedRecording{Recording: p, Result: res}
+			if err != nil {
+				line.Error = err.Error()
+			}
+			if err := enc.Encode(line); err != nil {
+				fmt.Fprintf(stderr, "canaryctl replay: %v\n", err)
+				return 1
+			}
+			continue
+		}
+		if err != nil {
+			fmt.Fprintf(tw, "%s\tERROR\t%v\n", p, err)
+			continue
+		}
+		fin := &res.Final
+		outcome := string(fin.Outcome)
+		if fin.RecordingEnded {
+			outcome = "recording ended"
+		}
+		tally[outcome]++
+		fmt.Fprintf(tw, "%s\t%s at interval %d\t%s\n", p, strings.ToUpper(string(fin.Verdict)), fin.Interval, fin.Summary)
+	}
+	if output == "text" {
+		tw.Flush()
+		keys := make([]string, 0, len(tally))
+		for k := range tally {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		parts := make([]string, 0, len(keys)+1)
+		for _, k := range keys {
+			parts = append(parts, fmt.Sprintf("%d %s", tally[k], k))
+		}
+		if failed > 0 {
+			parts = append(parts, fmt.Sprintf("%d not replayed", failed))
+		}
+		fmt.Fprintf(stdout, "\n%d recording(s): %s\n", len(paths), strings.Join(parts, ", "))
+	}
+	if failed > 0 {
 		return 1
 	}
-	if f.output == "json" {
-		return writeJSON(stdout, stderr, res)
-	}
-	writeReplayText(stdout, res, len(t.Steps))
 	return 0
 }
 

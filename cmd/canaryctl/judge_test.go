@@ -121,3 +121,64 @@ func TestJudgeBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestReplayMany replays several recordings at once, as an SRE trying new
+// thresholds on a directory of past rollouts does: one line each, a tally,
+// progress on standard error, and a recording that cannot be read reported
+// without stopping the others.
+func TestReplayMany(t *testing.T) {
+	cfg := repoFile(t, "testdata/recordings/config.yml")
+	dir := repoFile(t, "testdata/recordings")
+	bad := filepath.Join(t.TempDir(), "bad.json")
+	if err := os.WriteFile(bad, []byte(`{"intervals": [`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "", "replay", "--config", cfg, "--template", "scenario", "--recording", dir, bad)
+	if code != 1 {
+		t.Errorf("exit %d with an unreadable recording, want 1", code)
+	}
+	for _, want := range []string{"healthy.json", "PROMOTE at interval", "regressed-p99.json", "ROLLBACK at interval", "bad.json", "ERROR",
+		"3 recording(s): 1 rolled_back, 1 succeeded, 1 not replayed"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.Contains(errOut, "[3/3] replaying "+bad) {
+		t.Errorf("no progress on standard error:\n%s", errOut)
+	}
+
+	// JSON: one object per recording, each the single replay's result.
+	code, out, errOut = runCLI(t, "", "replay", "--config", cfg, "--template", "scenario", "-o", "json",
+		filepath.Join(dir, "healthy.json"), filepath.Join(dir, "regressed-p99.json"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	want := map[string]string{"healthy.json": "promote", "regressed-p99.json": "rollback"}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), out)
+	}
+	for _, l := range lines {
+		var r struct {
+			Recording string `json:"recording"`
+			Result    struct {
+				Final struct {
+					Verdict string `json:"verdict"`
+				} `json:"final"`
+			} `json:"result"`
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("%v: %s", err, l)
+		}
+		if got := r.Result.Final.Verdict; got != want[filepath.Base(r.Recording)] {
+			t.Errorf("%s: final %q, want %q", r.Recording, got, want[filepath.Base(r.Recording)])
+		}
+	}
+
+	// One recording given as an argument reads as one given with --recording.
+	_, single, _ := runCLI(t, "", "replay", "--config", cfg, "--template", "scenario", filepath.Join(dir, "healthy.json"))
+	_, flagged, _ := runCLI(t, "", "replay", "--config", cfg, "--template", "scenario", "--recording", filepath.Join(dir, "healthy.json"))
+	if single != flagged || !strings.Contains(single, "Final: PROMOTE") {
+		t.Errorf("argument and flag differ:\n%s\n---\n%s", single, flagged)
+	}
+}
