@@ -81,7 +81,7 @@ func TestPlanExpire(t *testing.T) {
 		var lifePos, expPos Position
 		var lifeD Decision
 		for range 3 {
-			lifePos, lifeD = plan.Next(lifePos, H)
+			lifePos, _ = plan.Next(lifePos, H)
 		}
 		lifePos, lifeD = plan.Next(lifePos, H) // the fourth: the lifetime runs out
 		for range 3 {
