@@ -2,6 +2,7 @@ package configs
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -20,6 +21,9 @@ const (
 // NATS configures the connection to NATS. With an empty URL canaryd runs
 // an embedded server with JetStream storing under --storage.path.
 type NATS struct {
+	// URL is the server's URL, or a cluster's URLs separated by commas:
+	// the client connects to any of them and reconnects to another when
+	// one goes away.
 	URL      string        `yaml:"url,omitempty"`
 	User     string        `yaml:"user,omitempty"`
 	Password config.Secret `yaml:"password,omitempty"`
@@ -42,6 +46,34 @@ type NATS struct {
 	// oldest messages are dropped first. Zero: no bound. A fleet of
 	// thousands of analyses publishes megabytes of verdicts per second.
 	StreamMaxBytes Bytes `yaml:"stream_max_bytes,omitempty"`
+	// Replicas is how many servers of a JetStream cluster hold the stream
+	// and the key-value bucket: 1, 3 or 5 (default 1). With 3 the assets
+	// survive the loss of one server, with 5 of two. canaryd raises an
+	// existing asset's replicas to this number, never lowers them.
+	Replicas int `yaml:"replicas,omitempty"`
+}
+
+// DefaultReplicas is the stream's and the bucket's replicas by default.
+const DefaultReplicas = 1
+
+// ReplicasOrDefault returns how many replicas the stream and the bucket
+// should have.
+func (n *NATS) ReplicasOrDefault() int {
+	if n.Replicas == 0 {
+		return DefaultReplicas
+	}
+	return n.Replicas
+}
+
+// URLs returns the servers' URLs; none for the embedded server.
+func (n *NATS) URLs() []string {
+	var out []string
+	for u := range strings.SplitSeq(n.URL, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // Bytes is a size in bytes, written with a base-2 unit: 512MiB, 10GiB.
@@ -141,6 +173,20 @@ func (n *NATS) validate(path string, add func(path, format string, args ...any))
 	}
 	if n.StreamMaxAge != 0 && n.StreamMaxAge < minStreamMaxAge {
 		add(path+".stream_max_age", "must be at least %s, got %s", minStreamMaxAge, n.StreamMaxAge)
+	}
+	switch n.Replicas {
+	case 0, 1, 3, 5:
+	default:
+		add(path+".replicas", "must be 1, 3 or 5 (an odd number of servers keeps a majority), got %d", n.Replicas)
+	}
+	for _, u := range n.URLs() {
+		full := u
+		if !strings.Contains(u, "://") {
+			full = "nats://" + u // as the client reads host:port
+		}
+		if pu, err := url.Parse(full); err != nil || pu.Host == "" {
+			add(path+".url", "%q is not a URL such as nats://host:4222 (several: separated by commas)", u)
+		}
 	}
 	if n.StreamMaxBytes < 0 || (n.StreamMaxBytes > 0 && n.StreamMaxBytes < minStreamMaxBytes) {
 		add(path+".stream_max_bytes", "must be 0 (no bound) or at least %s, got %s", minStreamMaxBytes, n.StreamMaxBytes)

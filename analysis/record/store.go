@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/canaryd/canaryd/rollout/bus"
 )
 
 // ErrDuplicate is returned by Store.Create when the id is taken.
@@ -44,7 +46,11 @@ func (s *Store) Create(ctx context.Context, r *Record) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("encode analysis %s: %w", r.ID, err)
 	}
-	rev, err := s.kv.Create(ctx, KeyPrefix+r.ID, b)
+	var rev uint64
+	err = bus.Retry(ctx, bus.ElectionWait, func(ctx context.Context) (err error) {
+		rev, err = s.kv.Create(ctx, KeyPrefix+r.ID, b)
+		return err
+	})
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return 0, ErrDuplicate
 	}
@@ -55,7 +61,11 @@ func (s *Store) Create(ctx context.Context, r *Record) (uint64, error) {
 }
 
 func (s *Store) Get(ctx context.Context, id string) (*Record, uint64, error) {
-	e, err := s.kv.Get(ctx, KeyPrefix+id)
+	var e jetstream.KeyValueEntry
+	err := bus.Retry(ctx, bus.ElectionWait, func(ctx context.Context) (err error) {
+		e, err = s.kv.Get(ctx, KeyPrefix+id)
+		return err
+	})
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return nil, 0, ErrNotFound
 	}
@@ -90,7 +100,13 @@ func (s *Store) Update(ctx context.Context, r *Record, rev uint64) (uint64, erro
 		return 0, fmt.Errorf("encode analysis %s: %w", r.ID, err)
 	}
 	*bp = b
-	n, err := s.kv.Update(ctx, KeyPrefix+r.ID, b, rev)
+	// Tried again after a lost leader, a write that did land the first
+	// time is a revision mismatch: the writer reads its own write back.
+	var n uint64
+	err = bus.Retry(ctx, bus.ElectionWait, func(ctx context.Context) (err error) {
+		n, err = s.kv.Update(ctx, KeyPrefix+r.ID, b, rev)
+		return err
+	})
 	if err != nil {
 		return 0, fmt.Errorf("update analysis %s: %w", r.ID, err)
 	}
@@ -102,7 +118,11 @@ func (s *Store) Update(ctx context.Context, r *Record, rev uint64) (uint64, erro
 // the records hold (a key lister would load every record).
 func (s *Store) IDs(ctx context.Context) ([]string, error) {
 	filter := "$KV." + s.kv.Bucket() + "." + KeyPrefix + ">"
-	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(filter))
+	var info *jetstream.StreamInfo
+	err := bus.Retry(ctx, bus.ElectionWait, func(ctx context.Context) (err error) {
+		info, err = s.stream.Info(ctx, jetstream.WithSubjectFilter(filter))
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("list analyses: %w", err)
 	}

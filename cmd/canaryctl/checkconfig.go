@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/spf13/pflag"
@@ -18,6 +20,7 @@ import (
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/configs/check"
+	"github.com/canaryd/canaryd/rollout/bus"
 )
 
 const checkConfigHelp = `usage: canaryctl check-config [flags] FILE...
@@ -32,6 +35,12 @@ With --prometheus.url it also runs every query once, as the daemon would for
 the given service and versions over the last interval, and for each query that
 returns nothing says which selector matches no series and which label values
 exist instead.
+
+With --nats.url it also compares the NATS stream and key-value bucket on that
+server (or cluster: URLs separated by commas) with the config, changing
+nothing: what canaryd would create or change at start, and where an existing
+asset differs in a way canaryd leaves alone (more replicas than
+global.nats.replicas, settings canaryd does not own).
 
 Exit status: 0 valid, 1 a problem (or, with --prometheus.url, a query that
 failed or returned nothing), 2 a usage error.
@@ -58,7 +67,8 @@ func runCheckConfig(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	vars := fs.StringArray("var", nil, "with --prometheus.url: a deploy event variable NAME=VALUE ({{.Vars.NAME}}); repeatable")
 	template := fs.String("template", "", "with --prometheus.url: check only this template's queries")
 	at := fs.String("time", "", "with --prometheus.url: the end of the queried interval, RFC 3339 or Unix seconds (default now)")
-	timeout := fs.Duration("timeout", 30*time.Second, "with --prometheus.url: bound on all the queries together")
+	timeout := fs.Duration("timeout", 30*time.Second, "with --prometheus.url or --nats.url: bound on all the queries together")
+	natsURL := fs.String("nats.url", "", "compare the stream and bucket on this NATS server or cluster (URLs separated by commas) with the config")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, checkConfigHelp)
 		fs.PrintDefaults()
@@ -105,11 +115,54 @@ func runCheckConfig(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	}
 	code := 0
 	for _, f := range fs.Args() {
-		if c := checkFile(f, live, stdout); c > code {
-			code = c
+		c := checkFile(f, live, stdout)
+		if c == 0 && *natsURL != "" {
+			c = checkNATS(f, *natsURL, *timeout, stdout)
 		}
+		code = max(code, c)
 	}
 	return code
+}
+
+// checkNATS compares the assets on the NATS server at url with config
+// file f's (already found valid): exit code 1 when the server cannot be
+// asked, 0 otherwise (differences are warnings).
+func checkNATS(f, url string, timeout time.Duration, stdout io.Writer) int {
+	cfg, err := configs.LoadFile(f)
+	if err != nil {
+		fmt.Fprintf(stdout, "%s: FAILED: %v\n", f, err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	fmt.Fprintf(stdout, "%s: NATS assets on %s (%d replica(s) configured):\n", f, url, cfg.Global.NATS.ReplicasOrDefault())
+	opts, err := bus.ConnOptions(&cfg.Global.NATS)
+	if err == nil {
+		var nc *nats.Conn
+		if nc, err = nats.Connect(url, opts...); err == nil {
+			defer nc.Close()
+			var js jetstream.JetStream
+			if js, err = jetstream.New(nc); err == nil {
+				var changes, warnings []string
+				if changes, warnings, err = bus.Check(ctx, js, &cfg.Global.NATS); err == nil {
+					for _, c := range changes {
+						fmt.Fprintf(stdout, "  at start: %s\n", c)
+					}
+					for _, w := range warnings {
+						fmt.Fprintf(stdout, "  warning: %s\n", w)
+					}
+					if len(changes)+len(warnings) == 0 {
+						fmt.Fprintln(stdout, "  as configured")
+					}
+					return 0
+				}
+			}
+		}
+	}
+	fmt.Fprintf(stdout, "  ERROR: %v\n", err)
+	return 1
 }
 
 // liveCheck is what --prometheus.url asks for.

@@ -6,7 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/canaryd/canaryd/metrics/prometheus/promtest"
+	"github.com/canaryd/canaryd/rollout/bus"
 )
 
 // TestCheckConfig holds check-config's whole output for a good file, a file
@@ -88,5 +92,43 @@ func TestHelp(t *testing.T) {
 		if strings.Contains(help, "--output") && !strings.Contains(help, "-o, --output") {
 			t.Errorf("%s: --output without -o", name)
 		}
+	}
+}
+
+// TestCheckConfigNATS compares the assets on a real NATS server with the
+// config: missing ones are created at start, one that differs in what
+// canaryd does not own is named, and nothing is changed.
+func TestCheckConfigNATS(t *testing.T) {
+	s, err := bus.StartEmbedded(t.TempDir(), "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Shutdown(); s.WaitForShutdown() })
+	example := repoFile(t, "configs/example.yml")
+	code, out, errOut := runCLI(t, "", "check-config", "--nats.url", s.ClientURL(), example)
+	want := example + ": NATS assets on " + s.ClientURL() + " (1 replica(s) configured):\n" +
+		"  at start: stream CANARY: missing, created at start with 1 replica(s)\n" +
+		"  at start: key-value bucket canaryd_analyses: missing, created at start with 1 replica(s)\n"
+	if code != 0 || !strings.HasSuffix(out, want) {
+		t.Errorf("exit %d, output:\n%s%s\nwant it to end with:\n%s", code, out, errOut, want)
+	}
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "CANARY", Subjects: []string{"canary.>"}, Storage: jetstream.MemoryStorage}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ = runCLI(t, "", "check-config", "--nats.url", s.ClientURL(), example)
+	if w := "  warning: stream CANARY uses memory storage, canaryd creates it with file storage: kept\n"; code != 0 || !strings.Contains(out, w) {
+		t.Errorf("exit %d, output:\n%s\nwant %q", code, out, w)
+	}
+	if info, err := js.Stream(t.Context(), "CANARY"); err != nil || info.CachedInfo().Config.MaxAge != 0 {
+		t.Errorf("check-config changed the stream: %v", err)
+	}
+	if code, out, _ = runCLI(t, "", "check-config", "--timeout", "2s", "--nats.url", "nats://127.0.0.1:1", example); code != 1 || !strings.Contains(out, "ERROR:") {
+		t.Errorf("unreachable server: exit %d, output:\n%s", code, out)
 	}
 }

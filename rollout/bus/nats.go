@@ -6,7 +6,6 @@
 package bus
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -16,11 +15,9 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/common/config"
 
 	"github.com/canaryd/canaryd/configs"
-	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // ConsumerName is the durable consumer of deploy events shared by every
@@ -94,7 +91,15 @@ func StartEmbedded(dir, listen string) (*server.Server, error) {
 // ConnOptions turns the config's credentials and TLS settings into
 // connection options.
 func ConnOptions(c *configs.NATS) ([]nats.Option, error) {
-	opts := []nats.Option{nats.Name("canaryd"), nats.MaxReconnects(-1)}
+	opts := []nats.Option{
+		nats.Name("canaryd"), nats.MaxReconnects(-1),
+		// After every server of the list was tried, wait longer each
+		// round, with jitter, so that a cluster coming back is not met by
+		// every replica at once.
+		nats.CustomReconnectDelay(func(attempts int) time.Duration {
+			return Backoff(attempts-1, 100*time.Millisecond, 5*time.Second)
+		}),
+	}
 	password, token, err := c.Secrets()
 	if err != nil {
 		return nil, err
@@ -116,49 +121,4 @@ func ConnOptions(c *configs.NATS) ([]nats.Option, error) {
 		opts = append(opts, nats.Secure(tc))
 	}
 	return opts, nil
-}
-
-// Setup creates (or updates) the stream, the shared durable
-// consumer and the key-value bucket.
-func Setup(ctx context.Context, js jetstream.JetStream, c *configs.NATS, dedupe time.Duration) (jetstream.Stream, jetstream.Consumer, jetstream.KeyValue, error) {
-	// NATS refuses a duplicate window longer than the stream keeps
-	// messages; a verdict older than that is gone anyway.
-	dedupe = min(dedupe, c.StreamMaxAgeOrDefault())
-	maxBytes := int64(-1) // no bound
-	if c.StreamMaxBytes > 0 {
-		maxBytes = int64(c.StreamMaxBytes)
-	}
-	stream, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        c.StreamOrDefault(),
-		Description: "canaryd deploy events, verdicts and rejections",
-		Subjects:    []string{message.DeployPrefix + ">", message.VerdictPrefix + ">", message.RejectedPrefix + ">"},
-		Storage:     jetstream.FileStorage,
-		MaxAge:      c.StreamMaxAgeOrDefault(),
-		MaxBytes:    maxBytes,
-		Duplicates:  dedupe,
-	})
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("stream %s: %w", c.StreamOrDefault(), err)
-	}
-	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       ConsumerName,
-		Description:   "deploy events, shared by every canaryd replica",
-		FilterSubject: message.DeployPrefix + ">",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
-		MaxDeliver:    MaxDeliver,
-	})
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("consumer %s: %w", ConsumerName, err)
-	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      c.KVBucketOrDefault(),
-		Description: "canaryd analyses",
-		Storage:     jetstream.FileStorage,
-		TTL:         AnalysisTTL,
-	})
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("key-value bucket %s: %w", c.KVBucketOrDefault(), err)
-	}
-	return stream, cons, kv, nil
 }

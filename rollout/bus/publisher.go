@@ -31,7 +31,11 @@ func NewPublisher(js jetstream.JetStream, stream jetstream.Stream) *Publisher {
 // followed by another analysis' of the same service is not recognised
 // (false), and is published again under its message id.
 func (p *Publisher) OnStream(ctx context.Context, v *message.Verdict) (bool, error) {
-	m, err := p.stream.GetLastMsgForSubject(ctx, v.PublishedOn())
+	var m *jetstream.RawStreamMsg
+	err := Retry(ctx, ElectionWait, func(ctx context.Context) (err error) {
+		m, err = p.stream.GetLastMsgForSubject(ctx, v.PublishedOn())
+		return err
+	})
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return false, nil
 	}
@@ -57,11 +61,16 @@ func (p *Publisher) Publish(ctx context.Context, subject, msgID string, v any) e
 	return p.PublishBytes(ctx, subject, msgID, b)
 }
 
-// PublishBytes publishes b on subject under msgID.
+// PublishBytes publishes b on subject under msgID, waiting out a leader
+// election (ElectionWait): a publish tried again is stored once.
 func (p *Publisher) PublishBytes(ctx context.Context, subject, msgID string, b []byte) error {
 	m := &nats.Msg{Subject: subject, Data: b, Header: nats.Header{}}
 	m.Header.Set(jetstream.MsgIDHeader, msgID)
-	if _, err := p.js.PublishMsg(ctx, m); err != nil {
+	err := Retry(ctx, ElectionWait, func(ctx context.Context) error {
+		_, err := p.js.PublishMsg(ctx, m)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("publish %s: %w", subject, err)
 	}
 	return nil

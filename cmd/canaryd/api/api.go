@@ -35,11 +35,13 @@ import (
 // Options are what the API serves; the functions return the daemon's
 // current parts (the store and runner are nil until it has started).
 type Options struct {
-	Store      func() *record.Store
-	Runner     func() *runner.Runner
-	Config     func() *configs.Config
-	Source     func() metrics.Provider
-	Ready      func() bool
+	Store  func() *record.Store
+	Runner func() *runner.Runner
+	Config func() *configs.Config
+	Source func() metrics.Provider
+	Ready  func() bool
+	// Assets reports the health of the NATS streams (package bus).
+	Assets     func(context.Context) []bus.Health
 	Reload     func() error
 	Clock      runner.Clock
 	Logger     *slog.Logger
@@ -81,13 +83,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "healthy"})
 	})
-	mux.HandleFunc("GET /-/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if !a.opts.Ready() {
-			writeError(w, http.StatusServiceUnavailable, errors.New("not ready: starting, stopping or disconnected from NATS"))
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
+	mux.HandleFunc("GET /-/ready", a.ready)
 	mux.HandleFunc("POST /-/reload", func(w http.ResponseWriter, _ *http.Request) {
 		if err := a.opts.Reload(); err != nil {
 			writeError(w, http.StatusInternalServerError, err)
@@ -96,6 +92,33 @@ func (a *API) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "reloaded"})
 	})
 	return jsonErrors(mux)
+}
+
+// readyTimeout bounds the asset health a readiness probe asks for.
+const readyTimeout = 2 * time.Second
+
+// ready answers 200 when the daemon is started and connected and every
+// stream it uses has a leader, with each stream's health (a lost replica
+// shows as degraded); 503 otherwise.
+func (a *API) ready(w http.ResponseWriter, r *http.Request) {
+	if !a.opts.Ready() {
+		writeError(w, http.StatusServiceUnavailable, errors.New("not ready: starting, stopping or disconnected from NATS"))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), readyTimeout)
+	defer cancel()
+	var assets []bus.Health
+	if a.opts.Assets != nil {
+		assets = a.opts.Assets(ctx)
+	}
+	for _, h := range assets {
+		if h.Status == bus.Unavailable {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]any{
+				"error": fmt.Sprintf("not ready: stream %s unavailable: %s", h.Stream, h.Error), "assets": assets})
+			return
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "assets": assets})
 }
 
 // jsonErrors makes the mux's own answers for unknown paths (404) and

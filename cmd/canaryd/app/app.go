@@ -132,9 +132,11 @@ type App struct {
 	js    jetstream.JetStream
 	store *record.Store
 	pub   *bus.Publisher
-	ln    net.Listener
-	ready atomic.Bool
-	fatal chan error
+	// assets names the streams whose health /-/ready reports.
+	assets []string
+	ln     net.Listener
+	ready  atomic.Bool
+	fatal  chan error
 
 	runner   *runner.Runner
 	rmetrics *runner.Metrics
@@ -183,7 +185,7 @@ func New(opts Options) (*App, error) {
 	}
 	a.api = api.New(api.Options{
 		Store: func() *record.Store { return a.store }, Runner: func() *runner.Runner { return a.runner },
-		Config: a.config, Source: a.source, Ready: a.Ready, Reload: a.Reload,
+		Config: a.config, Source: a.source, Ready: a.Ready, Assets: a.AssetHealth, Reload: a.Reload,
 		Clock: a.clock, Logger: a.logger, InstanceID: opts.InstanceID,
 		Gatherer: prometheus.Gatherers{opts.Gatherer, a.sourceGatherer()},
 	})
@@ -225,6 +227,9 @@ func (a *App) Start(ctx context.Context) (err error) {
 		return err
 	}
 	if url == "" {
+		if r := cfg.Global.NATS.ReplicasOrDefault(); r > 1 {
+			return fmt.Errorf("global.nats.replicas is %d, but the embedded NATS server is a single server: set global.nats.url (or --nats.url) to a cluster's URLs", r)
+		}
 		s, err := bus.StartEmbedded(a.opts.StoragePath, a.opts.NATSListenAddress)
 		if err != nil {
 			return err
@@ -260,15 +265,19 @@ func (a *App) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	a.js = js
-	stream, cons, kv, err := bus.Setup(ctx, js, &cfg.Global.NATS, bus.DedupeWindow(cfg, a.opts.LeaseGrace, a.opts.ScanInterval))
+	assets, err := bus.Setup(ctx, js, &cfg.Global.NATS, bus.DedupeWindow(cfg, a.opts.LeaseGrace, a.opts.ScanInterval))
 	if err != nil {
 		return err
 	}
-	kvStream, err := js.Stream(ctx, "KV_"+kv.Bucket())
-	if err != nil {
-		return fmt.Errorf("key-value bucket %s: %w", kv.Bucket(), err)
+	for _, c := range assets.Changes {
+		a.logger.Info("NATS asset updated", "change", c)
 	}
-	a.store = record.NewStore(kv, kvStream)
+	for _, w := range assets.Warnings {
+		a.logger.Warn("NATS asset differs from the config", "warning", w)
+	}
+	a.assets = assets.Names()
+	a.store = record.NewStore(assets.KV, assets.KVStream)
+	stream, cons := assets.Stream, assets.Consumer
 	a.pub = bus.NewPublisher(js, stream)
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -373,6 +382,15 @@ func (a *App) natsClientURL() string {
 // Fatal receives an error when a part of the daemon fails for good (the
 // HTTP server); the caller should then Stop.
 func (a *App) Fatal() <-chan error { return a.fatal }
+
+// AssetHealth reports the health of the stream and the bucket's stream
+// in the cluster; nil before Start.
+func (a *App) AssetHealth(ctx context.Context) []bus.Health {
+	if !a.ready.Load() || a.js == nil {
+		return nil
+	}
+	return bus.StreamHealth(ctx, a.js, a.assets...)
+}
 
 // Ready reports whether the daemon is serving: started and connected.
 func (a *App) Ready() bool {

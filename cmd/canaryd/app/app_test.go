@@ -11,6 +11,7 @@ import (
 	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/cmd/canaryd/api"
 	"github.com/canaryd/canaryd/rollout"
+	"github.com/canaryd/canaryd/rollout/bus"
 	"github.com/canaryd/canaryd/rollout/message"
 )
 
@@ -182,8 +183,13 @@ func TestInvalidEventsRejected(t *testing.T) {
 	if code := httpJSON(t, "POST", a.url+"/api/v1/analyses", big, &errBody); code != http.StatusRequestEntityTooLarge {
 		t.Errorf("2 MiB POST: %d, want 413", code)
 	}
-	if code := httpJSON(t, "GET", a.url+"/-/ready", "", nil); code != http.StatusOK {
-		t.Errorf("ready: %d", code)
+	var ready struct {
+		Status string
+		Assets []bus.Health
+	}
+	if code := httpJSON(t, "GET", a.url+"/-/ready", "", &ready); code != http.StatusOK || ready.Status != "ready" ||
+		len(ready.Assets) != 2 || ready.Assets[0].Stream != "CANARY" || ready.Assets[1].Status != bus.Healthy {
+		t.Errorf("ready: %d %+v, want 200 with two healthy streams", code, ready)
 	}
 	c.publishEvent(event("good-1", "v2"))
 	c.waitRecord("good-1", nil)
