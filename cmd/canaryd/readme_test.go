@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/promslog"
-	yaml "go.yaml.in/yaml/v2"
+	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/canaryd/canaryd/cmd/canaryd/app"
 )
@@ -130,7 +130,7 @@ var flagRE = regexp.MustCompile(`--([a-z][a-z0-9.-]*)`)
 //     CLI; every other `canaryd` command line uses only flags canaryd has;
 //   - JSON blocks are valid, and the verdict shows only fields the daemon's
 //     verdicts have;
-//   - the Argo Rollouts and Flagger recipes' URLs answer on the daemon;
+//   - the Argo Rollouts and Flagger recipes' requests answer on the daemon;
 //   - the Go consumer compiles; the systemd unit's flags exist.
 func TestREADME(t *testing.T) {
 	root, err := filepath.Abs(filepath.Join("..", ".."))
@@ -155,7 +155,6 @@ func TestREADME(t *testing.T) {
 	if event == nil {
 		t.Fatal("README: no deploy event block")
 	}
-	id, _ := event["id"].(string)
 
 	var base string // the daemon's URL once started
 	var canaryctl string
@@ -254,7 +253,7 @@ func TestREADME(t *testing.T) {
 	for _, b := range blocks {
 		switch {
 		case b.lang == "yaml":
-			checkRecipe(t, b, base, id)
+			checkRecipe(t, b, base)
 		case b.lang == "go":
 			compileSnippet(t, root, b)
 		case b.lang == "ini":
@@ -390,39 +389,107 @@ func buildCanaryctl(t *testing.T, root string) string {
 }
 
 // checkRecipe sends the requests an Argo Rollouts or Flagger recipe
-// configures to the daemon, and wants an answer those tools understand.
-func checkRecipe(t *testing.T, b codeBlock, base, id string) {
+// configures to the daemon, as the tool would with the recipe's own
+// values, and wants the answers those tools read: the Argo web metric
+// starts an analysis and reads its gate, Flagger's pre-rollout webhook
+// starts one and its other webhooks answer for it. (The contract tests in
+// integrations/contract run the recipes in the tools' own code.)
+func checkRecipe(t *testing.T, b codeBlock, base string) {
 	t.Helper()
-	var doc map[string]any
+	var doc struct {
+		Kind string `yaml:"kind"`
+		Spec struct {
+			Metrics []struct {
+				Provider struct {
+					Web struct {
+						Method   string         `yaml:"method"`
+						URL      string         `yaml:"url"`
+						JSONBody map[string]any `yaml:"jsonBody"`
+					} `yaml:"web"`
+				} `yaml:"provider"`
+			} `yaml:"metrics"`
+			Analysis struct {
+				Webhooks []recipeHook `yaml:"webhooks"`
+			} `yaml:"analysis"`
+		} `yaml:"spec"`
+	}
+	// yaml.v3 decodes the JSON body's objects with string keys.
 	if err := yaml.Unmarshal([]byte(b.text), &doc); err != nil {
 		t.Errorf("README:%d: %v", b.line, err)
 		return
 	}
-	urls := regexp.MustCompile(`https?://canaryd\.canaryd:9780(/\S+?)"?\n`).FindAllStringSubmatch(b.text, -1)
-	if len(urls) == 0 {
-		t.Errorf("README:%d: a recipe without a canaryd URL", b.line)
-	}
-	for _, u := range urls {
-		path := strings.ReplaceAll(u[1], "{{args.analysis-id}}", id)
-		method, body := http.MethodGet, io.Reader(nil)
-		ok := []int{http.StatusOK}
-		if strings.Contains(path, "/flagger/") {
-			// Flagger posts the Canary's name and namespace; a hold or an
-			// analysis not rolled back is a 403.
-			method, body = http.MethodPost, strings.NewReader(`{"name":"checkout","namespace":"shop","phase":"Progressing"}`)
-			ok = append(ok, http.StatusForbidden)
+	const prefix = "http://canaryd.canaryd:9780"
+	send := func(method, url, body string) (int, string) {
+		t.Helper()
+		if !strings.HasPrefix(url, prefix) {
+			t.Errorf("README:%d: %s is not canaryd's address %s", b.line, url, prefix)
+			return 0, ""
 		}
-		req, _ := http.NewRequest(method, base+path, body)
+		req, _ := http.NewRequest(method, base+strings.TrimPrefix(url, prefix), strings.NewReader(body))
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		out, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if !slices.Contains(ok, resp.StatusCode) {
-			t.Errorf("README:%d: %s %s: HTTP %d: %s", b.line, method, path, resp.StatusCode, out)
-		}
+		return resp.StatusCode, string(out)
 	}
+	args := strings.NewReplacer("{{args.service}}", "checkout", "{{args.namespace}}", "shop",
+		"{{args.template}}", "web", "{{args.stable-hash}}", "5f7c9d", "{{args.canary-hash}}", "6b8d4e")
+	switch doc.Kind {
+	case "AnalysisTemplate":
+		if len(doc.Spec.Metrics) == 0 {
+			t.Errorf("README:%d: an AnalysisTemplate without metrics", b.line)
+		}
+		for _, m := range doc.Spec.Metrics {
+			w := m.Provider.Web
+			body, _ := json.Marshal(w.JSONBody)
+			code, out := send(w.Method, args.Replace(w.URL), args.Replace(string(body)))
+			if code != http.StatusOK || !strings.Contains(out, `"gate":"running"`) {
+				t.Errorf("README:%d: %s %s: HTTP %d: %s", b.line, w.Method, w.URL, code, out)
+			}
+		}
+	case "Canary":
+		payload := func(metadata map[string]string) string {
+			p, _ := json.Marshal(map[string]any{"name": "checkout", "namespace": "shop", "phase": "Progressing", "checksum": "5f7c9d", "metadata": metadata})
+			return string(p)
+		}
+		hooks := doc.Spec.Analysis.Webhooks
+		// Flagger calls pre-rollout first.
+		slices.SortStableFunc(hooks, func(x, y recipeHook) int {
+			return cmpBool(y.Type == "pre-rollout", x.Type == "pre-rollout")
+		})
+		if len(hooks) == 0 || hooks[0].Type != "pre-rollout" {
+			t.Errorf("README:%d: a Canary without canaryd's pre-rollout webhook", b.line)
+		}
+		for _, h := range hooks {
+			code, out := send(http.MethodPost, h.URL, payload(h.Metadata))
+			if code != http.StatusOK && (h.Type == "pre-rollout" || code != http.StatusForbidden) {
+				t.Errorf("README:%d: webhook %s: HTTP %d: %s", b.line, h.Type, code, out)
+			}
+		}
+	case "Rollout":
+	default:
+		t.Errorf("README:%d: a YAML block of kind %q: neither a recipe nor a rollout", b.line, doc.Kind)
+	}
+}
+
+// recipeHook is a webhook of a Flagger recipe.
+type recipeHook struct {
+	Type     string            `yaml:"type"`
+	URL      string            `yaml:"url"`
+	Metadata map[string]string `yaml:"metadata"`
+}
+
+// cmpBool orders false before true.
+func cmpBool(x, y bool) int {
+	switch {
+	case x == y:
+		return 0
+	case !x:
+		return -1
+	}
+	return 1
 }
 
 // compileSnippet compiles the README's Go consumer inside a main function,

@@ -1,5 +1,6 @@
 // Package api is canaryd's HTTP API: analyses (create, list, show, abort,
-// the latest verdict for Argo Rollouts' web metric), Flagger's webhooks,
+// the latest verdict, the gate a CD tool reads: Argo Rollouts' web metric),
+// Flagger's webhooks,
 // the report pages, /metrics and the health and reload endpoints. It
 // holds no state: the daemon's store, runner and config are reached
 // through Options.
@@ -67,6 +68,10 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/analyses/{id}", a.getAnalysis)
 	mux.HandleFunc("GET /api/v1/analyses/{id}/verdict", a.getVerdict)
 	mux.HandleFunc("POST /api/v1/analyses/{id}/abort", a.postAbort)
+	mux.HandleFunc("GET /api/v1/analyses/{id}/gate", a.getGate)
+	mux.HandleFunc("POST /api/v1/analyses/{id}/gate", a.postGate)
+	mux.HandleFunc("POST /api/v1/flagger/pre-rollout", a.flaggerPreRollout)
+	mux.HandleFunc("POST /api/v1/flagger/confirm-traffic-increase", a.flaggerConfirmTrafficIncrease)
 	mux.HandleFunc("POST /api/v1/flagger/confirm-promotion", a.flaggerConfirmPromotion)
 	mux.HandleFunc("POST /api/v1/flagger/rollback", a.flaggerRollback)
 	pages := report.Handler(reportSource{a}, a.opts.Logger, a.opts.Clock.Now)
@@ -160,24 +165,27 @@ func (s *statusOnly) WriteHeader(code int) {
 
 // AnalysisView is an analysis as the API shows it.
 type AnalysisView struct {
-	ID         string            `json:"id"`
-	Service    string            `json:"service"`
-	Namespace  string            `json:"namespace"`
-	Template   string            `json:"template"`
-	Baseline   analysis.Version  `json:"baseline"`
-	Canary     analysis.Version  `json:"canary"`
-	Variables  map[string]string `json:"variables,omitempty"`
-	State      string            `json:"state"`
-	Step       int               `json:"step"`
-	Steps      []float64         `json:"steps"`
-	Weight     float64           `json:"weight"`
-	Judgements int               `json:"judgements"`
-	Verdicts   int               `json:"verdicts"`
-	CreatedAt  time.Time         `json:"created_at"`
-	UpdatedAt  time.Time         `json:"updated_at"`
-	NextDue    *time.Time        `json:"next_judgement_due,omitempty"`
-	Owner      string            `json:"owner,omitempty"`
-	Latest     *record.Verdict   `json:"latest_verdict,omitempty"`
+	ID        string            `json:"id"`
+	Service   string            `json:"service"`
+	Namespace string            `json:"namespace"`
+	Template  string            `json:"template"`
+	Baseline  analysis.Version  `json:"baseline"`
+	Canary    analysis.Version  `json:"canary"`
+	Variables map[string]string `json:"variables,omitempty"`
+	State     string            `json:"state"`
+	// Gate is what a CD tool's gate reads (rollout.Gate): succeeded,
+	// failed or running.
+	Gate       rollout.Gate    `json:"gate"`
+	Step       int             `json:"step"`
+	Steps      []float64       `json:"steps"`
+	Weight     float64         `json:"weight"`
+	Judgements int             `json:"judgements"`
+	Verdicts   int             `json:"verdicts"`
+	CreatedAt  time.Time       `json:"created_at"`
+	UpdatedAt  time.Time       `json:"updated_at"`
+	NextDue    *time.Time      `json:"next_judgement_due,omitempty"`
+	Owner      string          `json:"owner,omitempty"`
+	Latest     *record.Verdict `json:"latest_verdict,omitempty"`
 	// History holds the latest verdicts, oldest first (detail view only).
 	History []record.Verdict `json:"history,omitempty"`
 	// Queries are the PromQL queries of every metric, as the analysis
@@ -221,6 +229,7 @@ func viewOf(r *record.Record, detail bool) AnalysisView {
 		Canary:     r.Event.Canary,
 		Variables:  r.Event.Variables,
 		State:      r.State(),
+		Gate:       r.Gate(),
 		Step:       r.Step(),
 		Steps:      r.Plan.Steps,
 		Weight:     r.Weight(),

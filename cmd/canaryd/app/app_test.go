@@ -23,8 +23,7 @@ func TestLifecycle(t *testing.T) {
 		verdicts []analysis.Verdict
 		weights  [][2]float64 // weight, next_weight per verdict
 		state    string
-		confirm  int // Flagger confirm-promotion status at the end
-		rollback int // Flagger rollback status at the end
+		gate     rollout.Gate // the gate at the end
 	}{
 		{
 			name:     "good canary promotes through every step",
@@ -32,8 +31,7 @@ func TestLifecycle(t *testing.T) {
 			verdicts: []analysis.Verdict{analysis.Promote, analysis.Promote, analysis.Promote},
 			weights:  [][2]float64{{10, 50}, {50, 100}, {100, 100}},
 			state:    string(rollout.Succeeded),
-			confirm:  http.StatusOK,
-			rollback: http.StatusForbidden,
+			gate:     rollout.GateSucceeded,
 		},
 		{
 			name:     "lifetime ends an analysis that only holds",
@@ -42,8 +40,7 @@ func TestLifecycle(t *testing.T) {
 			verdicts: []analysis.Verdict{analysis.Hold, analysis.Rollback},
 			weights:  [][2]float64{{10, 10}, {10, 0}},
 			state:    string(rollout.RolledBack),
-			confirm:  http.StatusForbidden,
-			rollback: http.StatusOK,
+			gate:     rollout.GateFailed,
 		},
 		{
 			name:     "bad canary rolls back",
@@ -51,8 +48,7 @@ func TestLifecycle(t *testing.T) {
 			verdicts: []analysis.Verdict{analysis.Rollback},
 			weights:  [][2]float64{{10, 0}},
 			state:    string(rollout.RolledBack),
-			confirm:  http.StatusForbidden,
-			rollback: http.StatusOK,
+			gate:     rollout.GateFailed,
 		},
 	}
 	for _, tt := range tests {
@@ -118,13 +114,9 @@ func TestLifecycle(t *testing.T) {
 				t.Errorf("list filtered by another namespace: %d analyses, want 0", len(list.Analyses))
 			}
 
-			payload := `{"name":"web","namespace":"prod","phase":"Progressing","checksum":"x","metadata":{}}`
-			var errBody map[string]any
-			if code := httpJSON(t, "POST", a.url+"/api/v1/flagger/confirm-promotion", payload, &errBody); code != tt.confirm {
-				t.Errorf("confirm-promotion: %d %v, want %d", code, errBody, tt.confirm)
-			}
-			if code := httpJSON(t, "POST", a.url+"/api/v1/flagger/rollback", payload, nil); code != tt.rollback {
-				t.Errorf("rollback hook: %d, want %d", code, tt.rollback)
+			var g api.GateView
+			if code := httpJSON(t, "GET", a.url+"/api/v1/analyses/deploy-1/gate", "", &g); code != http.StatusOK || g.Gate != tt.gate || view.Gate != tt.gate {
+				t.Errorf("gate: %d %+v (view: %s), want %s", code, g, view.Gate, tt.gate)
 			}
 			if got := value(t, a.rmetrics.Verdicts.WithLabelValues(string(tt.verdicts[0]))); got != float64(countOf(tt.verdicts, tt.verdicts[0])) {
 				t.Errorf("canaryd_verdicts_total{verdict=%q} = %v", tt.verdicts[0], got)

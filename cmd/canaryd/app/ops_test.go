@@ -22,48 +22,6 @@ import (
 	"github.com/canaryd/canaryd/rollout/message"
 )
 
-func TestFlaggerHooks(t *testing.T) {
-	s := startNATS(t)
-	clock := newFakeClock()
-	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
-	c := connect(t, s)
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
-
-	// Two analyses of one service: the older promoted, the latest held
-	// at its first step for want of a judgement.
-	c.publishEvent(event("old", "v2"))
-	c.waitRecord("old", nil)
-	clock.Advance(time.Minute)
-	next(t, verdicts)
-	clock.Advance(time.Second)
-	c.publishEvent(event("new", "bad-v3"))
-	c.waitRecord("new", nil)
-
-	tests := []struct {
-		name, hook, body string
-		want             int
-		errContains      string
-	}{
-		{"latest analysis has no verdict", "confirm-promotion", `{"name":"web","namespace":"prod","phase":"Progressing"}`, http.StatusForbidden, "analysis new: no verdict yet"},
-		{"pinned analysis promoted", "confirm-promotion", `{"name":"web","namespace":"prod","metadata":{"analysis_id":"old"}}`, http.StatusOK, ""},
-		{"pinned analysis did not roll back", "rollback", `{"name":"web","namespace":"prod","metadata":{"analysis_id":"old"}}`, http.StatusForbidden, "latest verdict is promote"},
-		{"unknown pinned analysis", "rollback", `{"metadata":{"analysis_id":"nope"}}`, http.StatusNotFound, "not found"},
-		{"unknown canary", "confirm-promotion", `{"name":"api","namespace":"prod"}`, http.StatusNotFound, "no analysis for prod/api"},
-		{"no name", "confirm-promotion", `{"namespace":"prod"}`, http.StatusBadRequest, "name and namespace"},
-		{"not json", "rollback", `{`, http.StatusBadRequest, "decode flagger payload"},
-	}
-	for _, tt := range tests {
-		var body map[string]any
-		code := httpJSON(t, "POST", a.url+"/api/v1/flagger/"+tt.hook, tt.body, &body)
-		if code != tt.want {
-			t.Errorf("%s: %d %v, want %d", tt.name, code, body, tt.want)
-		}
-		if msg, _ := body["error"].(string); !strings.Contains(msg, tt.errContains) {
-			t.Errorf("%s: error %q, want it to contain %q", tt.name, msg, tt.errContains)
-		}
-	}
-}
-
 // failingProvider fails every query, as an unreachable Prometheus would.
 type failingProvider struct{}
 
