@@ -468,7 +468,7 @@ func checkRecipe(t *testing.T, b codeBlock, base string) {
 				t.Errorf("README:%d: webhook %s: HTTP %d: %s", b.line, h.Type, code, out)
 			}
 		}
-	case "Rollout":
+	case "Rollout", "": // the rollout running the AnalysisTemplate; a block that is no Kubernetes object (a config excerpt)
 	default:
 		t.Errorf("README:%d: a YAML block of kind %q: neither a recipe nor a rollout", b.line, doc.Kind)
 	}
