@@ -131,7 +131,8 @@ var flagRE = regexp.MustCompile(`--([a-z][a-z0-9.-]*)`)
 //   - JSON blocks are valid, and the verdict shows only fields the daemon's
 //     verdicts have;
 //   - the Argo Rollouts and Flagger recipes' requests answer on the daemon;
-//   - the Go consumer compiles; the systemd unit's flags exist.
+//   - the Go consumer (package rollout/follower) compiles; the systemd unit's
+//     flags exist.
 func TestREADME(t *testing.T) {
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
@@ -500,13 +501,16 @@ func compileSnippet(t *testing.T, root string, b codeBlock) {
 
 import (
 	"context"
-	"encoding/json"
+	"log"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/canaryd/canaryd/rollout/follower"
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
-func setCanaryWeight(namespace, service string, weight float64) {}
+func setCanaryWeight(ctx context.Context, namespace, service string, weight float64) error { return nil }
 
 func main() {
 	ctx := context.Background()
