@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -58,7 +58,7 @@ func pval(v Float) string {
 	return fmt.Sprintf("%.4f", f)
 }
 
-func explainMetric(mc *configs.Metric, r *MetricResult) string {
+func explainMetric(mc *spec.Metric, r *MetricResult) string {
 	prefix := ""
 	if r.DryRun {
 		prefix = "dry run: "

@@ -7,7 +7,7 @@ import (
 
 	"github.com/prometheus/common/model"
 
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -37,7 +37,7 @@ type Recorder interface {
 // the window (start, end] of judgement interval: the first point is one
 // query step after start, so that consecutive intervals share no point.
 // The result holds two queries per metric: baseline at 2i, canary at 2i+1.
-func Queries(t *configs.Template, target Target, interval int, start, end time.Time, dst []metrics.Query) ([]metrics.Query, error) {
+func Queries(t *spec.Template, target Target, interval int, start, end time.Time, dst []metrics.Query) ([]metrics.Query, error) {
 	dst = dst[:0]
 	for i := range t.Metrics {
 		mc := &t.Metrics[i]
@@ -46,7 +46,7 @@ func Queries(t *configs.Template, target Target, interval int, start, end time.T
 			if role == metrics.Canary {
 				v = target.Canary
 			}
-			expr, fresh, err := mc.QueryTemplate().RenderFreshness(metrics.FreshnessQuery, configs.QueryData{
+			expr, fresh, err := mc.QueryTemplate().RenderFreshness(metrics.FreshnessQuery, spec.QueryData{
 				Service:   target.Service,
 				Namespace: target.Namespace,
 				Role:      string(role),
@@ -77,7 +77,7 @@ func Queries(t *configs.Template, target Target, interval int, start, end time.T
 // over [start, end], records what came back when rec is not nil, and
 // returns one Input per metric. A rendering error fails the whole fetch; a
 // query error only its metric.
-func Fetch(ctx context.Context, p metrics.Provider, t *configs.Template, target Target, interval int, start, end time.Time, rec Recorder) ([]Input, error) {
+func Fetch(ctx context.Context, p metrics.Provider, t *spec.Template, target Target, interval int, start, end time.Time, rec Recorder) ([]Input, error) {
 	qs, err := Queries(t, target, interval, start, end, nil)
 	if err != nil {
 		return nil, fmt.Errorf("render queries: %w", err)

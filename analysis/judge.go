@@ -5,7 +5,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/stats"
 )
@@ -66,7 +66,7 @@ type MetricState struct {
 // that a steady-state judgement allocates nothing: a Judge is not safe for
 // concurrent use (use one per worker).
 type Judge struct {
-	t  *configs.Template
+	t  *spec.Template
 	ws stats.Workspace
 
 	b, c, d     []float64
@@ -81,7 +81,7 @@ type Judge struct {
 
 // NewJudge returns a judge for template t (loaded and validated by
 // package configs).
-func NewJudge(t *configs.Template) *Judge {
+func NewJudge(t *spec.Template) *Judge {
 	n := len(t.Metrics)
 	return &Judge{
 		t:         t,
@@ -99,7 +99,7 @@ func NewJudge(t *configs.Template) *Judge {
 func (j *Judge) SetExactTable(t *stats.ExactTable) { j.ws.SetExactTable(t) }
 
 // Template returns the judge's template.
-func (j *Judge) Template() *configs.Template { return j.t }
+func (j *Judge) Template() *spec.Template { return j.t }
 
 // NewState returns the empty state of a new analysis.
 func (j *Judge) NewState() *State {
@@ -197,7 +197,7 @@ func (j *Judge) Judge(st *State, in []Input, out *Judgement) error {
 
 // warmingUp fills r for a judgement inside the template's warm-up: nothing
 // is tested and the state is left as it is.
-func warmingUp(mc *configs.Metric, in *Input, r *MetricResult) {
+func warmingUp(mc *spec.Metric, in *Input, r *MetricResult) {
 	nan := Float(math.NaN())
 	warnings := r.Warnings[:0]
 	*r = MetricResult{

@@ -11,11 +11,12 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 	"github.com/canaryd/canaryd/metrics"
 )
 
 // benchTemplate is a template of n paired metrics.
-func benchTemplate(b testing.TB, n int) *configs.Template {
+func benchTemplate(b testing.TB, n int) *spec.Template {
 	var sb strings.Builder
 	sb.WriteString("templates:\n  - name: bench\n    interval: 5m\n    metrics:\n")
 	for i := 0; i < n; i++ {

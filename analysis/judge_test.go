@@ -8,10 +8,11 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 	"github.com/canaryd/canaryd/metrics"
 )
 
-func loadTemplate(t *testing.T, yaml string) *configs.Template {
+func loadTemplate(t *testing.T, yaml string) *spec.Template {
 	t.Helper()
 	cfg, err := configs.Load(yaml)
 	if err != nil {
@@ -34,7 +35,7 @@ func scaled(in []analysis.Input, mult float64) []analysis.Input {
 	return out
 }
 
-func judgeOnce(t *testing.T, tmpl *configs.Template, in []analysis.Input) analysis.Judgement {
+func judgeOnce(t *testing.T, tmpl *spec.Template, in []analysis.Input) analysis.Judgement {
 	t.Helper()
 	j := analysis.NewJudge(tmpl)
 	var out analysis.Judgement

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/stats"
 )
@@ -17,7 +17,7 @@ import (
 // 0.25·|estimate| (Low mirrored); score = percentage of passing metrics
 // (equal weights); any interval scoring at or below marginal fails fast;
 // otherwise the last interval's score decides.
-func kayentaReplay(t *configs.Template, rec *metrics.Recording) (analysis.Verdict, int) {
+func kayentaReplay(t *spec.Template, rec *metrics.Recording) (analysis.Verdict, int) {
 	cum := map[string][2][]float64{}
 	var ws stats.Workspace
 	last := analysis.Hold
@@ -40,7 +40,7 @@ func kayentaReplay(t *configs.Template, rec *metrics.Recording) (analysis.Verdic
 			tol := 0.25 * math.Abs(res.Shift)
 			high := res.Lower > tol && res.Lower > 0
 			low := res.Upper < -tol && res.Upper < 0
-			bad := (high && m.Direction != configs.DirectionDecrease) || (low && m.Direction != configs.DirectionIncrease)
+			bad := (high && m.Direction != spec.DirectionDecrease) || (low && m.Direction != spec.DirectionIncrease)
 			if !bad {
 				pass++
 			}

@@ -4,7 +4,7 @@ import (
 	"math"
 	"time"
 
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 	"github.com/canaryd/canaryd/stats"
 )
 
@@ -29,7 +29,7 @@ const (
 // judgeMetric runs one metric's test for one look and fills r. When the
 // test yields a p-value, r.rawP is set and the final classification
 // (r.rejectAs or r.otherwise) is chosen by Judge after Holm.
-func (j *Judge) judgeMetric(mc *configs.Metric, ms *MetricState, in *Input, look int, alpha float64, r *MetricResult) {
+func (j *Judge) judgeMetric(mc *spec.Metric, ms *MetricState, in *Input, look int, alpha float64, r *MetricResult) {
 	warnings := r.Warnings[:0]
 	*r = MetricResult{
 		Name:          mc.Name,
@@ -70,10 +70,10 @@ func (j *Judge) judgeMetric(mc *configs.Metric, ms *MetricState, in *Input, look
 	j.evidence(mc, r)
 
 	switch mc.Test {
-	case configs.TestBurnRate:
+	case spec.TestBurnRate:
 		j.burnRate(mc, r)
 		return
-	case configs.TestThreshold:
+	case spec.TestThreshold:
 		j.threshold(mc, r)
 		return
 	}
@@ -110,17 +110,17 @@ func (j *Judge) judgeMetric(mc *configs.Metric, ms *MetricState, in *Input, look
 
 	useLog := false
 	switch mc.Scale {
-	case configs.ScaleLog:
+	case spec.ScaleLog:
 		if ms.LogBroken {
 			r.Classification, r.why = Error, whyLogScale
 			return
 		}
 		useLog = true
-	case configs.ScaleAuto:
+	case spec.ScaleAuto:
 		useLog = !ms.LogBroken
 	}
 
-	if mc.Test == configs.TestMannWhitney {
+	if mc.Test == spec.TestMannWhitney {
 		j.mannWhitney(mc, ms, look, r)
 	} else {
 		j.paired(mc, ms, look, useLog, alpha, r)
@@ -134,7 +134,7 @@ func (j *Judge) judgeMetric(mc *configs.Metric, ms *MetricState, in *Input, look
 
 // pair pairs the baseline and canary points by timestamp into j.b and
 // j.c, applying the NaN policy. It returns false when r is final.
-func (j *Judge) pair(mc *configs.Metric, in *Input, r *MetricResult) bool {
+func (j *Judge) pair(mc *spec.Metric, in *Input, r *MetricResult) bool {
 	bs, cs := &in.Baseline, &in.Canary
 	j.b, j.c = j.b[:0], j.c[:0]
 	if len(bs.Values) == 0 || len(cs.Values) == 0 {
@@ -185,10 +185,10 @@ func (j *Judge) pair(mc *configs.Metric, in *Input, r *MetricResult) bool {
 			continue
 		}
 		switch mc.NaNPolicy {
-		case configs.NaNFail:
+		case spec.NaNFail:
 			r.Classification, r.why = Error, whyNaNPolicy
 			return false
-		case configs.NaNZero:
+		case spec.NaNZero:
 			if math.IsNaN(b) {
 				b = 0
 			}
@@ -215,7 +215,7 @@ func (j *Judge) pair(mc *configs.Metric, in *Input, r *MetricResult) bool {
 func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // evidence computes the Hodges-Lehmann shift of the latest interval.
-func (j *Judge) evidence(mc *configs.Metric, r *MetricResult) {
+func (j *Judge) evidence(mc *spec.Metric, r *MetricResult) {
 	res, err := j.ws.MannWhitney(j.c, j.b, stats.Options{Confidence: j.t.Confidence})
 	if err != nil {
 		return
@@ -278,7 +278,7 @@ func serialP(s *stats.Serial, theta float64, look int) (p float64, window string
 }
 
 // paired runs the default test (see the package doc).
-func (j *Judge) paired(mc *configs.Metric, ms *MetricState, look int, useLog bool, alpha float64, r *MetricResult) {
+func (j *Judge) paired(mc *spec.Metric, ms *MetricState, look int, useLog bool, alpha float64, r *MetricResult) {
 	delta := mc.Margin()
 	r.why = whyTested
 	// The interval is at the look's level with the test's degrees of
@@ -292,10 +292,10 @@ func (j *Judge) paired(mc *configs.Metric, ms *MetricState, look int, useLog boo
 	var wUp, wDown string
 	if useLog {
 		var m, se float64
-		if mc.Direction != configs.DirectionDecrease {
+		if mc.Direction != spec.DirectionDecrease {
 			pUp, wUp, m, se = serialP(&ms.Log, math.Log1p(delta), look)
 		}
-		if mc.Direction != configs.DirectionIncrease {
+		if mc.Direction != spec.DirectionIncrease {
 			// H0: E[d] ≥ log(1−δ); flip signs to use the upper tail.
 			neg := ms.Log
 			neg.Sum, neg.LastMean, neg.First, neg.Last = -neg.Sum, -neg.LastMean, -neg.First, -neg.Last
@@ -310,10 +310,10 @@ func (j *Judge) paired(mc *configs.Metric, ms *MetricState, look int, useLog boo
 		return
 	} else {
 		var se float64
-		if mc.Direction != configs.DirectionDecrease {
+		if mc.Direction != spec.DirectionDecrease {
 			pUp, wUp, _, se = serialP(&ms.Up, 0, look)
 		}
-		if mc.Direction != configs.DirectionIncrease {
+		if mc.Direction != spec.DirectionIncrease {
 			pDown, wDown, _, se = serialP(&ms.Down, 0, look)
 		}
 		switch {
@@ -338,12 +338,12 @@ func (j *Judge) paired(mc *configs.Metric, ms *MetricState, look int, useLog boo
 }
 
 // decide combines the one-sided p-values of the two directions.
-func (j *Judge) decide(mc *configs.Metric, r *MetricResult, pUp float64, wUp string, pDown float64, wDown string) {
+func (j *Judge) decide(mc *spec.Metric, r *MetricResult, pUp float64, wUp string, pDown float64, wDown string) {
 	r.otherwise = Pass
 	switch mc.Direction {
-	case configs.DirectionIncrease:
+	case spec.DirectionIncrease:
 		r.rawP, r.Window, r.rejectAs = pUp, wUp, High
-	case configs.DirectionDecrease:
+	case spec.DirectionDecrease:
 		r.rawP, r.Window, r.rejectAs = pDown, wDown, Low
 	default:
 		if pUp <= pDown || math.IsNaN(pDown) {
@@ -364,7 +364,7 @@ func (j *Judge) decide(mc *configs.Metric, r *MetricResult, pUp float64, wUp str
 // and the baseline's values as quasi-Poisson counts, compared with the
 // exact conditional rate test against the margin on the cumulative window
 // and the latest interval.
-func (j *Judge) counts(mc *configs.Metric, ms *MetricState, look int, alpha float64, r *MetricResult) {
+func (j *Judge) counts(mc *spec.Metric, ms *MetricState, look int, alpha float64, r *MetricResult) {
 	delta := mc.Margin()
 	r.why = whyCounts
 	phiC, phiB := stats.QuasiPoissonScale(&ms.C), stats.QuasiPoissonScale(&ms.B)
@@ -415,7 +415,7 @@ func (j *Judge) counts(mc *configs.Metric, ms *MetricState, look int, alpha floa
 	pUp, pDown := math.NaN(), math.NaN()
 	var wUp, wDown string
 	within := true
-	if mc.Direction != configs.DirectionDecrease {
+	if mc.Direction != spec.DirectionDecrease {
 		var pc float64
 		pc, pUp, wUp = test(stats.RateRatioUpperP, 1+delta)
 		within = within && pc >= 0.5
@@ -434,7 +434,7 @@ func (j *Judge) counts(mc *configs.Metric, ms *MetricState, look int, alpha floa
 			pUp, wUp = pb/countShares[2], "burst"
 		}
 	}
-	if mc.Direction != configs.DirectionIncrease {
+	if mc.Direction != spec.DirectionIncrease {
 		var pc float64
 		pc, pDown, wDown = test(stats.RateRatioLowerP, 1-delta)
 		within = within && pc >= 0.5
@@ -533,22 +533,22 @@ func (j *Judge) burst(phiC, phiB, ratio float64, r *MetricResult) float64 {
 	return math.Min(1, best*float64(tried))
 }
 
-func withinMargin(mc *configs.Metric, change float64) bool {
+func withinMargin(mc *spec.Metric, change float64) bool {
 	if math.IsNaN(change) {
 		return false
 	}
 	d := mc.Margin()
 	switch mc.Direction {
-	case configs.DirectionIncrease:
+	case spec.DirectionIncrease:
 		return change <= d
-	case configs.DirectionDecrease:
+	case spec.DirectionDecrease:
 		return change >= -d
 	}
 	return change <= d && change >= -d
 }
 
 // mannWhitney runs the block-mean Mann-Whitney test against the margin.
-func (j *Judge) mannWhitney(mc *configs.Metric, ms *MetricState, look int, r *MetricResult) {
+func (j *Judge) mannWhitney(mc *spec.Metric, ms *MetricState, look int, r *MetricResult) {
 	for i := 0; i+mwBlock <= len(j.c); i += mwBlock {
 		ms.BlocksC = append(ms.BlocksC, mean(j.c[i:i+mwBlock]))
 		ms.BlocksB = append(ms.BlocksB, mean(j.b[i:i+mwBlock]))
@@ -568,10 +568,10 @@ func (j *Judge) mannWhitney(mc *configs.Metric, ms *MetricState, look int, r *Me
 		return res.PValue
 	}
 	if len(ms.BlocksC) >= 2 {
-		if mc.Direction != configs.DirectionDecrease {
+		if mc.Direction != spec.DirectionDecrease {
 			pUp = test(1+delta, stats.Greater)
 		}
-		if mc.Direction != configs.DirectionIncrease {
+		if mc.Direction != spec.DirectionIncrease {
 			pDown = test(1-delta, stats.Less)
 		}
 	}
@@ -593,7 +593,7 @@ func mean(x []float64) float64 {
 }
 
 // burnRate judges the canary's own SLO burn rate over the latest interval.
-func (j *Judge) burnRate(mc *configs.Metric, r *MetricResult) {
+func (j *Judge) burnRate(mc *spec.Metric, r *MetricResult) {
 	br := mc.BurnRate
 	if cap(j.burnResults) < len(br.Windows) {
 		j.burnResults = make([]stats.BurnResult, len(br.Windows))
@@ -617,7 +617,7 @@ func (j *Judge) burnRate(mc *configs.Metric, r *MetricResult) {
 	}
 }
 
-func (j *Judge) burnWindows(br *configs.BurnRate) []stats.BurnWindow {
+func (j *Judge) burnWindows(br *spec.BurnRate) []stats.BurnWindow {
 	// Converted on every call: small, and the config owns the durations.
 	ws := make([]stats.BurnWindow, len(br.Windows))
 	for i, w := range br.Windows {
@@ -628,7 +628,7 @@ func (j *Judge) burnWindows(br *configs.BurnRate) []stats.BurnWindow {
 
 // threshold judges the canary's mean over the latest interval against
 // fixed bounds.
-func (j *Judge) threshold(mc *configs.Metric, r *MetricResult) {
+func (j *Judge) threshold(mc *spec.Metric, r *MetricResult) {
 	m := mean(j.c)
 	r.Change = Float(m)
 	r.why = whyThreshold

@@ -12,6 +12,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 )
 
 var (
@@ -32,7 +33,7 @@ var pathologyKnownGaps = map[string]string{
 }
 
 // scenarioTemplate loads the shared scenario template.
-func scenarioTemplate(t testing.TB) *configs.Template {
+func scenarioTemplate(t testing.TB) *spec.Template {
 	t.Helper()
 	cfg, err := configs.LoadFile(filepath.Join(sharedDir(t), "scenarios", "config.yml"))
 	if err != nil {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/rollout"
 )
@@ -59,7 +59,7 @@ type ReplayResult struct {
 // daemon would have live: it stops when the rollout ends (a rollback, the
 // last step's promotes, the lifetime), or, when the recording is shorter
 // than the rollout, at the recording's end with Final.RecordingEnded.
-func Replay(ctx context.Context, t *configs.Template, rec *metrics.Recording) (*ReplayResult, error) {
+func Replay(ctx context.Context, t *spec.Template, rec *metrics.Recording) (*ReplayResult, error) {
 	ro := rollout.New(rollout.PlanOf(t))
 	res := &ReplayResult{}
 	err := judgeRecording(ctx, t, rec, func(j *Judgement) bool {
@@ -88,7 +88,7 @@ func Replay(ctx context.Context, t *configs.Template, rec *metrics.Recording) (*
 // regardless of any rollout plan, up to its first rollback. The judge's
 // decision figures on the shared scenarios are measured with it; Replay is
 // what a rollout does with the same judgements.
-func JudgeRecording(ctx context.Context, t *configs.Template, rec *metrics.Recording) ([]Judgement, error) {
+func JudgeRecording(ctx context.Context, t *spec.Template, rec *metrics.Recording) ([]Judgement, error) {
 	var out []Judgement
 	err := judgeRecording(ctx, t, rec, func(j *Judgement) bool {
 		out = append(out, *j)
@@ -99,7 +99,7 @@ func JudgeRecording(ctx context.Context, t *configs.Template, rec *metrics.Recor
 
 // judgeRecording judges the intervals of rec in order and hands each
 // judgement to yield until it returns false.
-func judgeRecording(ctx context.Context, t *configs.Template, rec *metrics.Recording, yield func(*Judgement) bool) error {
+func judgeRecording(ctx context.Context, t *spec.Template, rec *metrics.Recording, yield func(*Judgement) bool) error {
 	if len(rec.Intervals) == 0 {
 		return errors.New("replay: the recording has no intervals")
 	}

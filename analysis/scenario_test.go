@@ -13,6 +13,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/stats/oracle"
 )
@@ -34,7 +35,7 @@ type scenario struct {
 	rec   *metrics.Recording
 }
 
-func loadScenarios(t testing.TB) (*configs.Template, []scenario) {
+func loadScenarios(t testing.TB) (*spec.Template, []scenario) {
 	t.Helper()
 	dir := filepath.Join(sharedDir(t), "scenarios")
 	cfg, err := configs.LoadFile(filepath.Join(dir, "config.yml"))

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/rollout"
 )
@@ -46,7 +46,7 @@ func (s roleStaleness) stale() bool { return s.Known && (s.Old || s.Few) }
 // staleness measures one role's samples against the template's maximum
 // sample age at the window's end (start and end: the window's first and
 // last steps; zero when unknown).
-func staleness(t *configs.Template, s *metrics.Samples, start, end time.Time) roleStaleness {
+func staleness(t *spec.Template, s *metrics.Samples, start, end time.Time) roleStaleness {
 	maxAge := time.Duration(t.MaxSampleAge)
 	endMs := end.UnixMilli()
 	if end.IsZero() {

@@ -1,5 +1,6 @@
 // Package configs loads canaryd's configuration: the global settings of the
-// daemon (Prometheus, NATS) and the analysis templates SREs write.
+// daemon (Prometheus, NATS) and the analysis templates SREs write, whose
+// types, defaults and validation live in configs/spec.
 //
 // Loading is strict: unknown fields are errors. Defaults are set and
 // validated in one place (Load), and every problem is reported with the
@@ -18,14 +19,15 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/canaryd/canaryd/configs/spec"
 	yaml "go.yaml.in/yaml/v2"
 	yaml3 "go.yaml.in/yaml/v3"
 )
 
 // Config is the whole configuration file.
 type Config struct {
-	Global    Global     `yaml:"global,omitempty"`
-	Templates []Template `yaml:"templates"`
+	Global    Global          `yaml:"global,omitempty"`
+	Templates []spec.Template `yaml:"templates"`
 
 	// File is where the config was loaded from ("" for Load).
 	File string `yaml:"-"`
@@ -44,7 +46,7 @@ type Global struct {
 }
 
 // Template returns the template with the given name, or nil.
-func (c *Config) Template(name string) *Template {
+func (c *Config) Template(name string) *spec.Template {
 	for i := range c.Templates {
 		if c.Templates[i].Name == name {
 			return &c.Templates[i]
@@ -216,7 +218,7 @@ func (c *Config) Line(path string) int {
 
 func (c *Config) setDefaults() {
 	for i := range c.Templates {
-		c.Templates[i].setDefaults()
+		c.Templates[i].SetDefaults()
 	}
 }
 
@@ -240,7 +242,7 @@ func (c *Config) validate(add func(path, format string, args ...any)) {
 			add(p+".name", "duplicate template name %q", t.Name)
 		}
 		seen[t.Name] = true
-		t.validate(p, add)
+		t.Validate(p, add)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/canaryd/canaryd/configs/spec"
 )
 
 // TestLoadInvalid holds the text a user sees for every broken file in
@@ -110,14 +112,14 @@ func TestLoadExampleAndDefaults(t *testing.T) {
 	if tm == nil {
 		t.Fatal("no template web")
 	}
-	if tm.Confidence != DefaultConfidence || tm.MinSamples != DefaultMinSamples || tm.JudgementsPerStep != 1 {
+	if tm.Confidence != spec.DefaultConfidence || tm.MinSamples != spec.DefaultMinSamples || tm.JudgementsPerStep != 1 {
 		t.Errorf("defaults not applied: %+v", tm)
 	}
-	byName := map[string]*Metric{}
+	byName := map[string]*spec.Metric{}
 	for i := range tm.Metrics {
 		byName[tm.Metrics[i].Name] = &tm.Metrics[i]
 	}
-	if m := byName["latency_p50"]; m.Test != TestPaired || m.Direction != DirectionIncrease || !m.IsCritical() || m.WeightOrDefault() != 1 || m.QueryTemplate() == nil {
+	if m := byName["latency_p50"]; m.Test != spec.TestPaired || m.Direction != spec.DirectionIncrease || !m.IsCritical() || m.WeightOrDefault() != 1 || m.QueryTemplate() == nil {
 		t.Errorf("latency_p50 defaults: %+v", m)
 	}
 	if m := byName["memory"]; m.IsCritical() {
@@ -136,7 +138,7 @@ func TestLoadExampleAndDefaults(t *testing.T) {
 		t.Errorf("default lifetime allows %d judgements, want 11", mt.MaxJudgements())
 	}
 	br := mt.Metrics[0].BurnRate
-	if br == nil || br.Objective != DefaultSLOObjective || len(br.Windows) != 4 {
+	if br == nil || br.Objective != spec.DefaultSLOObjective || len(br.Windows) != 4 {
 		t.Fatalf("burn-rate defaults: %+v", br)
 	}
 	// The workbook's 3-day long window scales to the 1m interval, 1h to 5/6 s.

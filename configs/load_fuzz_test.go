@@ -9,6 +9,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -85,7 +86,7 @@ func FuzzLoad(f *testing.F) {
 
 // judgeOnce judges one interval with tm: samples around 100 for the first
 // metric, a failed fetch for the second, nothing for the rest.
-func judgeOnce(t *testing.T, tm *configs.Template) {
+func judgeOnce(t *testing.T, tm *spec.Template) {
 	t.Helper()
 	j := analysis.NewJudge(tm)
 	st := j.NewState()

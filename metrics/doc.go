@@ -5,7 +5,7 @@
 // A Provider answers one Query at a time; FetchAll runs many in parallel.
 // Two providers exist: the Prometheus source (package metrics/prometheus) and
 // the replay of a Recording. Queries are PromQL text rendered from a
-// metric's query template (configs.QueryTemplate) per analysis and role;
+// metric's query template (spec.QueryTemplate) per analysis and role;
 // the rendered text travels with the Samples so that explanations can show
 // exactly what was asked.
 //

@@ -26,7 +26,7 @@ package rollout
 import (
 	"slices"
 
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 )
 
 // Verdict is what one judgement says to do with the canary.
@@ -71,7 +71,7 @@ type Plan struct {
 
 // PlanOf returns the rollout plan of template t (loaded by package
 // configs, so with its defaults set): the one place a plan is derived.
-func PlanOf(t *configs.Template) Plan {
+func PlanOf(t *spec.Template) Plan {
 	return Plan{
 		Steps:             slices.Clone(t.Steps),
 		JudgementsPerStep: t.JudgementsPerStep,

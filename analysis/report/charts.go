@@ -8,7 +8,7 @@ import (
 	"strings"
 
 	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -291,9 +291,9 @@ func intervalChart(hist *metricHistory, tl []Judgement) template.HTML {
 	var margins []float64
 	if !math.IsNaN(allowed) && !math.IsInf(allowed, 0) {
 		switch final.Direction {
-		case configs.DirectionDecrease:
+		case spec.DirectionDecrease:
 			margins = []float64{-allowed}
-		case configs.DirectionEither:
+		case spec.DirectionEither:
 			margins = []float64{-allowed, allowed}
 		default:
 			margins = []float64{allowed}

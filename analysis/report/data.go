@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/rollout"
 )
@@ -88,7 +88,7 @@ type Summary struct {
 // Replay is the input of FromReplay: a template, the recording it was
 // replayed over, the replay's result and where the recording came from.
 type Replay struct {
-	Template  *configs.Template
+	Template  *spec.Template
 	Recording *metrics.Recording
 	Result    *analysis.ReplayResult
 	// Source names the recording (a file name) for the footer.

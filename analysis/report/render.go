@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -149,7 +149,7 @@ func clipRatioIntervals(d *Data) *Data {
 	for i := range cp.Timeline {
 		ms := slices.Clone(cp.Timeline[i].Metrics)
 		for k := range ms {
-			relative := ms[k].Test == configs.TestPaired || ms[k].Test == configs.TestMannWhitney
+			relative := ms[k].Test == spec.TestPaired || ms[k].Test == spec.TestMannWhitney
 			if relative && nonNeg[ms[k].Name] && ms[k].ChangeCI[0] < -1 {
 				ms[k].ChangeCI[0] = -1
 			}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 )
 
 // noDataWarnEvery is the least time between two warnings that one metric
@@ -25,7 +25,7 @@ type noDataWatch struct {
 
 // observe counts and, rate-limited, logs every metric of in whose query
 // returned no series for a role; a failed query is counted elsewhere.
-func (w *noDataWatch) observe(m *Metrics, log *slog.Logger, tmpl *configs.Template, in []analysis.Input, now time.Time) {
+func (w *noDataWatch) observe(m *Metrics, log *slog.Logger, tmpl *spec.Template, in []analysis.Input, now time.Time) {
 	for i := range in {
 		if in[i].Err != nil || i >= len(tmpl.Metrics) {
 			continue

@@ -36,6 +36,7 @@ import (
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/rollout"
 	"github.com/canaryd/canaryd/rollout/bus"
@@ -483,7 +484,7 @@ func (rn *Runner) Abort(ctx context.Context, id, reason string) (*record.Record,
 type judgePool struct {
 	mu    sync.Mutex
 	cfg   *configs.Config
-	pools map[*configs.Template]*sync.Pool
+	pools map[*spec.Template]*sync.Pool
 	exact *stats.ExactTable
 }
 
@@ -502,7 +503,7 @@ type pooledJudge struct {
 }
 
 // get lends a judge for template t of config cfg.
-func (p *judgePool) get(cfg *configs.Config, t *configs.Template) *pooledJudge {
+func (p *judgePool) get(cfg *configs.Config, t *spec.Template) *pooledJudge {
 	sp := p.pool(cfg, t)
 	j := sp.Get().(*pooledJudge)
 	j.pool = sp
@@ -512,11 +513,11 @@ func (p *judgePool) get(cfg *configs.Config, t *configs.Template) *pooledJudge {
 // put returns a judge; it must not be used after.
 func (p *judgePool) put(j *pooledJudge) { j.pool.Put(j) }
 
-func (p *judgePool) pool(cfg *configs.Config, t *configs.Template) *sync.Pool {
+func (p *judgePool) pool(cfg *configs.Config, t *spec.Template) *sync.Pool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.cfg != cfg || p.pools == nil {
-		p.cfg, p.pools = cfg, map[*configs.Template]*sync.Pool{}
+		p.cfg, p.pools = cfg, map[*spec.Template]*sync.Pool{}
 	}
 	if p.exact == nil {
 		p.exact = stats.NewExactTable(exactTableBytes)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -68,7 +69,7 @@ func parseJudgeFlags(name, inputFlag, inputHelp string, args []string, stderr io
 }
 
 // loadTemplate loads the config and finds the template.
-func loadTemplate(path, name string) (*configs.Template, error) {
+func loadTemplate(path, name string) (*spec.Template, error) {
 	cfg, err := configs.LoadFile(path)
 	if err != nil {
 		return nil, err

@@ -19,12 +19,13 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 	"github.com/canaryd/canaryd/metrics"
 )
 
 // SampleTarget is what Queries renders queries with: a service, a namespace,
 // two versions and the value "value" for every variable a template uses.
-func SampleTarget(t *configs.Template) analysis.Target {
+func SampleTarget(t *spec.Template) analysis.Target {
 	target := analysis.Target{
 		Service:   "service",
 		Namespace: "namespace",
@@ -71,7 +72,7 @@ func Queries(cfg *configs.Config) configs.Problems {
 
 // render renders metric mi of t for both roles through analysis.Queries,
 // the daemon's own rendering.
-func render(t *configs.Template, mi int, target analysis.Target) ([]metrics.Query, error) {
+func render(t *spec.Template, mi int, target analysis.Target) ([]metrics.Query, error) {
 	one := *t
 	one.Metrics = t.Metrics[mi : mi+1]
 	end := time.Unix(0, 0).Add(time.Duration(t.Interval))
@@ -113,7 +114,7 @@ func Warnings(cfg *configs.Config) configs.Problems {
 		for mi := range t.Metrics {
 			m := &t.Metrics[mi]
 			path := fmt.Sprintf("templates[%d].metrics[%d]", ti, mi)
-			margined := m.Test == configs.TestPaired || m.Test == configs.TestMannWhitney
+			margined := m.Test == spec.TestPaired || m.Test == spec.TestMannWhitney
 			if margined && m.AllowedChange != nil && *m.AllowedChange == 0 {
 				ps = append(ps, problem(cfg, path+".allowed_change",
 					"0 tolerates no change at all: noise alone will hold or roll back a healthy canary; give the change you accept (e.g. 0.05 for 5%%)"))
@@ -128,7 +129,7 @@ func Warnings(cfg *configs.Config) configs.Problems {
 	return ps
 }
 
-func tooFew(minSamples, points int, t *configs.Template) string {
+func tooFew(minSamples, points int, t *spec.Template) string {
 	return fmt.Sprintf("%d is more than the %d points one interval of %s holds at the query step %s: the latest interval never has enough, and early judgements can only hold",
 		minSamples, points, t.Interval, model.Duration(t.QueryStep()))
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/prometheus"
 	"github.com/canaryd/canaryd/metrics/prometheus/promtest"
@@ -144,11 +145,11 @@ func TestRealPrometheus(t *testing.T) {
 		qs   []metrics.Query
 		rec  metrics.Recording
 		ctx  = context.Background()
-		data = configs.QueryData{Service: "checkout", Interval: "1m"}
+		data = spec.QueryData{Service: "checkout", Interval: "1m"}
 	)
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			qt, err := configs.ParseQueryTemplate(tt.name, tt.template)
+			qt, err := spec.ParseQueryTemplate(tt.name, tt.template)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 )
 
 // Subjects of canaryd's messages. Deploy events arrive on
@@ -107,7 +108,7 @@ func (e *Event) Validate(cfg *configs.Config) error {
 			errs = append(errs, fmt.Sprintf("variables.%s %q must not hold quotes, backslashes or control characters (it goes into PromQL strings)", k, e.Variables[k]))
 		}
 	}
-	var tmpl *configs.Template
+	var tmpl *spec.Template
 	switch {
 	case e.Template == "":
 		errs = append(errs, "template is required")

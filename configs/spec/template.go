@@ -1,4 +1,4 @@
-package configs
+package spec
 
 import (
 	"fmt"
@@ -248,8 +248,9 @@ func (t *Template) MaxJudgements() int {
 	return int(time.Duration(t.Lifetime) / time.Duration(t.Interval))
 }
 
-// setDefaults fills every unset field with its documented default.
-func (t *Template) setDefaults() {
+// SetDefaults fills every unset field with its documented default;
+// configs.Load calls it for every template it loads.
+func (t *Template) SetDefaults() {
 	if t.Interval == 0 {
 		t.Interval = DefaultInterval
 	}
@@ -336,8 +337,10 @@ func defaultBurnWindows(interval time.Duration) []BurnWindow {
 	return out
 }
 
-// validate checks one template; every problem is reported with its path.
-func (t *Template) validate(path string, add func(path, format string, args ...any)) {
+// Validate checks one template after SetDefaults; every problem is
+// reported through add with its field path under path (templates[0]…).
+// configs.Load calls it for every template it loads.
+func (t *Template) Validate(path string, add func(path, format string, args ...any)) {
 	if t.Name == "" {
 		add(path+".name", "a template needs a name")
 	}

@@ -1,4 +1,4 @@
-package configs
+package spec
 
 import (
 	"strings"
@@ -202,7 +202,7 @@ func BenchmarkQueryTemplateRender(b *testing.B) {
 
 // TestRenderFreshnessPlan holds the concatenated companion of plain
 // templates (metrics.FreshnessQuery: the test imports package metrics,
-// configs itself does not) to the one parsed from each rendered query,
+// spec itself does not) to the one parsed from each rendered query,
 // values that need escaping included, and checks that templates whose
 // fields are not label values fall back to parsing.
 func TestRenderFreshnessPlan(t *testing.T) {

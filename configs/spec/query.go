@@ -1,4 +1,4 @@
-package configs
+package spec
 
 import (
 	"errors"
@@ -303,7 +303,7 @@ func collectRefs(n parse.Node, rootDot, cond bool, refs *[]fieldRef) {
 
 // RenderFreshness renders the query for d and its freshness companion,
 // companion(expr) of the rendered query (metrics.FreshnessQuery, which
-// package configs does not import: configs is the lower layer). The
+// package spec does not import: spec is the lower layer). The
 // companion must be the same function at every call. It is ""
 // when the query has no selector to follow. A plain template builds its
 // companion once per interval, with a marker in each field, and then
