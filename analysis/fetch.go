@@ -37,7 +37,10 @@ type Recorder interface {
 // the window (start, end] of judgement interval: the first point is one
 // query step after start, so that consecutive intervals share no point.
 // The result holds two queries per metric: baseline at 2i, canary at 2i+1.
-func Queries(t *spec.Template, target Target, interval int, start, end time.Time, dst []metrics.Query) ([]metrics.Query, error) {
+// Each carries its freshness companion written by fresh (the daemon's is
+// metrics/companion.Of); nil renders none, and the provider then learns
+// nothing of the samples' freshness.
+func Queries(t *spec.Template, target Target, interval int, start, end time.Time, fresh metrics.Companions, dst []metrics.Query) ([]metrics.Query, error) {
 	dst = dst[:0]
 	for i := range t.Metrics {
 		mc := &t.Metrics[i]
@@ -46,7 +49,7 @@ func Queries(t *spec.Template, target Target, interval int, start, end time.Time
 			if role == metrics.Canary {
 				v = target.Canary
 			}
-			expr, fresh, err := mc.QueryTemplate().RenderFreshness(metrics.FreshnessQuery, spec.QueryData{
+			expr, companion, err := mc.QueryTemplate().RenderFreshness(fresh, spec.QueryData{
 				Service:   target.Service,
 				Namespace: target.Namespace,
 				Role:      string(role),
@@ -66,7 +69,7 @@ func Queries(t *spec.Template, target Target, interval int, start, end time.Time
 				Step:      t.QueryStep(),
 				Interval:  interval,
 				Aggregate: mc.Aggregate,
-				Freshness: fresh,
+				Freshness: companion,
 			})
 		}
 	}
@@ -74,11 +77,12 @@ func Queries(t *spec.Template, target Target, interval int, start, end time.Time
 }
 
 // Fetch fetches, in parallel, every metric of template t for both roles
-// over [start, end], records what came back when rec is not nil, and
+// over [start, end], each query with its freshness companion written by
+// fresh (see Queries), records what came back when rec is not nil, and
 // returns one Input per metric. A rendering error fails the whole fetch; a
 // query error only its metric.
-func Fetch(ctx context.Context, p metrics.Provider, t *spec.Template, target Target, interval int, start, end time.Time, rec Recorder) ([]Input, error) {
-	qs, err := Queries(t, target, interval, start, end, nil)
+func Fetch(ctx context.Context, p metrics.Provider, fresh metrics.Companions, t *spec.Template, target Target, interval int, start, end time.Time, rec Recorder) ([]Input, error) {
+	qs, err := Queries(t, target, interval, start, end, fresh, nil)
 	if err != nil {
 		return nil, fmt.Errorf("render queries: %w", err)
 	}

@@ -113,7 +113,7 @@ func judgeRecording(ctx context.Context, t *spec.Template, rec *metrics.Recordin
 			start = time.Unix(0, 0).Add(time.Duration(k) * time.Duration(t.Interval))
 			end = start.Add(time.Duration(t.Interval))
 		}
-		in, err := Fetch(ctx, p, t, target, iv.Index, start, end, nil)
+		in, err := Fetch(ctx, p, nil, t, target, iv.Index, start, end, nil)
 		if err != nil {
 			return fmt.Errorf("replay interval %d: %w", k, err)
 		}

@@ -14,7 +14,7 @@ import (
 // up to Prometheus's lookback delta, so a window in which a target stopped
 // being scraped, Prometheus was down, or the scrapes have not arrived yet
 // still looks full. The providers learn the raw sample behind every point
-// (metrics.FreshnessQuery), and the judge:
+// (metrics/companion), and the judge:
 //
 //   - drops every point whose sample is older than max_sample_age (it only
 //     repeats that sample) before pairing;

@@ -16,6 +16,7 @@ import (
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/batch"
+	"github.com/canaryd/canaryd/metrics/companion"
 	"github.com/canaryd/canaryd/metrics/prometheus"
 	"github.com/canaryd/canaryd/metrics/prometheus/promtest"
 )
@@ -87,7 +88,7 @@ func TestStaleRealPrometheus(t *testing.T) {
 				t.Fatalf("prometheus has no fresh data at %s", at)
 			}
 			if !now.Before(at) {
-				in, err := analysis.Fetch(ctx, src, tmpl, target, 0, now.Add(-3*time.Second), now, nil)
+				in, err := analysis.Fetch(ctx, src, companion.Of, tmpl, target, 0, now.Add(-3*time.Second), now, nil)
 				if err == nil && in[0].Err == nil && in[0].Baseline.LastSample > now.Add(-2*time.Second).UnixMilli() {
 					return
 				}
@@ -103,7 +104,7 @@ func TestStaleRealPrometheus(t *testing.T) {
 		t.Helper()
 		end = end.Truncate(time.Second)
 		k := len(live)
-		in, err := analysis.Fetch(ctx, provider, tmpl, target, k, end.Add(-10*time.Second), end, rec)
+		in, err := analysis.Fetch(ctx, provider, companion.Of, tmpl, target, k, end.Add(-10*time.Second), end, rec)
 		if err != nil || in[0].Err != nil {
 			t.Fatalf("%s: fetch: %v %v", name, err, in[0].Err)
 		}

@@ -17,21 +17,11 @@
 //
 // For a step with no new sample a range query repeats the latest sample
 // within Prometheus's lookback delta (5 minutes by default), so a window
-// without a single scrape still looks full. Each query therefore carries a
-// companion (FreshnessQuery, rendered with it by QueryTemplate), fetched
-// over the same window, whose value at each step is the time of the newest
-// raw sample behind the query there:
-//
-//	max(timestamp(S))                                 one selector S
-//	min over i of max(timestamp(S_i)) [+ offset_i]    several selectors
-//
-// max across a selector's series (one pod still reporting is fresh data),
-// min across selectors (a ratio is as fresh as its staler side), the min
-// of two written a - clamp_min(a - b, 0), exact for sample times and
-// shareable by the batching provider. A selector with an offset counts its
-// sample times shifted by the offset; one pinned with @ is left out; a
-// query with no other selector has no companion, and its points all count
-// as fresh. Samples keep the sample time of every point (SampleTimes), and
-// a point whose sample is older than the judge's maximum sample age only
-// repeats it (Stale).
+// without a single scrape still looks full. A query can therefore carry a
+// companion (Query.Freshness, written by package metrics/companion and
+// rendered with the query by QueryTemplate), fetched over the same window
+// in the same request, whose value at each step is the time of the newest
+// raw sample behind the query there. Samples keep the sample time of every
+// point (SampleTimes), and a point whose sample is older than the judge's
+// maximum sample age only repeats it (Stale).
 package metrics

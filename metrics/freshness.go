@@ -1,61 +1,10 @@
 package metrics
 
 import (
-	"errors"
 	"fmt"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
-
-	"github.com/prometheus/prometheus/promql/parser"
 )
-
-// maxFreshnessSelectors bounds the distinct selectors a companion takes
-// (each min doubles the text of what it folds); further ones are left
-// out, which can only make a point look fresher than its stalest input.
-const maxFreshnessSelectors = 4
-
-// errNoFreshness is returned when a query has no selector a companion can
-// follow.
-var errNoFreshness = errors.New("no selector whose sample times can be followed")
-
-// FreshnessQuery returns the companion of the PromQL query expr (see the
-// package documentation): a query whose value at each step is the time,
-// in Unix seconds, of the newest raw sample behind expr at that step. It
-// fails when expr does not parse or has no selector to follow.
-func FreshnessQuery(expr string) (string, error) {
-	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
-	if err != nil {
-		return "", fmt.Errorf("freshness of %q: %w", expr, err)
-	}
-	var sels []string
-	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
-		vs, ok := n.(*parser.VectorSelector)
-		if !ok || vs.Timestamp != nil || vs.StartOrEnd != 0 {
-			return nil
-		}
-		offset := vs.OriginalOffset
-		plain := &parser.VectorSelector{Name: vs.Name, LabelMatchers: vs.LabelMatchers, OriginalOffset: offset}
-		s := "max(timestamp(" + plain.String() + "))"
-		if offset != 0 {
-			s = "(" + s + " + " + strconv.FormatFloat(offset.Seconds(), 'f', -1, 64) + ")"
-		}
-		if !slices.Contains(sels, s) {
-			sels = append(sels, s)
-		}
-		return nil
-	})
-	if len(sels) == 0 {
-		return "", fmt.Errorf("freshness of %q: %w", expr, errNoFreshness)
-	}
-	sels = sels[:min(len(sels), maxFreshnessSelectors)]
-	q := sels[0]
-	for _, b := range sels[1:] {
-		q = "(" + q + " - clamp_min(" + q + " - " + b + ", 0))"
-	}
-	return q, nil
-}
 
 // SetFreshness fills s's freshness from its companion query's answer
 // (ctimes, cvalues: the companion's steps and their values in Unix

@@ -1,44 +1,10 @@
 package metrics
 
 import (
-	"errors"
 	"slices"
 	"testing"
 	"time"
 )
-
-func TestFreshnessQuery(t *testing.T) {
-	tests := []struct {
-		expr, want string
-	}{
-		{`up{job="a"}`, `max(timestamp(up{job="a"}))`},
-		{`histogram_quantile(0.99, sum by (le) (rate(lat_bucket{service="s",track="canary"}[1m])))`,
-			`max(timestamp(lat_bucket{service="s",track="canary"}))`},
-		// The same selector twice is followed once.
-		{`rate(x{a="1"}[1m]) / rate(x{a="1"}[5m])`, `max(timestamp(x{a="1"}))`},
-		// Several: the stalest.
-		{`sum(rate(req{code=~"5.."}[1m])) / sum(rate(req[1m]))`,
-			`(max(timestamp(req{code=~"5.."})) - clamp_min(max(timestamp(req{code=~"5.."})) - max(timestamp(req)), 0))`},
-		// An offset shifts the sample times back; @ is left out.
-		{`x offset 5m`, `(max(timestamp(x offset 5m)) + 300)`},
-		{`x @ 1700000000 + y`, `max(timestamp(y))`},
-		{`max_over_time(g{s="a"}[5m:30s])`, `max(timestamp(g{s="a"}))`},
-	}
-	for _, tt := range tests {
-		got, err := FreshnessQuery(tt.expr)
-		if err != nil || got != tt.want {
-			t.Errorf("FreshnessQuery(%s) = %s, %v\nwant %s", tt.expr, got, err, tt.want)
-		}
-	}
-	for _, bad := range []string{`vector(1)`, `x @ 100`, `sum(`} {
-		if got, err := FreshnessQuery(bad); err == nil {
-			t.Errorf("FreshnessQuery(%s) = %s, want an error", bad, got)
-		}
-	}
-	if _, err := FreshnessQuery(`time()`); !errors.Is(err, errNoFreshness) {
-		t.Errorf("FreshnessQuery(time()) error %v, want errNoFreshness", err)
-	}
-}
 
 func TestSetFreshness(t *testing.T) {
 	s := Samples{Times: []int64{10_000, 20_000, 30_000, 40_000}, Values: []float64{1, 2, 3, 4}}

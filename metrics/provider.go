@@ -20,12 +20,18 @@ type Query struct {
 	// is an error naming the metric), or "sum", "avg", "min", "max" applied
 	// per timestamp across series (see Combine).
 	Aggregate string
-	// Freshness is the query's freshness companion (FreshnessQuery), or
+	// Freshness is the query's freshness companion (Companions), or
 	// "" to learn nothing of the samples behind the points. A provider
 	// that fetches it sets the Samples' FreshnessKnown, SampleTimes and
 	// LastSample; a failed companion fails the fetch.
 	Freshness string
 }
+
+// Companions writes the freshness companion of a query (see Freshness):
+// metrics/companion.Of for Prometheus. It fails when the query has none.
+// Package metrics does not import companion, which parses PromQL: the
+// judge, which imports metrics, links no HTTP client.
+type Companions func(expr string) (string, error)
 
 // String describes q for errors and logs: the metric and the role.
 func (q Query) String() string { return fmt.Sprintf("%s for %s", q.Metric, q.Role) }

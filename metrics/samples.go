@@ -40,7 +40,7 @@ type Samples struct {
 	Warnings []string  // Prometheus warnings (and infos, prefixed "info: ")
 
 	// FreshnessKnown says that the provider learned from Prometheus the
-	// raw samples behind the points (see FreshnessQuery): SampleTimes
+	// raw samples behind the points (see package metrics/companion): SampleTimes
 	// then holds, per point, the time (unix ms) of the newest raw sample
 	// behind it, 0 when Prometheus had none within its lookback, and
 	// LastSample the newest sample time behind any step of the window (0

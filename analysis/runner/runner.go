@@ -65,7 +65,10 @@ type Options struct {
 	// reload replaces them.
 	Config func() *configs.Config
 	Source func() metrics.Provider
-	Hooks  Hooks
+	// Companions writes each query's freshness companion (the daemon's
+	// is metrics/companion.Of); nil learns nothing of freshness.
+	Companions metrics.Companions
+	Hooks      Hooks
 }
 
 // Hooks let tests observe and interrupt a runner at exact points; a hook
@@ -265,7 +268,7 @@ func (rn *Runner) run(ctx context.Context, id string) {
 		// still running at half the grace fail, and the metric holds.
 		began := time.Now()
 		fetchCtx, cancel := context.WithTimeout(ctx, rn.opts.LeaseGrace/2)
-		in, err := analysis.Fetch(fetchCtx, rn.opts.Source(), tmpl, r.Event.Target(), r.Judgements(), due.Add(-r.Interval), due, nil)
+		in, err := analysis.Fetch(fetchCtx, rn.opts.Source(), rn.opts.Companions, tmpl, r.Event.Target(), r.Judgements(), due.Add(-r.Interval), due, nil)
 		cancel()
 		rn.metrics.FetchDuration.Observe(time.Since(began).Seconds())
 		if err != nil {

@@ -172,7 +172,7 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 }
 
 // replayFile reads one recording (- for standard input) and replays it.
-func replayFile(t *configs.Template, path string, stdin io.Reader) (*analysis.ReplayResult, error) {
+func replayFile(t *spec.Template, path string, stdin io.Reader) (*analysis.ReplayResult, error) {
 	b, err := readInput(path, stdin)
 	if err != nil {
 		return nil, err
@@ -229,7 +229,7 @@ type replayedRecording struct {
 // is being replayed; standard output gets a line per recording (a JSON
 // object per line with -o json) and, in text, a tally of the outcomes. The
 // exit status is 1 when a recording could not be replayed.
-func replayMany(t *configs.Template, paths []string, output string, stdin io.Reader, stdout, stderr io.Writer) int {
+func replayMany(t *spec.Template, paths []string, output string, stdin io.Reader, stdout, stderr io.Writer) int {
 	tally := map[string]int{}
 	failed := 0
 	enc := json.NewEncoder(stdout)

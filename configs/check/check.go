@@ -76,7 +76,7 @@ func render(t *spec.Template, mi int, target analysis.Target) ([]metrics.Query, 
 	one := *t
 	one.Metrics = t.Metrics[mi : mi+1]
 	end := time.Unix(0, 0).Add(time.Duration(t.Interval))
-	return analysis.Queries(&one, target, 0, time.Unix(0, 0), end, nil)
+	return analysis.Queries(&one, target, 0, time.Unix(0, 0), end, nil, nil)
 }
 
 // parse returns why expr is not a query a range query can run, or "".

@@ -302,10 +302,10 @@ func collectRefs(n parse.Node, rootDot, cond bool, refs *[]fieldRef) {
 }
 
 // RenderFreshness renders the query for d and its freshness companion,
-// companion(expr) of the rendered query (metrics.FreshnessQuery, which
+// companion(expr) of the rendered query (metrics/companion.Of, which
 // package spec does not import: spec is the lower layer). The
-// companion must be the same function at every call. It is ""
-// when the query has no selector to follow. A plain template builds its
+// companion must be the same function at every call, or nil for none.
+// It is "" when the query has no selector to follow. A plain template builds its
 // companion once per interval, with a marker in each field, and then
 // renders it by concatenation (escaping each value as PromQL's double
 // quotes need); the first such render is checked against the companion
@@ -315,6 +315,9 @@ func (t *QueryTemplate) RenderFreshness(companion func(expr string) (string, err
 	expr, err = t.Render(d)
 	if err != nil {
 		return "", "", err
+	}
+	if companion == nil {
+		return expr, "", nil
 	}
 	if t.plain != nil {
 		p := t.fresh.Load()

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/metrics/companion"
 )
 
 func TestQueryTemplateRender(t *testing.T) {
@@ -180,7 +180,7 @@ func BenchmarkQueryTemplateRender(b *testing.B) {
 	b.Run("plain-freshness", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if _, f, err := qt.RenderFreshness(metrics.FreshnessQuery, d); err != nil || f == "" {
+			if _, f, err := qt.RenderFreshness(companion.Of, d); err != nil || f == "" {
 				b.Fatal(f, err)
 			}
 		}
@@ -201,7 +201,7 @@ func BenchmarkQueryTemplateRender(b *testing.B) {
 }
 
 // TestRenderFreshnessPlan holds the concatenated companion of plain
-// templates (metrics.FreshnessQuery: the test imports package metrics,
+// templates (companion.Of: the test imports package metrics/companion,
 // spec itself does not) to the one parsed from each rendered query,
 // values that need escaping included, and checks that templates whose
 // fields are not label values fall back to parsing.
@@ -228,7 +228,7 @@ func TestRenderFreshnessPlan(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, d := range datas {
-			expr, fresh, err := qt.RenderFreshness(metrics.FreshnessQuery, d)
+			expr, fresh, err := qt.RenderFreshness(companion.Of, d)
 			if err != nil {
 				t.Fatalf("%s: %v", tt.text, err)
 			}
@@ -238,7 +238,7 @@ func TestRenderFreshnessPlan(t *testing.T) {
 				}
 				continue
 			}
-			want, err := metrics.FreshnessQuery(expr)
+			want, err := companion.Of(expr)
 			if err != nil && d.Service == "checkout" {
 				t.Fatalf("%s: %v", expr, err)
 			}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/batch"
+	"github.com/canaryd/canaryd/metrics/companion"
 )
 
 // matrixSource answers every batched query with the same prepared matrix,
@@ -50,7 +51,7 @@ func benchmarkBatch(b *testing.B, n int, fresh bool) {
 			Expr: `histogram_quantile(0.99, sum by (le) (rate(lat_bucket{namespace="fleet",service="` + svc + `",track="canary"}[1m])))`}
 		if fresh {
 			var err error
-			if qs[i].Freshness, err = metrics.FreshnessQuery(qs[i].Expr); err != nil {
+			if qs[i].Freshness, err = companion.Of(qs[i].Expr); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/batch"
+	"github.com/canaryd/canaryd/metrics/companion"
 	"github.com/canaryd/canaryd/metrics/prometheus"
 	"github.com/canaryd/canaryd/metrics/prometheus/promtest"
 )
@@ -174,7 +175,7 @@ func TestBatchedEqualsIndividual(t *testing.T) {
 						expr := strings.NewReplacer("{{s}}", svc, "{{r}}", string(role)).Replace(tt.tmpl)
 						qs[i] = metrics.Query{Metric: tt.name, Role: role, Expr: expr, Start: start, End: end, Step: step, Aggregate: tt.aggregate}
 						if fresh {
-							if qs[i].Freshness, err = metrics.FreshnessQuery(expr); err != nil {
+							if qs[i].Freshness, err = companion.Of(expr); err != nil {
 								t.Fatal(err)
 							}
 						}

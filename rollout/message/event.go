@@ -121,7 +121,7 @@ func (e *Event) Validate(cfg *configs.Config) error {
 		return errors.New(strings.Join(errs, "; "))
 	}
 	now := time.Unix(0, 0)
-	if _, err := analysis.Queries(tmpl, e.Target(), 0, now, now.Add(time.Duration(tmpl.Interval)), nil); err != nil {
+	if _, err := analysis.Queries(tmpl, e.Target(), 0, now, now.Add(time.Duration(tmpl.Interval)), nil, nil); err != nil {
 		return fmt.Errorf("template %q: %w", e.Template, err)
 	}
 	return nil

@@ -82,7 +82,7 @@ func FuzzDecodeEvent(f *testing.F) {
 			t.Fatalf("a valid event does not survive a JSON round trip: %v\n%+v\n%+v", err, e, e2)
 		}
 		now := time.Unix(0, 0)
-		qs, err := analysis.Queries(cfg.Template(e.Template), e.Target(), 0, now, now.Add(time.Minute), nil)
+		qs, err := analysis.Queries(cfg.Template(e.Template), e.Target(), 0, now, now.Add(time.Minute), nil, nil)
 		if err != nil {
 			t.Fatalf("a valid event's queries do not render: %v", err)
 		}

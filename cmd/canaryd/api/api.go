@@ -40,7 +40,10 @@ type Options struct {
 	Runner func() *runner.Runner
 	Config func() *configs.Config
 	Source func() metrics.Provider
-	Ready  func() bool
+	// Companions writes each query's freshness companion for the
+	// report's fetches (see runner.Options).
+	Companions metrics.Companions
+	Ready      func() bool
 	// Assets reports the health of the NATS streams (package bus).
 	Assets     func(context.Context) []bus.Health
 	Reload     func() error
@@ -208,7 +211,7 @@ func (a *API) queriesOf(r *record.Record) []MetricQueries {
 	if tmpl == nil {
 		return nil
 	}
-	qs, err := analysis.Queries(tmpl, r.Event.Target(), 0, r.Start, r.Start.Add(r.Interval), nil)
+	qs, err := analysis.Queries(tmpl, r.Event.Target(), 0, r.Start, r.Start.Add(r.Interval), nil, nil)
 	if err != nil || len(qs) != 2*len(tmpl.Metrics) {
 		return nil
 	}

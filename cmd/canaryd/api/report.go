@@ -143,7 +143,7 @@ func (s reportSource) fetchSeries(ctx context.Context, r *record.Record, d *repo
 		if j.Interval < 0 {
 			continue
 		}
-		in, err := analysis.Fetch(ctx, s.a.opts.Source(), tmpl, r.Event.Target(), j.Interval, j.Start, j.End, rec)
+		in, err := analysis.Fetch(ctx, s.a.opts.Source(), s.a.opts.Companions, tmpl, r.Event.Target(), j.Interval, j.Start, j.End, rec)
 		if err != nil {
 			problems = append(problems, fmt.Sprintf("judgement #%d: %v", j.Seq, err))
 			continue

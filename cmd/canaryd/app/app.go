@@ -35,6 +35,7 @@ import (
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/configs/check"
 	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/metrics/companion"
 	"github.com/canaryd/canaryd/rollout/bus"
 	"github.com/canaryd/canaryd/rollout/sli"
 )
@@ -185,7 +186,7 @@ func New(opts Options) (*App, error) {
 	}
 	a.api = api.New(api.Options{
 		Store: func() *record.Store { return a.store }, Runner: func() *runner.Runner { return a.runner },
-		Config: a.config, Source: a.source, Ready: a.Ready, Assets: a.AssetHealth, Reload: a.Reload,
+		Config: a.config, Source: a.source, Companions: companion.Of, Ready: a.Ready, Assets: a.AssetHealth, Reload: a.Reload,
 		Clock: a.clock, Logger: a.logger, InstanceID: opts.InstanceID,
 		Gatherer: prometheus.Gatherers{opts.Gatherer, a.sourceGatherer()},
 	})
@@ -284,7 +285,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	a.runner = runner.New(runCtx, runner.Options{
 		InstanceID: a.opts.InstanceID, LeaseGrace: a.opts.LeaseGrace, ScanInterval: a.opts.ScanInterval,
 		Logger: a.logger, Clock: a.clock, Metrics: a.rmetrics, SLI: a.sli, Store: a.store, Publisher: a.pub,
-		Config: a.config, Source: a.source,
+		Config: a.config, Source: a.source, Companions: companion.Of,
 		Hooks: runner.Hooks{Judged: a.hooks.judged, Published: a.hooks.published},
 	})
 	a.onStop("analyses", func(ctx context.Context) error {
