@@ -53,7 +53,12 @@
 //     mean, pooled over every interval judged so far (stats.Serial), with
 //     ρ bias-corrected for short windows; the cumulative window also takes
 //     the global estimate when it is larger, so a drifting mean can only
-//     widen its interval.
+//     widen its interval. The first interval, a single window that cannot
+//     estimate its own autocorrelation, is fitted exactly in the mean
+//     instead (the exact bias of ρ̂ and of the demeaned variance, the
+//     exact variance of a mean of n AR(1) points), with ρ one standard
+//     error above its estimate and Satterthwaite's degrees of freedom for
+//     the uncertainty of ρ (stats.Serial.Fit).
 //
 //  4. Test two windows. The cumulative window (everything since the
 //     analysis started) has the power for a steady regression; the latest

@@ -254,54 +254,51 @@ func oneSided(m, theta, se, df float64) float64 {
 // from the second look on, on the latest interval; it returns the
 // Bonferroni-combined p-value, the window that gave it, and the cumulative
 // mean and standard error.
-func serialP(s *stats.Serial, theta float64, look int) (p float64, window string, mean, se float64) {
-	v, rho := s.PooledAR1()
+func serialP(s *stats.Serial, theta float64, look int) (p float64, window string, mean, se, df float64) {
+	fit := s.Fit()
 	mean = s.Mean()
-	se = stats.MeanSE(v, rho, s.N)
+	se = fit.MeanSE(s.N)
 	if vg, rg := s.GlobalAR1(); !math.IsNaN(vg) {
 		if g := stats.MeanSE(vg, rg, s.N); g > se || math.IsNaN(se) {
 			se = g
 		}
 	}
-	df := s.PooledDF()
+	df = fit.MeanDF(s.N)
 	p, window = oneSided(mean, theta, se, df), "cumulative"
 	if look > 1 && s.LastN > 0 {
 		// Weighted Bonferroni: the cumulative window, the one with the
 		// power for a steady regression, gets 3/4 of the level.
-		pl := oneSided(s.LastMean, theta, stats.MeanSE(v, rho, s.LastN), df)
+		pl := oneSided(s.LastMean, theta, fit.MeanSE(s.LastN), fit.MeanDF(s.LastN))
 		p = math.Min(1, p/cumulativeShare)
 		if pl = math.Min(1, pl/(1-cumulativeShare)); pl < p {
 			p, window = pl, "latest"
 		}
 	}
-	return p, window, mean, se
+	return p, window, mean, se, df
 }
 
 // paired runs the default test (see the package doc).
 func (j *Judge) paired(mc *spec.Metric, ms *MetricState, look int, useLog bool, alpha float64, r *MetricResult) {
 	delta := mc.Margin()
 	r.why = whyTested
-	// The interval is at the look's level with the test's degrees of
-	// freedom, so that it excludes the margin exactly when the test rejects.
-	df := ms.Up.PooledDF()
-	if useLog {
-		df = ms.Log.PooledDF()
-	}
-	z := stats.StudentQuantile(1-alpha/float64(max(1, len(j.t.Metrics))), df)
+	// The interval is at the look's level with the cumulative test's
+	// degrees of freedom, so that it excludes the margin exactly when the
+	// cumulative test rejects.
 	var pUp, pDown float64 = math.NaN(), math.NaN()
 	var wUp, wDown string
 	if useLog {
-		var m, se float64
+		var m, se, df float64
 		if mc.Direction != spec.DirectionDecrease {
-			pUp, wUp, m, se = serialP(&ms.Log, math.Log1p(delta), look)
+			pUp, wUp, m, se, df = serialP(&ms.Log, math.Log1p(delta), look)
 		}
 		if mc.Direction != spec.DirectionIncrease {
 			// H0: E[d] ≥ log(1−δ); flip signs to use the upper tail.
 			neg := ms.Log
 			neg.Sum, neg.LastMean, neg.First, neg.Last = -neg.Sum, -neg.LastMean, -neg.First, -neg.Last
-			pDown, wDown, m, se = serialP(&neg, -math.Log1p(-delta), look)
+			pDown, wDown, m, se, df = serialP(&neg, -math.Log1p(-delta), look)
 			m = -m
 		}
+		z := j.ciQuantile(alpha, df)
 		r.Change = Float(math.Expm1(m))
 		r.ChangeCI = [2]Float{Float(math.Expm1(m - z*se)), Float(math.Expm1(m + z*se))}
 	} else if !ms.Signed && ms.C.N == ms.Up.N {
@@ -309,13 +306,14 @@ func (j *Judge) paired(mc *spec.Metric, ms *MetricState, look int, useLog bool, 
 		j.counts(mc, ms, look, alpha, r)
 		return
 	} else {
-		var se float64
+		var se, df float64
 		if mc.Direction != spec.DirectionDecrease {
-			pUp, wUp, _, se = serialP(&ms.Up, 0, look)
+			pUp, wUp, _, se, df = serialP(&ms.Up, 0, look)
 		}
 		if mc.Direction != spec.DirectionIncrease {
-			pDown, wDown, _, se = serialP(&ms.Down, 0, look)
+			pDown, wDown, _, se, df = serialP(&ms.Down, 0, look)
 		}
+		z := j.ciQuantile(alpha, df)
 		switch {
 		case ms.SumB > 0:
 			nb := float64(ms.Up.N)
@@ -335,6 +333,12 @@ func (j *Judge) paired(mc *spec.Metric, ms *MetricState, look int, useLog bool, 
 	if r.otherwise == Pass && !withinMargin(mc, float64(r.Change)) {
 		r.otherwise = Inconclusive
 	}
+}
+
+// ciQuantile returns the Student quantile of the intervals the paired test
+// reports: at the look's level split over the template's metrics.
+func (j *Judge) ciQuantile(alpha, df float64) float64 {
+	return stats.StudentQuantile(1-alpha/float64(max(1, len(j.t.Metrics))), df)
 }
 
 // decide combines the one-sided p-values of the two directions.
