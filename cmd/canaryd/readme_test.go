@@ -22,6 +22,7 @@ import (
 	yaml "go.yaml.in/yaml/v3"
 
 	"github.com/canaryd/canaryd/cmd/canaryd/app"
+	"github.com/canaryd/canaryd/configs"
 )
 
 // codeBlock is one fenced block of the README.
@@ -253,6 +254,11 @@ func TestREADME(t *testing.T) {
 
 	for _, b := range blocks {
 		switch {
+		case b.lang == "yaml" && strings.HasPrefix(b.text, "global:"):
+			// A fragment of canaryd's config: it must load.
+			if _, err := configs.Load(b.text + "templates: [{name: t, metrics: [{name: m, query: up}]}]\n"); err != nil {
+				t.Errorf("README:%d: the config fragment does not load: %v", b.line, err)
+			}
 		case b.lang == "yaml":
 			checkRecipe(t, b, base)
 		case b.lang == "go":
