@@ -44,7 +44,7 @@ func storeOnNATS(t *testing.T) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewStore(kv, stream)
+	return NewStore(kv, stream, nil)
 }
 
 // Gates asked at once, as replicas would be, confirm exactly the traffic

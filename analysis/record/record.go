@@ -4,14 +4,17 @@
 // key-value bucket written only with compare-and-swap, so that replicas
 // never overwrite each other.
 //
-// The record's JSON is a stored format: records written by earlier
-// versions are read (TestRecordFromEarlierDaemon), and a runner's write
-// encodes only what changed since its last (past verdicts are kept
-// encoded between judgements).
+// The record's JSON is a stored format with a version of its own
+// (Format): records written by earlier versions are read, each version
+// pinned byte for byte by a golden test (TestRecordFormats), and a record
+// of a later version is refused whole (ErrUnreadable) rather than read in
+// part. A runner's write encodes only what changed since its last (past
+// verdicts are kept encoded between judgements).
 package record
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -27,6 +30,19 @@ import (
 // stays far below NATS' 1 MiB message limit. Every verdict's evidence is
 // on the stream.
 const HistoryCap = 32
+
+// Format is the version of the record's stored JSON, its "format" field.
+// Format 1 (no field) is what daemons wrote before the field: the same
+// layout, with the judge's state in binary form or, earlier still, as a
+// JSON object. A later format's record is unreadable here: an upgrade
+// that changes the layout raises Format, and replicas of the version
+// before skip its records (ErrUnreadable) instead of misreading them.
+const Format = 2
+
+// ErrUnreadable marks a stored record this version cannot read: written
+// by a later version (a higher Format) or corrupt. Reading it again gives
+// the same answer.
+var ErrUnreadable = errors.New("unreadable record")
 
 // KeyPrefix prefixes every analysis key in the bucket.
 const KeyPrefix = "analysis."
@@ -72,6 +88,9 @@ type Record struct {
 	// state is the judge's state in its binary form, in place of Judge,
 	// while a runner keeps the record between judgements.
 	state []byte
+	// indexed is the state Store.Index last wrote for this copy of the
+	// record, so that its writes index an outcome once.
+	indexed string
 }
 
 // pastVerdict is a published verdict before the latest, as a runner keeps
@@ -176,6 +195,7 @@ func (r *Record) packState() error {
 
 // recordHead is a Record's JSON but for its history.
 type recordHead struct {
+	Format    int           `json:"format"`
 	ID        string        `json:"id"`
 	Event     message.Event `json:"event"`
 	CreatedAt time.Time     `json:"created_at"`
@@ -213,7 +233,7 @@ func (r *Record) MarshalJSON() ([]byte, error) { return r.appendJSON(nil) }
 // appendJSON appends r's JSON to b: the head through encoding/json, the
 // history spliced in, each entry encoded at most once (Verdict.enc).
 func (r *Record) appendJSON(b []byte) ([]byte, error) {
-	h := recordHead{ID: r.ID, Event: r.Event, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Start: r.Start,
+	h := recordHead{Format: Format, ID: r.ID, Event: r.Event, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Start: r.Start,
 		Interval: r.Interval, Rollout: r.Rollout, Published: r.Published, Lease: r.Lease}
 	if r.Judge != nil {
 		var err error
@@ -265,8 +285,38 @@ func (r *Record) appendJSON(b []byte) ([]byte, error) {
 }
 
 // UnmarshalJSON decodes a Record as the bucket stores it, filling in the
-// history entries' analysis id, service and namespace.
+// history entries' analysis id, service and namespace. Every error is
+// ErrUnreadable.
 func (r *Record) UnmarshalJSON(data []byte) error {
+	if err := r.unmarshalJSON(data); err != nil {
+		return fmt.Errorf("%w: %w", ErrUnreadable, err)
+	}
+	return nil
+}
+
+// Decode reads a record as the bucket stores it; every error is
+// ErrUnreadable.
+func Decode(b []byte) (*Record, error) {
+	r := &Record{}
+	if err := json.Unmarshal(b, r); err != nil {
+		if !errors.Is(err, ErrUnreadable) { // not even JSON
+			err = fmt.Errorf("%w: %w", ErrUnreadable, err)
+		}
+		return nil, err
+	}
+	return r, nil
+}
+
+// laterFormat says why a record of format f cannot be read, nil when it
+// can.
+func laterFormat(f int) error {
+	if f <= Format {
+		return nil
+	}
+	return fmt.Errorf("format %d, written by a later canaryd (this one reads formats up to %d)", f, Format)
+}
+
+func (r *Record) unmarshalJSON(data []byte) error {
 	var d struct {
 		recordHead
 		// JudgeState is base64 of the binary form, or, in records
@@ -275,9 +325,20 @@ func (r *Record) UnmarshalJSON(data []byte) error {
 		History    []Verdict       `json:"history"`
 	}
 	if err := json.Unmarshal(data, &d); err != nil {
+		// A later format's layout may not decode into this one's: say
+		// so rather than what failed.
+		var f struct {
+			Format int `json:"format"`
+		}
+		if json.Unmarshal(data, &f) == nil && laterFormat(f.Format) != nil {
+			return laterFormat(f.Format)
+		}
 		return err
 	}
 	h := &d.recordHead
+	if err := laterFormat(h.Format); err != nil {
+		return err // never read in part
+	}
 	*r = Record{ID: h.ID, Event: h.Event, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, Start: h.Start, Interval: h.Interval,
 		Rollout: h.Rollout, Published: h.Published, History: d.History, Lease: h.Lease}
 	if r.History == nil {

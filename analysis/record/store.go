@@ -25,20 +25,41 @@ type Store struct {
 	kv jetstream.KeyValue
 	// stream is the bucket's stream.
 	stream jetstream.Stream
+	// subjects prefixes a key to make its subject in stream, as the
+	// stream's config says ("$KV.<bucket>.").
+	subjects string
 	// bufs holds encoding buffers (*[]byte) for update.
 	bufs sync.Pool
 	// writes bounds the updates encoded and in flight at once: the
 	// bucket's stream takes them one by one, so more only hold more
 	// buffers.
 	writes chan struct{}
+	// onUnreadable is told of each record that cannot be read, once.
+	onUnreadable func(id string, err error)
+	// unreadable holds the ids of the records reported unreadable.
+	unreadable sync.Map
 }
 
 // maxWritesInFlight is the size of Store.writes.
 const maxWritesInFlight = 128
 
 // NewStore returns the store of the bucket kv, whose stream is stream.
-func NewStore(kv jetstream.KeyValue, stream jetstream.Stream) *Store {
-	return &Store{kv: kv, stream: stream, writes: make(chan struct{}, maxWritesInFlight)}
+// onUnreadable (if not nil) is told, once per analysis, of a record that
+// cannot be read (ErrUnreadable): whoever reads it gets the error, and the
+// operator hears of it once.
+func NewStore(kv jetstream.KeyValue, stream jetstream.Stream, onUnreadable func(id string, err error)) *Store {
+	subjects := "$KV." + kv.Bucket() + "." // what every NATS version makes
+	if info := stream.CachedInfo(); info != nil && len(info.Config.Subjects) == 1 {
+		subjects = strings.TrimSuffix(info.Config.Subjects[0], ">")
+	}
+	return &Store{kv: kv, stream: stream, subjects: subjects, writes: make(chan struct{}, maxWritesInFlight), onUnreadable: onUnreadable}
+}
+
+// reportUnreadable tells onUnreadable of analysis id the first time.
+func (s *Store) reportUnreadable(id string, err error) {
+	if _, seen := s.unreadable.LoadOrStore(id, true); !seen && s.onUnreadable != nil {
+		s.onUnreadable(id, err)
+	}
 }
 
 func (s *Store) Create(ctx context.Context, r *Record) (uint64, error) {
@@ -57,6 +78,7 @@ func (s *Store) Create(ctx context.Context, r *Record) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("create analysis %s: %w", r.ID, err)
 	}
+	_ = s.Index(ctx, r) // the scan repairs a failure
 	return rev, nil
 }
 
@@ -72,9 +94,11 @@ func (s *Store) Get(ctx context.Context, id string) (*Record, uint64, error) {
 	if err != nil {
 		return nil, 0, fmt.Errorf("get analysis %s: %w", id, err)
 	}
-	r := &Record{}
-	if err := json.Unmarshal(e.Value(), r); err != nil {
-		return nil, 0, fmt.Errorf("decode analysis %s: %w", id, err)
+	r, err := Decode(e.Value())
+	if err != nil {
+		err = fmt.Errorf("analysis %s: %w", id, err)
+		s.reportUnreadable(id, err)
+		return nil, 0, err
 	}
 	return r, e.Revision(), nil
 }
@@ -110,6 +134,9 @@ func (s *Store) Update(ctx context.Context, r *Record, rev uint64) (uint64, erro
 	if err != nil {
 		return 0, fmt.Errorf("update analysis %s: %w", r.ID, err)
 	}
+	if r.Done() && r.indexed != r.State() {
+		_ = s.Index(ctx, r) // the scan repairs a failure
+	}
 	return n, nil
 }
 
@@ -117,17 +144,13 @@ func (s *Store) Update(ctx context.Context, r *Record, rev uint64) (uint64, erro
 // index: the server reads no record, so listing costs the same whatever
 // the records hold (a key lister would load every record).
 func (s *Store) IDs(ctx context.Context) ([]string, error) {
-	filter := "$KV." + s.kv.Bucket() + "." + KeyPrefix + ">"
-	var info *jetstream.StreamInfo
-	err := bus.Retry(ctx, bus.ElectionWait, func(ctx context.Context) (err error) {
-		info, err = s.stream.Info(ctx, jetstream.WithSubjectFilter(filter))
-		return err
-	})
+	filter := s.subjects + KeyPrefix + ">"
+	subjects, err := s.subjectsOf(ctx, filter)
 	if err != nil {
 		return nil, fmt.Errorf("list analyses: %w", err)
 	}
-	ids := make([]string, 0, len(info.State.Subjects))
-	for subj := range info.State.Subjects {
+	ids := make([]string, 0, len(subjects))
+	for _, subj := range subjects {
 		if id, ok := strings.CutPrefix(subj, filter[:len(filter)-1]); ok {
 			ids = append(ids, id)
 		}

@@ -59,6 +59,9 @@ func (rn *Runner) ReleaseLeases(ctx context.Context, ids []string) error {
 		rn.runMu.Unlock()
 		for try := 0; ; try++ {
 			r, rev, err := rn.store.Get(ctx, id)
+			if errors.Is(err, record.ErrUnreadable) {
+				break // not ours to hand back: reported by the store
+			}
 			if err != nil {
 				errs = append(errs, err)
 				break
@@ -117,6 +120,20 @@ func (rn *Runner) scan(ctx context.Context) {
 	for _, id := range ids {
 		listed[id] = true
 	}
+	// The index, to repair what a failed index write or an earlier
+	// version left out, for every record this scan reads.
+	entries, err := rn.store.Find(ctx, "", "", "")
+	if err != nil {
+		if ctx.Err() == nil {
+			rn.metrics.NatsErrors.Inc()
+			rn.logger.Error("scan the index", "err", err)
+		}
+		return
+	}
+	indexed := make(map[string][]string, len(entries))
+	for _, e := range entries {
+		indexed[e.ID()] = append(indexed[e.ID()], e.State)
+	}
 	rn.runMu.Lock()
 	for id := range rn.settled {
 		if !listed[id] { // expired from the bucket
@@ -135,8 +152,22 @@ func (rn *Runner) scan(ctx context.Context) {
 			continue
 		}
 		r, rev, err := rn.store.Get(ctx, id)
+		if errors.Is(err, record.ErrUnreadable) {
+			// Reported once by the store; like a settled analysis, not
+			// read again while it stays in the bucket.
+			rn.runMu.Lock()
+			rn.settled[id] = true
+			rn.runMu.Unlock()
+			continue
+		}
 		if err != nil {
 			continue
+		}
+		if st := indexed[id]; len(st) != 1 || st[0] != r.State() {
+			if err := rn.store.Index(ctx, r); err != nil && ctx.Err() == nil {
+				rn.metrics.NatsErrors.Inc()
+				rn.logger.Error("index analysis", "analysis_id", id, "err", err)
+			}
 		}
 		if r.Settled() {
 			// Settled is for good: never read this one again.

@@ -16,7 +16,9 @@ type Metrics struct {
 	QueryErrors       prometheus.Counter
 	NoData            *prometheus.CounterVec
 	NatsErrors        prometheus.Counter
-	Events            *prometheus.CounterVec
+	// Unreadable counts the records this instance cannot read, once each.
+	Unreadable prometheus.Counter
+	Events     *prometheus.CounterVec
 }
 
 // NewMetrics registers the runner's metrics with reg.
@@ -57,6 +59,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		NatsErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "canaryd_nats_errors_total",
 			Help: "Failed NATS operations (publish, key-value, consumer).",
+		}),
+		Unreadable: f.NewCounter(prometheus.CounterOpts{
+			Name: "canaryd_records_unreadable_total",
+			Help: "Analysis records this instance cannot read (written by a later canaryd, or corrupt), each counted once: they are skipped, the rest are served and judged.",
 		}),
 		Events: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "canaryd_deploy_events_total",

@@ -228,6 +228,9 @@ func (rn *Runner) run(ctx context.Context, id string) {
 					log.Warn("analysis deleted from the store; stopping")
 					return
 				}
+				if errors.Is(err, record.ErrUnreadable) {
+					return // reported by the store; reading again cannot help
+				}
 				rn.metrics.NatsErrors.Inc()
 				log.Error("read analysis", "err", err)
 				rn.wait(ctx, rn.clock.Now().Add(retryDelay))

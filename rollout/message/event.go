@@ -64,6 +64,9 @@ var (
 // and a message id.
 func ValidID(id string) bool { return idRE.MatchString(id) }
 
+// ValidName reports whether s is a valid service or namespace name.
+func ValidName(s string) bool { return nameRE.MatchString(s) }
+
 // DecodeEvent parses one event strictly: unknown fields and trailing data
 // are errors.
 func DecodeEvent(b []byte) (Event, error) {

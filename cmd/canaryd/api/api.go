@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -195,6 +196,9 @@ type AnalysisView struct {
 	// runs them (detail view only; verdicts leave them out, since they are
 	// the same at every judgement).
 	Queries []MetricQueries `json:"queries,omitempty"`
+	// Error says why the analysis' record cannot be read (written by a
+	// later canaryd, or corrupt); then only ID is set.
+	Error string `json:"error,omitempty"`
 }
 
 // MetricQueries are one metric's queries for an analysis.
@@ -318,20 +322,26 @@ func (a *API) postAnalysis(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// records returns every stored analysis.
-func (a *API) records(ctx context.Context) ([]*record.Record, error) {
+// records returns every stored analysis this daemon can read, by
+// creation, and the ids of those it cannot with their errors.
+func (a *API) records(ctx context.Context) ([]*record.Record, []AnalysisView, error) {
 	ids, err := a.store().IDs(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	recs := make([]*record.Record, 0, len(ids))
+	var unreadable []AnalysisView
 	for _, id := range ids {
 		r, _, err := a.store().Get(ctx, id)
 		if errors.Is(err, record.ErrNotFound) {
 			continue
 		}
+		if errors.Is(err, record.ErrUnreadable) {
+			unreadable = append(unreadable, AnalysisView{ID: id, Error: err.Error()})
+			continue
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		recs = append(recs, r)
 	}
@@ -341,39 +351,91 @@ func (a *API) records(ctx context.Context) ([]*record.Record, error) {
 		}
 		return strings.Compare(x.ID, y.ID)
 	})
-	return recs, nil
+	return recs, unreadable, nil
 }
 
+// Listing's page sizes.
+const (
+	defaultLimit = 100
+	maxLimit     = 1000
+)
+
+// listAnalyses lists analyses, filtered by service, namespace and state,
+// in creation order, a page of limit at a time: the index (record.Store's
+// Find) names them without reading a record, and only the page's records
+// are read. continue is the token the previous page answered with.
 func (a *API) listAnalyses(w http.ResponseWriter, r *http.Request) {
 	if !a.storeOrUnavailable(w) {
 		return
 	}
 	q := r.URL.Query()
-	switch st := q.Get("state"); st {
-	case "", "running", string(rollout.Succeeded), string(rollout.RolledBack), string(rollout.Expired), string(rollout.Aborted):
+	state, service, namespace := q.Get("state"), q.Get("service"), q.Get("namespace")
+	switch state {
+	case "", record.Running, string(rollout.Succeeded), string(rollout.RolledBack), string(rollout.Expired), string(rollout.Aborted):
 	default:
-		writeError(w, http.StatusBadRequest, fmt.Errorf("state %q is not one of running, succeeded, rolled_back, expired, aborted", st))
+		writeError(w, http.StatusBadRequest, fmt.Errorf("state %q is not one of running, succeeded, rolled_back, expired, aborted", state))
 		return
 	}
-	recs, err := a.records(r.Context())
+	for _, f := range []struct{ name, value string }{{"service", service}, {"namespace", namespace}} {
+		if f.value != "" && !message.ValidName(f.value) {
+			writeJSON(w, http.StatusOK, map[string]any{"analyses": []AnalysisView{}}) // no analysis has such a name
+			return
+		}
+	}
+	limit := defaultLimit
+	if l := q.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > maxLimit {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("limit %q is not a number from 1 to %d", l, maxLimit))
+			return
+		}
+		limit = n
+	}
+	after := q.Get("continue")
+	if after != "" && !record.ValidCursor(after) {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("continue %q is not a token a listing answered with", after))
+		return
+	}
+	entries, err := a.store().Find(r.Context(), namespace, service, state)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, err)
 		return
 	}
+	from, _ := slices.BinarySearchFunc(entries, after, func(e record.Entry, c string) int {
+		if e.Cursor <= c {
+			return -1
+		}
+		return 1
+	})
 	out := []AnalysisView{}
-	for _, rec := range recs {
-		if s := q.Get("service"); s != "" && s != rec.Event.Service {
-			continue
+	next := ""
+	for i := from; i < len(entries); i++ {
+		if len(out) == limit {
+			next = entries[i-1].Cursor
+			break
 		}
-		if ns := q.Get("namespace"); ns != "" && ns != rec.Event.Namespace {
+		id := entries[i].ID()
+		rec, _, err := a.store().Get(r.Context(), id)
+		switch {
+		case errors.Is(err, record.ErrNotFound): // expired since
 			continue
+		case errors.Is(err, record.ErrUnreadable):
+			out = append(out, AnalysisView{ID: id, Service: entries[i].Service, Namespace: entries[i].Namespace, Error: err.Error()})
+			continue
+		case err != nil:
+			writeError(w, http.StatusServiceUnavailable, err)
+			return
 		}
-		if st := q.Get("state"); st != "" && st != rec.State() {
-			continue
+		if state != "" && rec.State() != state {
+			continue // ended since the index was read
 		}
 		out = append(out, viewOf(rec, false))
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"analyses": out})
+	body := map[string]any{"analyses": out}
+	if next != "" {
+		body["continue"] = next
+	}
+	writeJSON(w, http.StatusOK, body)
 }
 
 func (a *API) lookup(w http.ResponseWriter, r *http.Request) *record.Record {
@@ -389,6 +451,9 @@ func (a *API) lookup(w http.ResponseWriter, r *http.Request) *record.Record {
 	switch {
 	case errors.Is(err, record.ErrNotFound):
 		writeError(w, http.StatusNotFound, fmt.Errorf("analysis %q not found", id))
+		return nil
+	case errors.Is(err, record.ErrUnreadable):
+		writeError(w, http.StatusInternalServerError, err)
 		return nil
 	case err != nil:
 		writeError(w, http.StatusServiceUnavailable, err)

@@ -17,7 +17,7 @@ func (s overviewSource) Rollouts(ctx context.Context) ([]report.Rollout, error) 
 	if s.a.store() == nil {
 		return nil, errors.New("not started")
 	}
-	recs, err := s.a.records(ctx)
+	recs, _, err := s.a.records(ctx)
 	if err != nil {
 		return nil, err
 	}

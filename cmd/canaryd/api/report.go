@@ -38,7 +38,7 @@ func (s reportSource) Analyses(ctx context.Context) ([]report.Summary, error) {
 	if s.a.store() == nil {
 		return nil, errors.New("not started")
 	}
-	recs, err := s.a.records(ctx)
+	recs, _, err := s.a.records(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -277,7 +277,10 @@ func (a *App) Start(ctx context.Context) (err error) {
 		a.logger.Warn("NATS asset differs from the config", "warning", w)
 	}
 	a.assets = assets.Names()
-	a.store = record.NewStore(assets.KV, assets.KVStream)
+	a.store = record.NewStore(assets.KV, assets.KVStream, func(id string, err error) {
+		a.rmetrics.Unreadable.Inc()
+		a.logger.Error("analysis record unreadable; skipped (listed with its error, not judged)", "analysis_id", id, "err", err)
+	})
 	stream, cons := assets.Stream, assets.Consumer
 	a.pub = bus.NewPublisher(js, stream)
 

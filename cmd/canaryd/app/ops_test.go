@@ -219,9 +219,10 @@ func TestOneWritePerJudgement(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The create, one write per judgement, and the final verdict's.
-	if got := st.CachedInfo().State.LastSeq; got != 1+3+1 {
-		t.Errorf("the bucket took %d writes for 3 judgements, want 5", got)
+	// The create and its index key, one write per judgement, the final
+	// verdict's, and the index key of the outcome.
+	if got := st.CachedInfo().State.LastSeq; got != 2+3+1+1 {
+		t.Errorf("the bucket took %d writes for 3 judgements, want 7", got)
 	}
 	var m dto.Metric
 	if err := a.rmetrics.VerdictDelay.Write(&m); err != nil || m.GetHistogram().GetSampleCount() != 3 {
