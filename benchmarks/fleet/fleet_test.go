@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/canaryd/canaryd/metrics/companion"
 )
 
 // TestMain lets the test binary stand in for the harness's child process:
@@ -43,14 +45,26 @@ func TestAlternatives(t *testing.T) {
 }
 
 func TestReadQuery(t *testing.T) {
-	q, err := readQuery(`sum by (le, service) (rate(x_bucket{service=~"a|b",track="canary"}[1m])) / sum(y{service=~"a|b"})`)
+	const expr = `sum by (le, service) (rate(x_bucket{service=~"a|b",track="canary"}[1m])) / sum(y{service=~"a|b"})`
+	q, fresh, err := readJoined(expr)
+	if err != nil || fresh != nil {
+		t.Fatal(fresh, err)
+	}
+	if q.metric != "x_bucket" || q.track != "canary" || !q.batched || !slices.Equal(q.services, []string{"a", "b"}) || q.timestamps {
+		t.Errorf("readJoined = %+v", q)
+	}
+	c, err := companion.Of(expr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q.metric != "x_bucket" || q.track != "canary" || !q.batched || !slices.Equal(q.services, []string{"a", "b"}) {
-		t.Errorf("readQuery = %+v", q)
+	q, fresh, err = readJoined(companion.Join(expr, c))
+	if err != nil || fresh == nil {
+		t.Fatal(fresh, err)
 	}
-	if _, err := readQuery(`sum(x)`); err == nil {
+	if q.metric != "x_bucket" || q.timestamps || !fresh.timestamps || !slices.Equal(fresh.services, []string{"a", "b"}) {
+		t.Errorf("readJoined(joined) = %+v, %+v", q, *fresh)
+	}
+	if _, _, err := readJoined(`sum(x)`); err == nil {
 		t.Error("a query without a service matcher: no error")
 	}
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/canaryd/canaryd/metrics/companion"
 )
 
 // source is a Prometheus-compatible metrics source that makes series up:
@@ -83,14 +85,32 @@ func (s *source) queryRange(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, http.StatusBadRequest, "bad start, end or step")
 		return
 	}
-	q, err := readQuery(r.Form.Get("query"))
+	q, fresh, err := readJoined(r.Form.Get("query"))
 	if err != nil {
 		s.fail(w, http.StatusBadRequest, "%v", err)
 		return
 	}
 	stepMs := int64(math.Round(step * 1000))
-	b := make([]byte, 0, 64+len(q.services)*(48+int((end-start)/stepMs+1)*32))
+	n := len(q.services)
+	if fresh != nil {
+		n += len(fresh.services)
+	}
+	b := make([]byte, 0, 64+n*(48+int((end-start)/stepMs+1)*32))
 	b = append(b, `{"status":"success","data":{"resultType":"matrix","result":[`...)
+	b = q.appendSeries(b, start, end, stepMs, "")
+	if fresh != nil {
+		b = append(b, ',')
+		b = fresh.appendSeries(b, start, end, stepMs, `"`+companion.Label+`":"`+companion.Value+`"`)
+	}
+	b = append(b, "]}}"...)
+	s.series.Add(int64(n))
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+}
+
+// appendSeries writes q's series over [start, end] (unix ms) to b, each
+// labelled with extra (JSON members) besides its service.
+func (q query) appendSeries(b []byte, start, end, stepMs int64, extra string) []byte {
 	mh := hash(q.metric)
 	th := hash(q.track)
 	for i, svc := range q.services {
@@ -98,7 +118,11 @@ func (s *source) queryRange(w http.ResponseWriter, r *http.Request) {
 			b = append(b, ',')
 		}
 		b = append(b, `{"metric":{`...)
+		b = append(b, extra...)
 		if q.batched {
+			if extra != "" {
+				b = append(b, ',')
+			}
 			b = append(b, `"service":`...)
 			b = strconv.AppendQuote(b, svc)
 		}
@@ -121,10 +145,7 @@ func (s *source) queryRange(w http.ResponseWriter, r *http.Request) {
 		}
 		b = append(b, "]}"...)
 	}
-	b = append(b, "]}}"...)
-	s.series.Add(int64(len(q.services)))
-	w.Header().Set("Content-Type", "application/json")
-	_, _ = w.Write(b)
+	return b
 }
 
 // value is the synthetic point of one series at t (unix ms): a level per
@@ -175,11 +196,34 @@ type query struct {
 	timestamps bool
 }
 
-func readQuery(text string) (query, error) {
+// readJoined reads a query, or a query joined with its freshness
+// companion (companion.Join: Q or label_replace(C, ...)), which it
+// returns as fresh.
+func readJoined(text string) (q query, fresh *query, err error) {
 	expr, err := parser.NewParser(parser.Options{}).ParseExpr(text)
 	if err != nil {
-		return query{}, err
+		return query{}, nil, err
 	}
+	if be, ok := expr.(*parser.BinaryExpr); ok && be.Op == parser.LOR {
+		if c, ok := be.RHS.(*parser.Call); ok && c.Func.Name == "label_replace" && len(c.Args) == 5 {
+			if l, ok := c.Args[1].(*parser.StringLiteral); ok && l.Val == companion.Label {
+				if q, err = readExpr(be.LHS, text); err != nil {
+					return query{}, nil, err
+				}
+				f, err := readExpr(c.Args[0], text)
+				if err != nil {
+					return query{}, nil, err
+				}
+				return q, &f, nil
+			}
+		}
+	}
+	q, err = readExpr(expr, text)
+	return q, nil, err
+}
+
+// readExpr reads the first selector of expr (text, for errors).
+func readExpr(expr parser.Node, text string) (query, error) {
 	var q query
 	var walkErr error
 	parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {

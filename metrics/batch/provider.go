@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 
 	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/metrics/companion"
 )
 
 // Source is what a Provider needs from the metrics source: a query's
@@ -138,8 +139,8 @@ func New(src Source, o Options) *Provider {
 }
 
 // Fetch fetches q, sharing one request with other queries of its batch
-// when it can, and q's freshness companion (q.Freshness) likewise, in a
-// request of its own for the whole batch. The samples are exactly those
+// when it can, and q's freshness companion (q.Freshness) likewise, joined
+// to the batch's query in the same request (companion.Join). The samples are exactly those
 // the source would return for q alone; when the batch cannot guarantee
 // that (a failed request, several series without an aggregate, native
 // histograms), q is sent alone.
@@ -304,34 +305,22 @@ func (p *Provider) send(g *group) {
 	// the others, so it runs to its end, bounded by the source's own
 	// timeouts, even when every caller has left.
 	bctx := context.WithoutCancel(ms[0].ctx)
-	var (
-		fmat model.Matrix
-		ferr error
-		done chan struct{}
-	)
 	if g.fresh != nil {
-		done = make(chan struct{})
-		go func() {
-			defer close(done)
-			fq := q
-			fq.Expr = fexpr
-			fmat, _, ferr = p.src.FetchMatrix(bctx, fq)
-			p.requests.Inc()
-		}()
+		// The companion rides in the same request (see companion.Join);
+		// its series come back labelled apart from the query's.
+		q.Expr = companion.Join(expr, fexpr)
 	}
 	mat, warnings, err := p.src.FetchMatrix(bctx, q)
 	p.requests.Inc()
-	if done != nil {
-		<-done
-		if err == nil {
-			err = ferr
-		}
-	}
 	if err != nil {
 		p.logger.Warn("batched query failed; sending each query alone", "metric", q.Metric, "role", q.Role, "queries", len(ms), "err", err)
 		p.queries.WithLabelValues("fallback").Add(float64(len(ms)))
 		aloneAll(ms)
 		return
+	}
+	var fmat model.Matrix
+	if g.fresh != nil {
+		mat, fmat = companion.Split(mat)
 	}
 
 	// Each member's value of each split label, from the first slot that

@@ -24,6 +24,7 @@ import (
 
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/metrics/companion"
 )
 
 // maxSteps is the most steps Prometheus evaluates in one range query
@@ -136,6 +137,12 @@ func (s *Source) Close() {
 // an error wrapping metrics.ErrMultipleSeries. A query that matches nothing
 // returns empty Samples and no error. Other failures are *QueryError,
 // matching one of the Err values of this package.
+//
+// A query with a freshness companion (q.Freshness) is sent joined with it
+// in one request (companion.Join) and its answer split; when Prometheus
+// rejects the joined query (a query whose result is a scalar, or one that
+// is itself wrong), the two are sent apart, so that errors are the
+// query's own.
 func (s *Source) Fetch(ctx context.Context, q metrics.Query) (metrics.Samples, error) {
 	if err := checkQuery(q); err != nil {
 		return metrics.Samples{}, err
@@ -143,24 +150,63 @@ func (s *Source) Fetch(ctx context.Context, q metrics.Query) (metrics.Samples, e
 	if !metrics.ValidAggregate(q.Aggregate) {
 		return metrics.Samples{}, fmt.Errorf("query %s: unknown aggregate %q (want sum, avg, min or max)", q, q.Aggregate)
 	}
+	if q.Freshness == "" {
+		v, warnings, err := s.fetchWithRetries(ctx, q)
+		if err != nil {
+			return metrics.Samples{}, s.failed(err)
+		}
+		samples, err := s.toSamples(q, v)
+		if err != nil {
+			return metrics.Samples{}, s.failed(err)
+		}
+		samples.Warnings = warnings
+		return samples, nil
+	}
+	joined := q
+	joined.Expr = companion.Join(q.Expr, q.Freshness)
+	v, warnings, err := s.fetchWithRetries(ctx, joined)
+	if errors.Is(err, ErrBadQuery) {
+		return s.fetchApart(ctx, q)
+	}
+	if err != nil {
+		var qe *QueryError
+		if errors.As(err, &qe) {
+			qe.Query = q.Expr // what the user wrote, not the joined text
+		}
+		return metrics.Samples{}, s.failed(err)
+	}
+	m, err := s.asMatrix(q, v)
+	if err != nil {
+		return metrics.Samples{}, s.failed(err)
+	}
+	own, fresh := companion.Split(m)
+	samples, err := s.samplesOf(q, own)
+	if err != nil {
+		return metrics.Samples{}, s.failed(err)
+	}
+	samples.Warnings = warnings
+	if err := setFreshness(&samples, fresh); err != nil {
+		return metrics.Samples{}, s.failed(&QueryError{Metric: q.Metric, Role: q.Role, Query: q.Freshness, URL: s.url, Kind: ErrBadResponse, Err: err})
+	}
+	return samples, nil
+}
+
+// fetchApart fetches q and its companion in two requests, side by side
+// (a judgement waits for the slower of the two, not their sum).
+func (s *Source) fetchApart(ctx context.Context, q metrics.Query) (metrics.Samples, error) {
 	var (
 		fresh    model.Matrix
 		freshErr error
-		done     chan struct{}
+		done     = make(chan struct{})
 	)
-	if q.Freshness != "" {
-		// The companion runs beside the query: a judgement waits for the
-		// slower of the two, not their sum.
-		done = make(chan struct{})
-		go func() {
-			defer close(done)
-			fresh, _, freshErr = s.FetchMatrix(ctx, companion(q))
-		}()
-	}
+	go func() {
+		defer close(done)
+		fq := q
+		fq.Expr, fq.Aggregate, fq.Freshness = q.Freshness, "", ""
+		fresh, _, freshErr = s.FetchMatrix(ctx, fq)
+	}()
 	v, warnings, err := s.fetchWithRetries(ctx, q)
-	if done != nil {
-		<-done
-	}
+	<-done
 	if err != nil {
 		return metrics.Samples{}, s.failed(err)
 	}
@@ -169,21 +215,13 @@ func (s *Source) Fetch(ctx context.Context, q metrics.Query) (metrics.Samples, e
 		return metrics.Samples{}, s.failed(err)
 	}
 	samples.Warnings = warnings
-	if done != nil {
-		if freshErr != nil {
-			return metrics.Samples{}, freshErr // counted by FetchMatrix
-		}
-		if err := setFreshness(&samples, fresh); err != nil {
-			return metrics.Samples{}, s.failed(&QueryError{Metric: q.Metric, Role: q.Role, Query: q.Freshness, URL: s.url, Kind: ErrBadResponse, Err: err})
-		}
+	if freshErr != nil {
+		return metrics.Samples{}, freshErr // counted by FetchMatrix
+	}
+	if err := setFreshness(&samples, fresh); err != nil {
+		return metrics.Samples{}, s.failed(&QueryError{Metric: q.Metric, Role: q.Role, Query: q.Freshness, URL: s.url, Kind: ErrBadResponse, Err: err})
 	}
 	return samples, nil
-}
-
-// companion is q's freshness companion as a query of its own.
-func companion(q metrics.Query) metrics.Query {
-	q.Expr, q.Aggregate, q.Freshness = q.Freshness, "", ""
-	return q
 }
 
 // setFreshness fills s's freshness from the companion's answer, which
@@ -323,6 +361,11 @@ func (s *Source) toSamples(q metrics.Query, v model.Value) (metrics.Samples, err
 	if err != nil {
 		return metrics.Samples{}, err
 	}
+	return s.samplesOf(q, matrix)
+}
+
+// samplesOf turns the series of q's answer into q's samples.
+func (s *Source) samplesOf(q metrics.Query, matrix model.Matrix) (metrics.Samples, error) {
 	bad := func(kind error, format string, args ...any) error {
 		return &QueryError{Metric: q.Metric, Role: q.Role, Query: q.Expr, URL: s.url, Kind: kind, Err: fmt.Errorf(format, args...)}
 	}
