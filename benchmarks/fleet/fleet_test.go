@@ -101,7 +101,7 @@ func TestLatencyQuantiles(t *testing.T) {
 // judgement due is made and published, each analysis' queries shared.
 func TestRun(t *testing.T) {
 	o := options{analyses: 20, interval: 10 * time.Second, duration: 30 * time.Second, metrics: 4, points: 10,
-		batch: true, align: true, factor: 10, drain: 10 * time.Second, workers: 4, out: t.TempDir() + "/r.jsonl"}
+		batch: true, align: true, factor: 10, drain: 10 * time.Second, workers: 4, out: t.TempDir() + "/r.jsonl", apiRate: 20}
 	var out bytes.Buffer
 	if err := run(context.Background(), o, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
@@ -113,7 +113,7 @@ func TestRun(t *testing.T) {
 	if !strings.Contains(string(b), `"analyses":20`) {
 		t.Errorf("result file holds %s", b)
 	}
-	for _, want := range []string{"missing 0", "NATS 0, query 0, Prometheus provider 0, source 0"} {
+	for _, want := range []string{"missing 0", "NATS 0, query 0, Prometheus provider 0, source 0", "(0 failed), one at a time while judging", "list_service"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}

@@ -51,6 +51,9 @@ type options struct {
 	logFile     string
 	// daemonProvider leaves the metrics provider to the daemon.
 	daemonProvider bool
+	// apiRate is how many API requests per second the prober sends
+	// while the fleet is measured; 0: none.
+	apiRate float64
 }
 
 func main() {
@@ -72,6 +75,7 @@ func main() {
 	flag.StringVar(&o.memProfile, "memprofile", "", "write a heap profile at the end of the measured time to this file")
 	flag.StringVar(&o.out, "out", "", "append the result as one JSON line to this file")
 	flag.StringVar(&o.label, "label", "", "a label stored with the result")
+	flag.Float64Var(&o.apiRate, "api-rate", 10, "API requests per second sent, one at a time, while measuring (listing by service, first pages, an analysis, its verdict), their latency reported; 0: none")
 	flag.StringVar(&o.logFile, "log", "", "write the daemon's warnings and errors to this file (default: discard)")
 	flag.Parse()
 
@@ -102,6 +106,8 @@ func (o *options) validate() error {
 		return errors.New("-points must be at least 1 and leave a query step of at least 1s")
 	case o.factor <= 0:
 		return errors.New("-factor must be positive")
+	case o.apiRate < 0:
+		return errors.New("-api-rate must not be negative")
 	}
 	return nil
 }

@@ -320,6 +320,8 @@ type result struct {
 	SourceErrors     int64   `json:"source_errors"`
 	BatchFallback    float64 `json:"batch_fallback_queries"`
 	BatchRefused     float64 `json:"batch_refused_queries"`
+	// API is the API's latency while the fleet was judged (-api-rate).
+	API *apiResult `json:"api,omitempty"`
 }
 
 func (r *recorder) result(o *options, failed int, measured time.Duration, cpu float64, before memSample, mem []memSample,
@@ -391,6 +393,14 @@ func (r *result) print(w io.Writer) {
 		fmt.Fprintf(w, "queries per judgement     %.4f reached the source (the daemon's own provider)\n", r.QueriesSent)
 	} else {
 		fmt.Fprintf(w, "queries per judgement     %.2f asked by the daemon, %.4f reached the source\n", r.QueriesAsked, r.QueriesSent)
+	}
+	if r.API != nil {
+		fmt.Fprintf(w, "API latency               p99 %s over %d requests (%d failed), one at a time while judging:\n", secs(r.API.P99), r.API.Requests, r.API.Errors)
+		for _, k := range apiKinds {
+			if v, ok := r.API.ByKind[k]; ok {
+				fmt.Fprintf(w, "  %-22s  p50 %s  p99 %s  max %s  (%.0f)\n", k, secs(v["p50"]), secs(v["p99"]), secs(v["max"]), v["n"])
+			}
+		}
 	}
 	fmt.Fprintf(w, "errors                    NATS %.0f, query %.0f, Prometheus provider %.0f, source %d; batch fallbacks %.0f, refused %.0f\n",
 		r.NATSErrors, r.QueryErrors, r.PrometheusErrors, r.SourceErrors, r.BatchFallback, r.BatchRefused)

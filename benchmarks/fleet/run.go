@@ -200,6 +200,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	prober := &apiProber{api: api, analyses: o.analyses, lat: map[string][]time.Duration{}}
+	probeCtx, stopProbe := context.WithCancel(ctx)
+	var probing sync.WaitGroup
+	if o.apiRate > 0 {
+		probing.Go(func() { prober.run(probeCtx, o.apiRate) })
+	}
 	wall := time.Duration(float64(o.duration) / o.factor)
 	fmt.Fprintf(out, "measuring for %s of wall time (a line every %s)...\n", wall.Round(time.Millisecond), min(5*time.Second, wall/4+time.Millisecond).Round(time.Millisecond))
 	var mem []memSample
@@ -209,6 +215,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		select {
 		case <-ctx.Done():
 			stopCPU()
+			stopProbe()
+			probing.Wait()
 			return ctx.Err()
 		case <-tick.C:
 			m := sampleMemory(false)
@@ -220,6 +228,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		}
 	}
 	tick.Stop()
+	stopProbe()
+	probing.Wait()
 	cpu1 := cpuSeconds(syscall.RUSAGE_SELF)
 	measured := time.Since(t0)
 	asked1 := asked.n.Load()
@@ -260,6 +270,12 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	src1.Errors -= src0.Errors
 	src1.CPUSeconds -= src0.CPUSeconds
 	r := rec.result(&o, failed, measured, cpu1-cpu0, before, mem, asked1-asked0, src1, counters, active)
+	if o.apiRate > 0 {
+		r.API = prober.result()
+		if prober.firstErr != nil {
+			fmt.Fprintf(out, "API: %d request(s) failed, the first: %v\n", r.API.Errors, prober.firstErr)
+		}
+	}
 	r.print(out)
 	return appendResult(o.out, r)
 }
