@@ -73,6 +73,12 @@ func TestRecordFormats(t *testing.T) {
 			t.Errorf("%s reads as\n%s\n%v", name, again, err)
 		}
 	}
+	// What a listing reads: the latest verdict without its evidence, no
+	// judge's state.
+	sum, err := DecodeSummary([]byte(format2))
+	if err != nil || len(sum.History) != 1 || sum.Latest().Seq != 2 || sum.Latest().Reason != "ok" || len(sum.Latest().Metrics) != 0 || sum.Judge != nil || sum.Seq != 2 {
+		t.Errorf("summary: %+v, %v", sum, err)
+	}
 	// A later format, or a record that does not decode, is unreadable
 	// and read not even in part.
 	for name, raw := range map[string]string{

@@ -288,7 +288,7 @@ func (r *Record) appendJSON(b []byte) ([]byte, error) {
 // history entries' analysis id, service and namespace. Every error is
 // ErrUnreadable.
 func (r *Record) UnmarshalJSON(data []byte) error {
-	if err := r.unmarshalJSON(data); err != nil {
+	if err := r.unmarshalJSON(data, true); err != nil {
 		return fmt.Errorf("%w: %w", ErrUnreadable, err)
 	}
 	return nil
@@ -316,13 +316,27 @@ func laterFormat(f int) error {
 	return fmt.Errorf("format %d, written by a later canaryd (this one reads formats up to %d)", f, Format)
 }
 
-func (r *Record) unmarshalJSON(data []byte) error {
+// DecodeSummary reads what a listing shows of a record: all but the
+// judge's state, the verdicts before the latest and the latest's
+// per-metric evidence, which it does not decode. The record must not be
+// written. Every error is ErrUnreadable.
+func DecodeSummary(b []byte) (*Record, error) {
+	r := &Record{}
+	if err := r.unmarshalJSON(b, false); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnreadable, err)
+	}
+	return r, nil
+}
+
+// unmarshalJSON decodes a record; full: the judge's state and every
+// verdict, else only the latest verdict and no state.
+func (r *Record) unmarshalJSON(data []byte, full bool) error {
 	var d struct {
 		recordHead
 		// JudgeState is base64 of the binary form, or, in records
 		// written before it, the state's JSON object.
-		JudgeState json.RawMessage `json:"judge_state"`
-		History    []Verdict       `json:"history"`
+		JudgeState json.RawMessage   `json:"judge_state"`
+		History    []json.RawMessage `json:"history"`
 	}
 	if err := json.Unmarshal(data, &d); err != nil {
 		// A later format's layout may not decode into this one's: say
@@ -339,13 +353,30 @@ func (r *Record) unmarshalJSON(data []byte) error {
 	if err := laterFormat(h.Format); err != nil {
 		return err // never read in part
 	}
-	*r = Record{ID: h.ID, Event: h.Event, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, Start: h.Start, Interval: h.Interval,
-		Rollout: h.Rollout, Published: h.Published, History: d.History, Lease: h.Lease}
-	if r.History == nil {
-		r.History = []Verdict{}
+	hist := d.History
+	if !full && len(hist) > 1 {
+		hist = hist[len(hist)-1:]
 	}
+	*r = Record{ID: h.ID, Event: h.Event, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, Start: h.Start, Interval: h.Interval,
+		Rollout: h.Rollout, Published: h.Published, History: make([]Verdict, len(hist)), Lease: h.Lease}
 	for i := range r.History {
 		v := &r.History[i]
+		if full {
+			if err := json.Unmarshal(hist[i], v); err != nil {
+				return fmt.Errorf("history: %w", err)
+			}
+		} else {
+			// The evidence is skipped, not decoded: its field shadows the
+			// verdict's.
+			var light struct {
+				Message
+				Metrics json.RawMessage `json:"metrics"`
+			}
+			if err := json.Unmarshal(hist[i], &light); err != nil {
+				return fmt.Errorf("history: %w", err)
+			}
+			v.Message = light.Message
+		}
 		if v.AnalysisID == "" {
 			v.AnalysisID, v.Service, v.Namespace = r.ID, r.Event.Service, r.Event.Namespace
 		}
@@ -354,6 +385,7 @@ func (r *Record) unmarshalJSON(data []byte) error {
 		}
 	}
 	switch js := d.JudgeState; {
+	case !full:
 	case len(js) == 0 || string(js) == "null" || string(js) == `""`:
 	case js[0] == '{':
 		r.Judge = &analysis.State{}

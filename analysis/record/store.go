@@ -103,6 +103,29 @@ func (s *Store) Get(ctx context.Context, id string) (*Record, uint64, error) {
 	return r, e.Revision(), nil
 }
 
+// Summary reads what a listing shows of analysis id (DecodeSummary): the
+// record must not be written.
+func (s *Store) Summary(ctx context.Context, id string) (*Record, error) {
+	var e jetstream.KeyValueEntry
+	err := bus.Retry(ctx, bus.ElectionWait, func(ctx context.Context) (err error) {
+		e, err = s.kv.Get(ctx, KeyPrefix+id)
+		return err
+	})
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get analysis %s: %w", id, err)
+	}
+	r, err := DecodeSummary(e.Value())
+	if err != nil {
+		err = fmt.Errorf("analysis %s: %w", id, err)
+		s.reportUnreadable(id, err)
+		return nil, err
+	}
+	return r, nil
+}
+
 // Update writes r if the stored revision is still rev; a conflict is
 // jetstream.ErrKeyRevisionMismatch.
 func (s *Store) Update(ctx context.Context, r *Record, rev uint64) (uint64, error) {

@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nuid"
@@ -354,10 +355,12 @@ func (a *API) records(ctx context.Context) ([]*record.Record, []AnalysisView, er
 	return recs, unreadable, nil
 }
 
-// Listing's page sizes.
+// Listing's page sizes, and how many of a page's records are read at
+// once.
 const (
 	defaultLimit = 100
 	maxLimit     = 1000
+	pageReaders  = 8
 )
 
 // listAnalyses lists analyses, filtered by service, namespace and state,
@@ -407,29 +410,41 @@ func (a *API) listAnalyses(w http.ResponseWriter, r *http.Request) {
 		}
 		return 1
 	})
-	out := []AnalysisView{}
+	page := entries[from:min(len(entries), from+limit)]
 	next := ""
-	for i := from; i < len(entries); i++ {
-		if len(out) == limit {
-			next = entries[i-1].Cursor
-			break
-		}
-		id := entries[i].ID()
-		rec, _, err := a.store().Get(r.Context(), id)
-		switch {
+	if from+limit < len(entries) {
+		next = page[len(page)-1].Cursor
+	}
+	// The page's records, read a few at a time: each read is a round
+	// trip to the server.
+	recs := make([]*record.Record, len(page))
+	errs := make([]error, len(page))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, pageReaders)
+	for i := range page {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			recs[i], errs[i] = a.store().Summary(r.Context(), page[i].ID())
+		})
+	}
+	wg.Wait()
+	out := make([]AnalysisView, 0, len(page))
+	for i, e := range page {
+		switch err := errs[i]; {
 		case errors.Is(err, record.ErrNotFound): // expired since
 			continue
 		case errors.Is(err, record.ErrUnreadable):
-			out = append(out, AnalysisView{ID: id, Service: entries[i].Service, Namespace: entries[i].Namespace, Error: err.Error()})
+			out = append(out, AnalysisView{ID: e.ID(), Service: e.Service, Namespace: e.Namespace, Error: err.Error()})
 			continue
 		case err != nil:
 			writeError(w, http.StatusServiceUnavailable, err)
 			return
 		}
-		if state != "" && rec.State() != state {
+		if state != "" && recs[i].State() != state {
 			continue // ended since the index was read
 		}
-		out = append(out, viewOf(rec, false))
+		out = append(out, viewOf(recs[i], false))
 	}
 	body := map[string]any{"analyses": out}
 	if next != "" {
