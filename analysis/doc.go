@@ -115,6 +115,32 @@
 // confirmed is inconclusive: it holds the rollout, and never rolls it
 // back.
 //
+// # The tail test
+//
+// A location test misses a tail that splits off (a fifth of a canary's
+// p99 points doubled, its median unchanged). A paired metric with shape
+// (on by default for histogram_quantile queries) also tests the bad
+// direction's tail, "increase" shown ("decrease" mirrors it; "either"
+// runs no tail test):
+//
+//   - Each interval, the baseline's log b and the canary's log c −
+//     log(1+δ) are pooled and τ is their 0.9 quantile; each pair scores
+//     +1 when only its canary point is above τ, −1 when only its
+//     baseline point is. Swapping a pair's two points leaves τ as it is,
+//     so a canary exactly at the margin scores +1 and −1 equally often.
+//   - The cumulative +1 and −1 counts, divided by (1+ρ)/(1−ρ) for the
+//     signs' autocorrelation, go through the exact conditional binomial
+//     test at ½ (stats.RateRatioUpperP).
+//   - The same signs for the other tail (the pooled 0.1 quantile of the
+//     undiscounted values) tell a spread from a shift: while the canary
+//     has at least as many points alone in the other tail, it is noisier
+//     rather than slower (a canary with a small share of the traffic),
+//     and the tail test stands aside, which only lowers its rejections.
+//   - Its p-value gets 1/5 of the metric's level and the location test
+//     4/5 (weighted Bonferroni), so the metric's error control, and with
+//     it the analysis', is unchanged; a rejection says "tail" in the
+//     evidence with both tails' counts.
+//
 // # Other tests
 //
 //   - mann-whitney: a Mann-Whitney U test of the canary, divided by 1+δ,

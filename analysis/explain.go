@@ -104,6 +104,16 @@ func explainMetric(mc *spec.Metric, r *MetricResult) string {
 	if r.why == whyCounts {
 		est += fmt.Sprintf(", tested as counts: %.3g canary events against %.3g baseline (exact rate test)", r.countC, r.countB)
 	}
+	if r.tailRan {
+		est += fmt.Sprintf(", tail test: %.0f canary against %.0f baseline points alone in the pooled top tenth beyond the margin, %.0f against %.0f in the other tail", r.tailC, r.tailB, r.tailLowC, r.tailLowB)
+		if r.tailLowC >= r.tailLowB {
+			est += " (set aside: the canary spreads both ways)"
+		}
+	}
+	if r.Window == "tail" && r.Classification.Failed() {
+		return fmt.Sprintf("%sregression: the canary's tail is beyond the allowed %s: %.0f of its points against %.0f of the baseline's lie alone in the pooled top tenth once the canary is discounted by the margin, and its other tail is not spread (%.0f against %.0f); p = %s (sign test, autocorrelation-adjusted), level %s; over the analysis canary %s vs baseline over %d paired points",
+			prefix, margin, r.tailC, r.tailB, r.tailLowC, r.tailLowB, pval(r.PValue), pval(r.Alpha), pct(r.Change), r.TotalPairs)
+	}
 	if r.Window == "burst" && r.Classification.Failed() {
 		return fmt.Sprintf("%sregression: burst of %.3g canary events against %.3g baseline in %d points (from point %d of the latest interval), beyond the allowed %s; p = %s with every window scanned counted, level %s; over the analysis %s",
 			prefix, r.burstC, r.burstB, r.burstLen, r.burstAt+1, margin, pval(r.PValue), pval(r.Alpha), est)

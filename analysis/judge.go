@@ -60,6 +60,13 @@ type MetricState struct {
 	// the count test of rates (empty in a state written before it).
 	C stats.Serial `json:"c"`
 	B stats.Serial `json:"b"`
+	// Tail and TailLow accumulate the tail test's signs (see tailBlock):
+	// +1 where only the canary's point is in the tail, −1 where only the
+	// baseline's is; Tail for the bad direction's tail beyond the margin,
+	// TailLow for the other tail (both empty without the tail test, and in
+	// a state written before it).
+	Tail    stats.Serial `json:"tail"`
+	TailLow stats.Serial `json:"tail_low"`
 }
 
 // Judge judges the analyses of one template. It keeps scratch buffers so

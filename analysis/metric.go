@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	"github.com/canaryd/canaryd/configs/spec"
@@ -103,6 +104,9 @@ func (j *Judge) judgeMetric(mc *spec.Metric, ms *MetricState, in *Input, look in
 	ms.B.AddBlock(j.b)
 	if positive {
 		ms.Log.AddBlock(j.d)
+		if mc.ShapeTest() && mc.Direction != spec.DirectionEither {
+			j.tailBlock(mc, ms)
+		}
 	} else {
 		ms.LogBroken = true
 	}
@@ -298,6 +302,9 @@ func (j *Judge) paired(mc *spec.Metric, ms *MetricState, look int, useLog bool, 
 			pDown, wDown, m, se, df = serialP(&neg, -math.Log1p(-delta), look)
 			m = -m
 		}
+		if ms.Tail.N > 0 && !ms.LogBroken {
+			pUp, wUp, pDown, wDown = j.tail(mc, ms, r, pUp, wUp, pDown, wDown)
+		}
 		z := j.ciQuantile(alpha, df)
 		r.Change = Float(math.Expm1(m))
 		r.ChangeCI = [2]Float{Float(math.Expm1(m - z*se)), Float(math.Expm1(m + z*se))}
@@ -339,6 +346,109 @@ func (j *Judge) paired(mc *spec.Metric, ms *MetricState, look int, useLog bool, 
 // reports: at the look's level split over the template's metrics.
 func (j *Judge) ciQuantile(alpha, df float64) float64 {
 	return stats.StudentQuantile(1-alpha/float64(max(1, len(j.t.Metrics))), df)
+}
+
+// tailQuantile is the pooled quantile above which the tail test counts
+// points (the top tenth of the bad direction), and 1 − tailQuantile the
+// one below which it counts the other tail.
+const tailQuantile = 0.9
+
+// tailShare is the tail test's share of a metric's level (weighted
+// Bonferroni with the location test, which keeps the rest).
+const tailShare = 0.2
+
+// tailBlock adds the latest interval's signs to the tail test's serials.
+// With s = +1 for "increase" (−1 for "decrease", which mirrors
+// everything), the baseline's u_b = s·log b and the canary's
+// u_c = s·(log c − log(1±δ)), discounted by the margin, are pooled and τ
+// is their tailQuantile quantile; each pair gives Tail
+//
+//	t_i = [u_c,i > τ] − [u_b,i > τ]
+//
+// Swapping a pair's two values leaves the pooled set, and so τ, as it is:
+// when the canary discounted by the margin and the baseline are
+// exchangeable, +1 and −1 are equally likely, and a canary whose tail is
+// within the margin gives fewer +1. TailLow gets the same for the other
+// tail of the undiscounted values (v = s·log, τ' their 1 − tailQuantile
+// quantile, [v_c,i < τ'] − [v_b,i < τ']): a canary that spreads both ways
+// (a noisier series, as a canary with a small share of the traffic has)
+// has more points in both tails, one whose bad tail split off (a fifth of
+// its points doubled) has fewer in the other.
+func (j *Judge) tailBlock(mc *spec.Metric, ms *MetricState) {
+	sign, shift := 1.0, math.Log1p(mc.Margin())
+	if mc.Direction == spec.DirectionDecrease {
+		sign, shift = -1, math.Log1p(-mc.Margin())
+	}
+	n := len(j.c)
+	pooled := func(off float64) {
+		j.down = j.down[:0]
+		for i := range n {
+			j.down = append(j.down, sign*math.Log(j.b[i]), sign*(math.Log(j.c[i])-off))
+		}
+		slices.Sort(j.down)
+	}
+	signs := func(off, tau float64, above bool) {
+		j.up = j.up[:0]
+		for i := range n {
+			ub, uc := sign*math.Log(j.b[i]), sign*(math.Log(j.c[i])-off)
+			if !above {
+				ub, uc, tau = -ub, -uc, -tau
+			}
+			var t float64
+			if uc > tau {
+				t++
+			}
+			if ub > tau {
+				t--
+			}
+			if !above {
+				tau = -tau
+			}
+			j.up = append(j.up, t)
+		}
+	}
+	pooled(shift)
+	signs(shift, j.down[int(math.Ceil(tailQuantile*float64(2*n)))-1], true)
+	ms.Tail.AddBlock(j.up)
+	pooled(0)
+	signs(0, j.down[int(math.Floor((1-tailQuantile)*float64(2*n)))], false)
+	ms.TailLow.AddBlock(j.up)
+}
+
+// tail runs the tail test: the exact conditional binomial test at ½ of
+// Tail's +1 against its −1 (tailBlock), their counts divided by
+// (1+ρ)/(1−ρ) for the signs' lag-1 autocorrelation ρ (quasi-binomial),
+// on the cumulative window. It stands aside (p = 1) while the canary has
+// at least as many points as the baseline alone in the other tail
+// (TailLow), a spread rather than a shift; standing aside only lowers the
+// rate of rejections, so the level is kept. The p-value is combined with
+// the location test's of the bad direction by weighted Bonferroni
+// (tailShare); it returns the p-values and windows.
+func (j *Judge) tail(mc *spec.Metric, ms *MetricState, r *MetricResult, pUp float64, wUp string, pDown float64, wDown string) (float64, string, float64, string) {
+	t, low := &ms.Tail, &ms.TailLow
+	plus, minus := (t.SumSq+t.Sum)/2, (t.SumSq-t.Sum)/2
+	r.tailRan = true
+	r.tailC, r.tailB = plus, minus
+	r.tailLowC, r.tailLowB = (low.SumSq+low.Sum)/2, (low.SumSq-low.Sum)/2
+	p := 1.0
+	if plus > 0 && low.Sum < 0 {
+		_, rho := t.PooledAR1()
+		phi := stats.AR1Inflation(rho)
+		p = stats.RateRatioUpperP(plus/phi, minus/phi, 1, 1, 1)
+	}
+	combine := func(loc float64, w string) (float64, string) {
+		loc = math.Min(1, loc/(1-tailShare))
+		if pt := math.Min(1, p/tailShare); pt < loc || math.IsNaN(loc) {
+			return pt, "tail"
+		}
+		return loc, w
+	}
+	if mc.Direction == spec.DirectionDecrease {
+		pDown, wDown = combine(pDown, wDown)
+	} else {
+		pUp, wUp = combine(pUp, wUp)
+	}
+	return pUp, wUp, pDown, wDown
 }
 
 // decide combines the one-sided p-values of the two directions.

@@ -151,6 +151,11 @@ type MetricResult struct {
 	// in the latest interval; burstC and burstB are its events.
 	burstAt, burstLen int
 	burstC, burstB    float64
+	// tailRan says the tail test ran; tailC and tailB are the canary's
+	// and the baseline's points alone in the bad direction's pooled tail
+	// beyond the margin, tailLowC and tailLowB in the other tail.
+	tailRan                          bool
+	tailC, tailB, tailLowC, tailLowB float64
 
 	// The roles' freshness in the latest window (see stale.go), and the
 	// maximum sample age they were measured against.

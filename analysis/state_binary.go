@@ -12,8 +12,9 @@ import (
 
 // stateBinaryVersion is the first byte of a binary State. Version 1 lacked
 // the canary and baseline serials (MetricState.C and B), version 2 the
-// trailing CanaryStale; both are still read, with those empty.
-const stateBinaryVersion = 3
+// trailing CanaryStale, version 3 the tail test's serials (MetricState.Tail
+// and TailLow); all are still read, with those empty.
+const stateBinaryVersion = 4
 
 // maxBinaryCount bounds the counts a binary State may declare, so that a
 // corrupt one cannot make UnmarshalBinary allocate without limit.
@@ -32,9 +33,15 @@ var errStateBinary = errors.New("analysis: malformed binary state")
 // byte (bit 0: LogBroken, bit 1: Signed), the Log, Up and Down serials
 // (stats.Serial.AppendBinary), SumC and SumB as IEEE 754 bits, the
 // canary and baseline block means (uvarint count, then the bits of each),
-// and the C and B serials; after the metrics, CanaryStale as a uvarint.
+// the C and B serials, and the Tail and TailLow serials; after the metrics, CanaryStale as a uvarint.
 func (st *State) AppendBinary(b []byte) ([]byte, error) {
-	b = append(b, stateBinaryVersion)
+	return st.appendBinary(b, stateBinaryVersion), nil
+}
+
+// appendBinary appends st in the layout of the given version (tests write
+// the older ones through it), leaving out what that version lacks.
+func (st *State) appendBinary(b []byte, version byte) []byte {
+	b = append(b, version)
 	b = binary.AppendUvarint(b, uint64(st.Looks))
 	b = binary.AppendUvarint(b, uint64(len(st.Metrics)))
 	for i := range st.Metrics {
@@ -56,11 +63,19 @@ func (st *State) AppendBinary(b []byte) ([]byte, error) {
 		b = binary.LittleEndian.AppendUint64(b, math.Float64bits(m.SumB))
 		b = appendFloats(b, m.BlocksC)
 		b = appendFloats(b, m.BlocksB)
-		b, _ = m.C.AppendBinary(b)
-		b, _ = m.B.AppendBinary(b)
+		if version >= 2 {
+			b, _ = m.C.AppendBinary(b)
+			b, _ = m.B.AppendBinary(b)
+		}
+		if version >= 4 {
+			b, _ = m.Tail.AppendBinary(b)
+			b, _ = m.TailLow.AppendBinary(b)
+		}
 	}
-	b = binary.AppendUvarint(b, uint64(st.CanaryStale))
-	return b, nil
+	if version >= 3 {
+		b = binary.AppendUvarint(b, uint64(st.CanaryStale))
+	}
+	return b
 }
 
 func appendFloats(b []byte, x []float64) []byte {
@@ -113,6 +128,12 @@ func (st *State) UnmarshalBinary(data []byte) error {
 			d.serial(&m.B)
 		} else {
 			m.C, m.B = stats.Serial{}, stats.Serial{}
+		}
+		if version >= 4 {
+			d.serial(&m.Tail)
+			d.serial(&m.TailLow)
+		} else {
+			m.Tail, m.TailLow = stats.Serial{}, stats.Serial{}
 		}
 		if d.err != nil {
 			return d.err

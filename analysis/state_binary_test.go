@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/canaryd/canaryd/stats"
@@ -36,6 +37,7 @@ func randomState(r *rand.Rand) *State {
 		m.Log, m.Up, m.Down = randomSerial(r), randomSerial(r), randomSerial(r)
 		m.SumC, m.SumB = r.Float64(), r.Float64()
 		m.C, m.B = randomSerial(r), randomSerial(r)
+		m.Tail, m.TailLow = randomSerial(r), randomSerial(r)
 		if r.IntN(2) == 0 {
 			for range r.IntN(40) + 1 {
 				m.BlocksC = append(m.BlocksC, r.NormFloat64())
@@ -93,6 +95,7 @@ func TestStateBinaryMatchesJudge(t *testing.T) {
 		st.Metrics[i].Log.LastMean = 1.5 // JSON cannot carry NaN in a Serial
 		st.Metrics[i].Up, st.Metrics[i].Down, st.Metrics[i].Log = stats.Serial{N: i}, stats.Serial{Sum: float64(i)}, stats.Serial{}
 		st.Metrics[i].C, st.Metrics[i].B = stats.Serial{N: 2 * i}, stats.Serial{Sum: 0.5}
+		st.Metrics[i].Tail, st.Metrics[i].TailLow = stats.Serial{N: 3 * i}, stats.Serial{Sum: -1}
 	}
 	b, _ := st.AppendBinary(nil)
 	var got State
@@ -106,19 +109,28 @@ func TestStateBinaryMatchesJudge(t *testing.T) {
 	}
 }
 
-// TestStateBinaryVersion2 reads a state written before CanaryStale
-// (version 2: the same layout without it).
-func TestStateBinaryVersion2(t *testing.T) {
+// TestStateBinaryOlderVersions reads states written before the tail
+// test's serials (version 3) and before CanaryStale (version 2): the
+// same layouts without them, read with them empty.
+func TestStateBinaryOlderVersions(t *testing.T) {
 	st := randomState(rand.New(rand.NewPCG(7, 8)))
-	st.CanaryStale = 0
-	b, _ := st.AppendBinary(nil)
-	v2 := append([]byte{2}, b[1:len(b)-1]...) // no trailing uvarint 0
-	got := State{CanaryStale: 5}
-	if err := got.UnmarshalBinary(v2); err != nil {
-		t.Fatal(err)
-	}
-	if again, _ := got.AppendBinary(nil); !bytes.Equal(again, b) {
-		t.Fatal("a version 2 state reads differently from its version 3 form")
+	for _, v := range []byte{2, 3} {
+		old := st.appendBinary(nil, v)
+		got := State{CanaryStale: 5}
+		if err := got.UnmarshalBinary(old); err != nil {
+			t.Fatalf("version %d: %v", v, err)
+		}
+		want := *st
+		want.Metrics = slices.Clone(st.Metrics)
+		for i := range want.Metrics {
+			want.Metrics[i].Tail, want.Metrics[i].TailLow = stats.Serial{}, stats.Serial{}
+		}
+		if v < 3 {
+			want.CanaryStale = 0
+		}
+		if again, _ := got.AppendBinary(nil); !bytes.Equal(again, want.appendBinary(nil, stateBinaryVersion)) {
+			t.Fatalf("a version %d state reads differently from its current form", v)
+		}
 	}
 }
 
@@ -197,14 +209,7 @@ func BenchmarkStateEncoding(b *testing.B) {
 // empty.
 func TestStateBinaryVersion1(t *testing.T) {
 	st := &State{Looks: 3, Metrics: []MetricState{{Name: "error_rate", Up: stats.Serial{N: 90, Sum: -0.5}, SumC: 0.25, SumB: 0.5}}}
-	v3, err := st.AppendBinary(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v2 := v3[:len(v3)-1] // without version 3's trailing CanaryStale
-	var empty stats.Serial
-	tail, _ := empty.AppendBinary(nil)
-	v1 := append([]byte{1}, v2[1:len(v2)-2*len(tail)]...)
+	v1 := st.appendBinary(nil, 1)
 	var got State
 	got.Metrics = []MetricState{{Name: "error_rate", C: stats.Serial{N: 7}}}
 	if err := got.UnmarshalBinary(v1); err != nil {

@@ -54,13 +54,13 @@ func TestLoadInvalid(t *testing.T) {
 			"testdata/invalid-types.yml:15: templates[0].metrics[0].critical: must be true or false, got a list",
 			`testdata/invalid-types.yml:16: templates[0].metrics[1]: must be a mapping of fields, got "not a metric"`,
 			`testdata/invalid-types.yml:18: templates[0].metrics[2].query: metric "memory": query template uses {{.Servce}}, which does not exist (known: .Service, .Namespace, .Role, .Version, .Interval, .Vars)`,
-			"testdata/invalid-types.yml:19: templates[0].metrics[2].confidence: unknown field (known: aggregate, allowed_change, burn_rate, critical, direction, dry_run, min_samples, name, nan_policy, query, scale, test, threshold, weight)",
+			"testdata/invalid-types.yml:19: templates[0].metrics[2].confidence: unknown field (known: aggregate, allowed_change, burn_rate, critical, direction, dry_run, min_samples, name, nan_policy, query, scale, shape, test, threshold, weight)",
 		}},
 		{"invalid-unknown-field.yml", []string{
 			"testdata/invalid-unknown-field.yml:4: templates[0].confidence: must be in (0.5, 1), got 1.5",
 			"testdata/invalid-unknown-field.yml:8: templates[0].metrics[0].alowed_change: unknown field (did you mean allowed_change?)",
 			"testdata/invalid-unknown-field.yml:11: templates[0].metrics[1].treshold: unknown field (did you mean threshold?)",
-			"testdata/invalid-unknown-field.yml:12: templates[0].metrics[1].colour: unknown field (known: aggregate, allowed_change, burn_rate, critical, direction, dry_run, min_samples, name, nan_policy, query, scale, test, threshold, weight)",
+			"testdata/invalid-unknown-field.yml:12: templates[0].metrics[1].colour: unknown field (known: aggregate, allowed_change, burn_rate, critical, direction, dry_run, min_samples, name, nan_policy, query, scale, shape, test, threshold, weight)",
 		}},
 		{"invalid-values.yml", []string{
 			"testdata/invalid-values.yml:4: templates[0].steps[1]: weights must increase, got 25 after 50",

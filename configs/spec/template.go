@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -160,6 +161,12 @@ type Metric struct {
 	NaNPolicy string `yaml:"nan_policy,omitempty"`
 	// Scale is auto (default), log or linear.
 	Scale string `yaml:"scale,omitempty"`
+	// Shape adds the tail test to the paired test (see package analysis):
+	// whether the canary's points beyond the margin outnumber the
+	// baseline's in the top tenth of the bad direction, which a location
+	// test misses when a tail splits off. Default: on for queries of
+	// histogram_quantile (latency percentiles), off otherwise.
+	Shape *bool `yaml:"shape,omitempty"`
 	// Aggregate combines several series per timestamp: sum, avg, min or
 	// max. Empty: more than one series is an error.
 	Aggregate string `yaml:"aggregate,omitempty"`
@@ -209,6 +216,15 @@ func (m *Metric) Margin() float64 {
 		return DefaultAllowedChange
 	}
 	return *m.AllowedChange
+}
+
+// ShapeTest reports whether the metric runs the tail test: Shape when
+// set, otherwise whether a paired metric's query is a histogram_quantile.
+func (m *Metric) ShapeTest() bool {
+	if m.Shape != nil {
+		return *m.Shape
+	}
+	return m.Test == TestPaired && strings.Contains(m.Query, "histogram_quantile")
 }
 
 // WeightOrDefault returns the metric's weight.
@@ -463,6 +479,9 @@ func (m *Metric) validate(path string, add func(path, format string, args ...any
 	}
 	if m.BurnRate != nil && m.Test != TestBurnRate {
 		add(path+".burn_rate", "only applies to test: burn-rate")
+	}
+	if m.Shape != nil && *m.Shape && m.Test != TestPaired {
+		add(path+".shape", "only applies to test: paired")
 	}
 	if m.Threshold != nil && m.Test != TestThreshold {
 		add(path+".threshold", "only applies to test: threshold")
