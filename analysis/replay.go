@@ -51,7 +51,18 @@ type ReplayResult struct {
 	Intervals []Judgement `json:"intervals"`
 	// Verdicts is parallel to Intervals.
 	Verdicts []ReplayVerdict `json:"verdicts"`
-	Final    Final           `json:"final"`
+	// Answers are the verdicts the answers to approval gates issued
+	// (ReplayAnswering), each with the interval it followed.
+	Answers []ReplayVerdict `json:"answers,omitempty"`
+	Final   Final           `json:"final"`
+}
+
+// ReplayAnswer is a person's answer to an approval gate in a replay,
+// given right after the judgement of Interval (0-based), as the daemon
+// takes one between two judgements.
+type ReplayAnswer struct {
+	Interval int `json:"interval"`
+	rollout.Approval
 }
 
 // Replay runs a recording through the judge and the template's rollout
@@ -59,19 +70,48 @@ type ReplayResult struct {
 // daemon would have live: it stops when the rollout ends (a rollback, the
 // last step's promotes, the lifetime), or, when the recording is shorter
 // than the rollout, at the recording's end with Final.RecordingEnded.
+//
+// A rollout that reaches an approval gate waits there as the daemon's
+// does when nobody answers: it holds until the gate's timeout.
 func Replay(ctx context.Context, t *spec.Template, rec *metrics.Recording) (*ReplayResult, error) {
+	return ReplayAnswering(ctx, t, rec, nil)
+}
+
+// ReplayAnswering is Replay with people answering the approval gates:
+// each answer is applied right after the judgement of its interval, in
+// order, through the rollout's Answer as the daemon applies one. An
+// answer the rollout refuses (no gate waits, the rollout has ended) is
+// an error.
+func ReplayAnswering(ctx context.Context, t *spec.Template, rec *metrics.Recording, answers []ReplayAnswer) (*ReplayResult, error) {
 	ro := rollout.New(rollout.PlanOf(t))
 	res := &ReplayResult{}
+	last := ReplayVerdict{}
+	var refused error
 	err := judgeRecording(ctx, t, rec, func(j *Judgement) bool {
 		d := j.Apply(&ro)
 		res.Intervals = append(res.Intervals, *j)
-		res.Verdicts = append(res.Verdicts, ReplayVerdict{Decision: d, Interval: j.Interval, Reason: d.Reason(j.Verdict, j.Reason)})
-		return !d.Final
+		last = ReplayVerdict{Decision: d, Interval: j.Interval, Reason: d.Reason(j.Verdict, j.Reason)}
+		res.Verdicts = append(res.Verdicts, last)
+		for i, a := range answers {
+			if a.Interval != j.Interval || ro.Done() {
+				continue
+			}
+			ad, err := ro.Answer(a.Approval)
+			if err != nil {
+				refused = fmt.Errorf("replay: answer %d (%s by %s after interval %d): %w", i, a.Action(), a.By, a.Interval, err)
+				return false
+			}
+			last = ReplayVerdict{Decision: ad, Interval: j.Interval, Reason: ad.Approval.Describe()}
+			res.Answers = append(res.Answers, last)
+		}
+		return !ro.Done()
 	})
+	if err == nil {
+		err = refused
+	}
 	if err != nil {
 		return nil, err
 	}
-	last := res.Verdicts[len(res.Verdicts)-1]
 	res.Final = Final{Verdict: last.Verdict, Interval: last.Interval, Reason: last.Reason, Outcome: ro.Position.Outcome,
 		Step: ro.Step(), Weight: ro.Weight(), Judgements: ro.Judgements()}
 	if ro.Done() {

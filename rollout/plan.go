@@ -13,6 +13,14 @@
 //     only passed on consecutive evidence;
 //   - rollback sets the weight to 0 and ends the rollout.
 //
+// A step may be gated by an approval (ApprovalGate): once the step before it has
+// passed, the rollout waits at its weight (holds, AwaitingApproval) until
+// a person answers (Rollout.Answer): an approval enters the step, a
+// denial rolls back. Judgements go on while it waits, so a rollback the
+// judge decides still rolls back, and a wait longer than the gate's
+// timeout ends the rollout with the gate's OnTimeout. Judgements spent
+// waiting do not count towards MaxJudgements.
+//
 // A rollout that reaches MaxJudgements without ending ends with the
 // configured LifetimeOutcome, and so does one whose judgement asks to
 // expire early (Expire: the canary's series stale for too long); an abort
@@ -67,6 +75,8 @@ type Plan struct {
 	MaxJudgements int
 	// LifetimeOutcome is "rollback", "hold" or "promote".
 	LifetimeOutcome string
+	// Gates are the steps that wait for an approval, in no order.
+	Gates []ApprovalGate `json:",omitempty"`
 }
 
 // PlanOf returns the rollout plan of template t (loaded by package
@@ -77,7 +87,17 @@ func PlanOf(t *spec.Template) Plan {
 		JudgementsPerStep: t.JudgementsPerStep,
 		MaxJudgements:     t.MaxJudgements(),
 		LifetimeOutcome:   t.LifetimeOutcome,
+		Gates:             gatesOf(t),
 	}
+}
+
+// gatesOf returns the approval gates of template t.
+func gatesOf(t *spec.Template) []ApprovalGate {
+	var gs []ApprovalGate
+	for _, a := range t.Approvals {
+		gs = append(gs, ApprovalGate{Step: a.Step - 1, Timeout: a.TimeoutJudgements(t.Interval), OnTimeout: a.OnTimeout})
+	}
+	return gs
 }
 
 // Position is where a rollout stands; it is part of an analysis' state.
@@ -86,6 +106,12 @@ type Position struct {
 	Promotes   int     `json:"promotes"` // consecutive promotes at Step
 	Judgements int     `json:"judgements"`
 	Outcome    Outcome `json:"outcome,omitempty"`
+	// Awaiting says the rollout waits at Step for an approval to enter the
+	// next step, for Waiting judgements so far; Waited counts every
+	// judgement spent waiting, which the lifetime does not count.
+	Awaiting bool `json:"awaiting,omitempty"`
+	Waiting  int  `json:"waiting,omitempty"`
+	Waited   int  `json:"waited,omitempty"`
 }
 
 // Decision is what one verdict does to the traffic: the rollout's part of
@@ -101,12 +127,24 @@ type Decision struct {
 	Verdict Verdict `json:"verdict"`
 	Final   bool    `json:"final"`
 	Outcome Outcome `json:"outcome,omitempty"`
+	// AwaitingApproval says the rollout holds for an approval to enter
+	// the next step.
+	AwaitingApproval bool `json:"awaiting_approval,omitempty"`
+	// Approval is the approval or denial the decision carries out.
+	Approval *Approval `json:"approval,omitempty"`
+
+	// note says why the rollout did not do what the judgement said (a
+	// gate); Reason puts it first.
+	note string
 }
 
 // Reason returns the reason the verdict acted on goes out with: the
 // judgement's own (reason, for a judged verdict judged), or, when the
 // lifetime overrode the judgement, a reason that says so.
 func (d *Decision) Reason(judged Verdict, reason string) string {
+	if d.note != "" {
+		return d.note + " (judged " + string(judged) + ": " + reason + ")"
+	}
 	if d.Verdict != judged {
 		return "lifetime reached: " + string(d.Verdict) + " (judged " + string(judged) + ": " + reason + ")"
 	}
@@ -134,8 +172,11 @@ func (p Plan) Next(pos Position, v Verdict) (Position, Decision) {
 		return pos, d
 	}
 	pos.Judgements++
+	if pos.Awaiting {
+		return p.await(pos, d, v, false)
+	}
 	per := max(p.JudgementsPerStep, 1)
-	expired := p.MaxJudgements > 0 && pos.Judgements >= p.MaxJudgements
+	expired := p.MaxJudgements > 0 && pos.Judgements-pos.Waited >= p.MaxJudgements
 	if expired && v != Rollback {
 		// The last judgement the lifetime allows: it decides only if it
 		// would end the rollout anyway.
@@ -179,7 +220,7 @@ func (p Plan) lifetimeOutcome(pos Position, d *Decision) (Position, Verdict, boo
 		v = Promote
 		pos.Step, pos.Promotes = len(p.Steps)-1, per-1
 	case "hold":
-		pos.Outcome = Expired
+		pos.Outcome, pos.Awaiting, pos.Waiting = Expired, false, 0
 		d.Verdict, d.NextWeight, d.Final, d.Outcome = Hold, d.Weight, true, Expired
 		return pos, Hold, true
 	default:
@@ -195,7 +236,7 @@ func (p Plan) apply(pos Position, d Decision, v Verdict) (Position, Decision) {
 	per := max(p.JudgementsPerStep, 1)
 	switch v {
 	case Rollback:
-		pos.Outcome = RolledBack
+		pos.Outcome, pos.Awaiting, pos.Waiting = RolledBack, false, 0
 		d.NextWeight, d.Final, d.Outcome = 0, true, RolledBack
 	case Promote:
 		pos.Promotes++
@@ -205,6 +246,11 @@ func (p Plan) apply(pos Position, d Decision, v Verdict) (Position, Decision) {
 				pos.Outcome = Succeeded
 				d.NextWeight, d.Final, d.Outcome = 100, true, Succeeded
 				return pos, d
+			}
+			if g := p.gate(pos.Step + 1); g != nil {
+				// The step passed; the next waits for a person.
+				pos.Awaiting = true
+				return p.await(pos, d, v, true)
 			}
 			pos.Step++
 		}
@@ -220,7 +266,7 @@ func (p Plan) apply(pos Position, d Decision, v Verdict) (Position, Decision) {
 func (p Plan) Abort(pos Position) (Position, Decision) {
 	d := Decision{Step: pos.Step + 1, Weight: p.Weight(pos), Verdict: Rollback, Final: true, Outcome: Aborted}
 	if pos.Outcome == Running {
-		pos.Outcome = Aborted
+		pos.Outcome, pos.Awaiting, pos.Waiting = Aborted, false, 0
 	} else {
 		d.Outcome = pos.Outcome
 	}

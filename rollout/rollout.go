@@ -12,6 +12,8 @@ type Rollout struct {
 	Position Position `json:"position"`
 	// Seq counts the verdicts issued: one per judgement, and an abort's.
 	Seq int `json:"seq"`
+	// Approvals are the answers to its approval gates, in order.
+	Approvals []Approval `json:"approvals,omitempty"`
 }
 
 // New returns a rollout of plan p at its first step.

@@ -103,7 +103,8 @@ type pastVerdict struct {
 	reason             string
 	seq, step          int32
 	verdict, outcome   uint8 // indexes in pastVerdicts and pastOutcomes
-	final              bool
+	final, awaiting    bool
+	approval           *rollout.Approval
 }
 
 // pastVerdicts and pastOutcomes are the values a past verdict can hold.
@@ -120,7 +121,8 @@ func pastOf(v *Verdict, prev *pastVerdict) (pastVerdict, error) {
 		return pastVerdict{}, fmt.Errorf("verdict %s: unknown verdict %q or outcome %q", v.MsgID(), v.Verdict, v.Outcome)
 	}
 	p := pastVerdict{weight: v.Weight, nextWeight: v.NextWeight, score: v.Score, issued: v.IssuedAt.UnixNano(),
-		reason: string(reason), seq: int32(v.Seq), step: int32(v.Step), verdict: uint8(vi), outcome: uint8(oi), final: v.Final}
+		reason: string(reason), seq: int32(v.Seq), step: int32(v.Step), verdict: uint8(vi), outcome: uint8(oi), final: v.Final,
+		awaiting: v.AwaitingApproval, approval: v.Approval}
 	if prev != nil && prev.reason == p.reason {
 		p.reason = prev.reason
 	}
@@ -151,6 +153,17 @@ func (p *pastVerdict) appendJSON(b []byte) ([]byte, error) {
 	if o := pastOutcomes[p.outcome]; o != "" {
 		b = append(b, `,"outcome":`...)
 		b = strconv.AppendQuote(b, string(o))
+	}
+	if p.awaiting {
+		b = append(b, `,"awaiting_approval":true`...)
+	}
+	if p.approval != nil {
+		a, err := json.Marshal(p.approval)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, `,"approval":`...)
+		b = append(b, a...)
 	}
 	b = append(b, `,"score":`...)
 	b = p.score.AppendJSON(b)
@@ -217,14 +230,17 @@ type historyEntry struct {
 	Verdict    analysis.Verdict `json:"verdict"`
 	Final      bool             `json:"final,omitempty"`
 	Outcome    rollout.Outcome  `json:"outcome,omitempty"`
-	Score      analysis.Float   `json:"score"`
-	Reason     string           `json:"reason"`
-	IssuedAt   time.Time        `json:"issued_at"`
+	// AwaitingApproval and Approval: see message.Verdict.
+	AwaitingApproval bool              `json:"awaiting_approval,omitempty"`
+	Approval         *rollout.Approval `json:"approval,omitempty"`
+	Score            analysis.Float    `json:"score"`
+	Reason           string            `json:"reason"`
+	IssuedAt         time.Time         `json:"issued_at"`
 }
 
 func encodeHistoryEntry(v *Verdict) ([]byte, error) {
 	return json.Marshal(historyEntry{Seq: v.Seq, Step: v.Step, Weight: v.Weight, NextWeight: v.NextWeight, Verdict: v.Verdict,
-		Final: v.Final, Outcome: v.Outcome, Score: v.Score, Reason: v.Reason, IssuedAt: v.IssuedAt})
+		Final: v.Final, Outcome: v.Outcome, AwaitingApproval: v.AwaitingApproval, Approval: v.Approval, Score: v.Score, Reason: v.Reason, IssuedAt: v.IssuedAt})
 }
 
 // MarshalJSON encodes r as the bucket stores it.

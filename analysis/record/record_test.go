@@ -88,7 +88,11 @@ func TestPastVerdictJSON(t *testing.T) {
 		v := Verdict{Message: message.Verdict{Seq: r.IntN(1e6), Step: r.IntN(10), Weight: floats[r.IntN(len(floats))], NextWeight: floats[r.IntN(len(floats))],
 			Verdict: verdicts[r.IntN(3)], Final: r.IntN(2) == 0, Outcome: outcomes[r.IntN(len(outcomes))],
 			Score: analysis.Float(scores[r.IntN(len(scores))]), Reason: reasons[r.IntN(len(reasons))],
-			IssuedAt: time.Unix(r.Int64N(4e9), r.Int64N(1e9)).UTC()}}
+			IssuedAt: time.Unix(r.Int64N(4e9), r.Int64N(1e9)).UTC(), AwaitingApproval: r.IntN(2) == 0}}
+		if r.IntN(3) == 0 {
+			v.Approval = &rollout.Approval{Step: r.IntN(5), Approved: r.IntN(2) == 0, By: reasons[r.IntN(len(reasons))],
+				Reason: reasons[r.IntN(len(reasons))], At: time.Unix(r.Int64N(4e9), 0).UTC(), Seq: r.IntN(100)}
+		}
 		want, err := encodeHistoryEntry(&v)
 		if err != nil {
 			t.Fatal(err)

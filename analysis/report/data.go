@@ -2,6 +2,7 @@ package report
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"time"
 
@@ -65,6 +66,10 @@ type Judgement struct {
 	Reason     string
 	Metrics    []analysis.MetricResult
 	IssuedAt   time.Time
+	// AwaitingApproval says the rollout held for an approval; Approval is
+	// the approval or denial the verdict carried out (Interval -1).
+	AwaitingApproval bool
+	Approval         *rollout.Approval
 }
 
 // Summary is one analysis as the index page lists it.
@@ -159,6 +164,8 @@ func FromReplay(r Replay) *Data {
 			Score:      j.Score,
 			Reason:     v.Reason,
 			Metrics:    j.Metrics,
+
+			AwaitingApproval: v.AwaitingApproval,
 		}
 		if k, ok := slices.BinarySearchFunc(rec.Intervals, v.Interval, func(iv metrics.RecordedInterval, idx int) int { return iv.Index - idx }); ok {
 			e.Start, e.End = rec.Intervals[k].Start, rec.Intervals[k].End
@@ -166,6 +173,11 @@ func FromReplay(r Replay) *Data {
 		judged[v.Interval] = true
 		d.Timeline = append(d.Timeline, e)
 	}
+	for _, v := range r.Result.Answers {
+		d.Timeline = append(d.Timeline, Judgement{Seq: v.Seq, Interval: -1, Step: v.Step, Weight: v.Weight, NextWeight: v.NextWeight,
+			Verdict: v.Verdict, Final: v.Final, Outcome: v.Outcome, Score: analysis.Float(math.NaN()), Reason: v.Reason, Approval: v.Approval})
+	}
+	slices.SortFunc(d.Timeline, func(a, b Judgement) int { return cmp.Compare(a.Seq, b.Seq) })
 	series := &metrics.Recording{Version: rec.Version, Meta: rec.Meta}
 	for _, iv := range rec.Intervals {
 		if judged[iv.Index] {

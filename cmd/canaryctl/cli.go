@@ -17,6 +17,8 @@ type command struct {
 // commands lists every subcommand by name.
 func commands() map[string]command {
 	return map[string]command{
+		"approve":      {"approve the step an analysis waits at (a running canaryd's API)", runApprove("approve")},
+		"deny":         {"deny the step an analysis waits at: the canary rolls back", runApprove("deny")},
 		"compare":      {"compare a canary sample with a baseline sample (Mann-Whitney U, Hodges-Lehmann)", runCompare},
 		"check-config": {"validate config files and list every problem with its line", runCheckConfig},
 		"judge":        {"judge one set of baseline and canary samples with a template", runJudge},

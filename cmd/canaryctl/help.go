@@ -10,6 +10,25 @@ import (
 // helps holds what each subcommand's --help says before its flags: what it
 // does and an example to start from.
 var helps = map[string]string{
+	"approve": `usage: canaryctl approve ID --by NAME [flags]
+
+Approve the step analysis ID waits at (a template's approvals): the rollout
+enters it at once and the verdict that says so goes out, with who approved
+and why. Approving again changes nothing and prints the first answer;
+approving an analysis that does not wait, or has ended, is refused.
+
+Example:
+  canaryctl approve --url http://canaryd:9780 --by ann --reason "dashboards fine" checkout-7f3a
+`,
+	"deny": `usage: canaryctl deny ID --by NAME [flags]
+
+Deny the step analysis ID waits at: the canary rolls back (weight 0) and
+the verdict that says so goes out, with who denied and why. A rollback the
+judge has already decided cannot be denied: the rollout has ended.
+
+Example:
+  canaryctl deny --url http://canaryd:9780 --by ann --reason "change freeze" checkout-7f3a
+`,
 	"compare": `usage: canaryctl compare --baseline FILE --canary FILE [flags]
 
 Compare two samples: the Mann-Whitney U test of the canary against the

@@ -259,6 +259,11 @@ func TestREADME(t *testing.T) {
 			if _, err := configs.Load(b.text + "templates: [{name: t, metrics: [{name: m, query: up}]}]\n"); err != nil {
 				t.Errorf("README:%d: the config fragment does not load: %v", b.line, err)
 			}
+		case b.lang == "yaml" && strings.HasPrefix(b.text, "templates:"):
+			// A config example of templates: it must load as it is.
+			if _, err := configs.Load(b.text); err != nil {
+				t.Errorf("README:%d: the config example does not load: %v", b.line, err)
+			}
 		case b.lang == "yaml":
 			checkRecipe(t, b, base)
 		case b.lang == "go":

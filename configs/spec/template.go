@@ -76,6 +76,8 @@ const (
 	DefaultSLOObjective      = 0.999
 	DefaultMaxSampleAge      = model.Duration(time.Minute)
 	DefaultMaxCanaryStale    = model.Duration(5 * time.Minute)
+	DefaultApprovalTimeout   = model.Duration(time.Hour)
+	DefaultApprovalOnTimeout = OutcomeRollback
 )
 
 // Template is how one kind of service is analysed: deploy events name it.
@@ -116,6 +118,9 @@ type Template struct {
 	// LifetimeOutcome is the final verdict of an analysis that reaches its
 	// lifetime without ending: rollback (default), hold or promote.
 	LifetimeOutcome string `yaml:"lifetime_outcome,omitempty"`
+	// Approvals are the steps a person must approve before the rollout
+	// moves to them (package rollout waits there; see Approval).
+	Approvals []Approval `yaml:"approvals,omitempty"`
 	// Confidence is 1 − α, where α bounds the probability of rolling back
 	// a canary whose every metric is within its allowed change, over all
 	// metrics and all judgements of the analysis together.
@@ -125,6 +130,33 @@ type Template struct {
 	MinSamples int      `yaml:"min_samples,omitempty"`
 	Scoring    Scoring  `yaml:"scoring,omitempty"`
 	Metrics    []Metric `yaml:"metrics"`
+}
+
+// Approval gates one rollout step: once the step before it has passed,
+// the rollout waits at its current weight for a person to approve (the
+// rollout moves on) or deny (it rolls back). Judgements go on meanwhile,
+// so a regression still rolls back; after Timeout without an answer the
+// rollout ends with OnTimeout.
+type Approval struct {
+	// Step is the 1-based step the approval lets the rollout enter: 2 to
+	// len(steps) (the first step's weight is set when the analysis starts).
+	Step int `yaml:"step"`
+	// Timeout is how long the rollout waits, counted in judgements
+	// (rounded up to whole intervals). Default 1h.
+	Timeout model.Duration `yaml:"timeout,omitempty"`
+	// OnTimeout is what ends a wait that timed out: rollback (default)
+	// sets the weight to 0; hold keeps the current weight and ends the
+	// rollout as expired.
+	OnTimeout string `yaml:"on_timeout,omitempty"`
+}
+
+// TimeoutJudgements returns how many judgements an approval waits:
+// Timeout rounded up to whole intervals, at least 1.
+func (a *Approval) TimeoutJudgements(interval model.Duration) int {
+	if interval <= 0 {
+		return 1
+	}
+	return max(1, int((a.Timeout+interval-1)/interval))
 }
 
 // Scoring holds the score thresholds: promote at or above Pass, roll back
@@ -288,6 +320,15 @@ func (t *Template) SetDefaults() {
 	if t.MaxCanaryStale == 0 {
 		t.MaxCanaryStale = DefaultMaxCanaryStale
 	}
+	for i := range t.Approvals {
+		a := &t.Approvals[i]
+		if a.Timeout == 0 {
+			a.Timeout = DefaultApprovalTimeout
+		}
+		if a.OnTimeout == "" {
+			a.OnTimeout = DefaultApprovalOnTimeout
+		}
+	}
 	if t.Confidence == 0 {
 		t.Confidence = DefaultConfidence
 	}
@@ -393,6 +434,27 @@ func (t *Template) Validate(path string, add func(path, format string, args ...a
 	case OutcomeRollback, OutcomeHold, OutcomePromote:
 	default:
 		add(path+".lifetime_outcome", "must be rollback, hold or promote, got %q", t.LifetimeOutcome)
+	}
+	gated := map[int]bool{}
+	for i, a := range t.Approvals {
+		ap := fmt.Sprintf("%s.approvals[%d]", path, i)
+		if a.Step < 2 || a.Step > len(t.Steps) {
+			add(ap+".step", "must be a step from 2 to %d (the steps' count), got %d", len(t.Steps), a.Step)
+		} else if gated[a.Step] {
+			add(ap+".step", "step %d already has an approval", a.Step)
+		}
+		gated[a.Step] = true
+		if a.Timeout < 0 {
+			add(ap+".timeout", "must be positive, got %s", a.Timeout)
+		}
+		switch a.OnTimeout {
+		case OutcomeRollback, OutcomeHold:
+		default:
+			add(ap+".on_timeout", "must be rollback or hold, got %q", a.OnTimeout)
+		}
+	}
+	if len(t.Approvals) > 0 && t.LifetimeOutcome == OutcomePromote {
+		add(path+".lifetime_outcome", "promote would pass the approvals without a person; use rollback or hold with approvals")
 	}
 	if !(t.Confidence > 0.5 && t.Confidence < 1) {
 		add(path+".confidence", "must be in (0.5, 1), got %v", t.Confidence)

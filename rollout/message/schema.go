@@ -38,6 +38,13 @@ var schemaSpecs = []schemaSpec{
 	{file: "verdict.schema.json", title: "canaryd verdict",
 		description: "Published on canary.verdict.<namespace>.<service> after every judgement, message id <analysis_id>-<seq>.",
 		typ:         reflect.TypeFor[Verdict]()},
+	{file: "approval-request.schema.json", title: "canaryd approval request",
+		description: "Answers an approval gate: the body of POST /api/v1/analyses/{id}/approve or /deny, or a request on " +
+			"canary.approval.<namespace>.<service> (with action, and analysis_id unless one analysis of the service waits).",
+		typ: reflect.TypeFor[ApprovalRequest](), closed: true, required: []string{"by"}},
+	{file: "approval-reply.schema.json", title: "canaryd approval reply",
+		description: "The reply to a request on canary.approval.<namespace>.<service>.",
+		typ:         reflect.TypeFor[ApprovalReply]()},
 	{file: "rejection.schema.json", title: "canaryd rejection",
 		description: "Published on canary.rejected.<namespace>.<service> for a deploy event that cannot start an analysis.",
 		typ:         reflect.TypeFor[Rejection]()},
@@ -101,6 +108,8 @@ func schemaOf(t reflect.Type) map[string]any {
 		return map[string]any{"type": "integer"}
 	case reflect.Float64:
 		return map[string]any{"type": "number"}
+	case reflect.Pointer:
+		return schemaOf(t.Elem()) // omitempty leaves out a nil
 	case reflect.Slice:
 		return map[string]any{"type": "array", "items": schemaOf(t.Elem())}
 	case reflect.Array:

@@ -32,6 +32,13 @@ type Verdict struct {
 	// Final is set on an analysis' last verdict, with its Outcome.
 	Final   bool            `json:"final"`
 	Outcome rollout.Outcome `json:"outcome,omitempty"`
+	// AwaitingApproval says the rollout holds for a person's approval to
+	// enter the next step (POST /api/v1/analyses/{id}/approve, or
+	// canary.approval.<namespace>.<service>).
+	AwaitingApproval bool `json:"awaiting_approval,omitempty"`
+	// Approval is the approval or denial this verdict carries out: who,
+	// when and why.
+	Approval *rollout.Approval `json:"approval,omitempty"`
 	// Score is the judgement's score (0 to 100; null when nothing was
 	// judged) and Reason why it decided so.
 	Score    analysis.Float          `json:"score"`
@@ -47,18 +54,20 @@ type Verdict struct {
 // same at every judgement; the analysis shows them once).
 func NewVerdict(id, service, namespace string, d rollout.Decision, j *analysis.Judgement, now time.Time) Verdict {
 	v := Verdict{
-		AnalysisID: id,
-		Service:    service,
-		Namespace:  namespace,
-		Seq:        d.Seq,
-		Step:       d.Step,
-		Weight:     d.Weight,
-		NextWeight: d.NextWeight,
-		Verdict:    d.Verdict,
-		Final:      d.Final,
-		Outcome:    d.Outcome,
-		IssuedAt:   now.UTC(),
-		Metrics:    []analysis.MetricResult{},
+		AnalysisID:       id,
+		Service:          service,
+		Namespace:        namespace,
+		Seq:              d.Seq,
+		Step:             d.Step,
+		Weight:           d.Weight,
+		NextWeight:       d.NextWeight,
+		Verdict:          d.Verdict,
+		Final:            d.Final,
+		Outcome:          d.Outcome,
+		IssuedAt:         now.UTC(),
+		AwaitingApproval: d.AwaitingApproval,
+		Approval:         d.Approval,
+		Metrics:          []analysis.MetricResult{},
 	}
 	if j != nil {
 		v.Score = j.Score

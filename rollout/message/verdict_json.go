@@ -46,6 +46,18 @@ func (v *Verdict) AppendJSON(b []byte) ([]byte, error) {
 		b = append(b, `,"outcome":`...)
 		b = AppendJSONString(b, string(v.Outcome))
 	}
+	if v.AwaitingApproval {
+		b = append(b, `,"awaiting_approval":true`...)
+	}
+	if v.Approval != nil {
+		// Rare (an approval's own verdict): encoding/json is fine.
+		a, err := json.Marshal(v.Approval)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, `,"approval":`...)
+		b = append(b, a...)
+	}
 	b = append(b, `,"score":`...)
 	b = v.Score.AppendJSON(b)
 	b = append(b, `,"reason":`...)

@@ -62,6 +62,12 @@ func fillRandom(t *testing.T, r *rand.Rand, v reflect.Value) {
 			default:
 				t.Fatalf("field %s: no random values for %s", sf.Name, f.Type())
 			}
+		case reflect.Pointer:
+			if r.IntN(2) == 0 {
+				p := reflect.New(f.Type().Elem())
+				fillRandom(t, r, p.Elem())
+				f.Set(p)
+			}
 		case reflect.Struct:
 			if f.Type() != reflect.TypeOf(time.Time{}) {
 				t.Fatalf("field %s: no random values for %s", sf.Name, f.Type())

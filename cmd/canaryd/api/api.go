@@ -77,6 +77,8 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/analyses/{id}/gate", a.postGate)
 	mux.HandleFunc("POST /api/v1/flagger/pre-rollout", a.flaggerPreRollout)
 	mux.HandleFunc("POST /api/v1/flagger/confirm-traffic-increase", a.flaggerConfirmTrafficIncrease)
+	mux.HandleFunc("POST /api/v1/analyses/{id}/approve", a.postAnswer(true))
+	mux.HandleFunc("POST /api/v1/analyses/{id}/deny", a.postAnswer(false))
 	mux.HandleFunc("POST /api/v1/flagger/confirm-promotion", a.flaggerConfirmPromotion)
 	mux.HandleFunc("POST /api/v1/flagger/rollback", a.flaggerRollback)
 	pages := report.Handler(reportSource{a}, a.opts.Logger, a.opts.Clock.Now)
@@ -191,6 +193,10 @@ type AnalysisView struct {
 	NextDue    *time.Time      `json:"next_judgement_due,omitempty"`
 	Owner      string          `json:"owner,omitempty"`
 	Latest     *record.Verdict `json:"latest_verdict,omitempty"`
+	// AwaitingApproval is the step the rollout waits to enter, for a
+	// person's approval; Approvals are the answers given so far.
+	AwaitingApproval int                `json:"awaiting_approval_step,omitempty"`
+	Approvals        []rollout.Approval `json:"approvals,omitempty"`
 	// History holds the latest verdicts, oldest first (detail view only).
 	History []record.Verdict `json:"history,omitempty"`
 	// Queries are the PromQL queries of every metric, as the analysis
@@ -248,6 +254,8 @@ func viewOf(r *record.Record, detail bool) AnalysisView {
 		Owner:      r.Lease.Owner,
 		Latest:     r.Latest(),
 	}
+	v.AwaitingApproval, _ = r.Awaiting()
+	v.Approvals = r.Approvals
 	if !r.Done() {
 		due := r.NextDue().UTC()
 		v.NextDue = &due

@@ -114,9 +114,9 @@ func timelineOf(r *record.Record) []report.Judgement {
 		j := report.Judgement{
 			Seq: v.Seq, Interval: -1, Step: v.Step, Weight: v.Weight, NextWeight: v.NextWeight,
 			Verdict: v.Verdict, Final: v.Final, Outcome: v.Outcome, Score: v.Score, Reason: v.Reason,
-			Metrics: v.Metrics, IssuedAt: v.IssuedAt,
+			Metrics: v.Metrics, IssuedAt: v.IssuedAt, AwaitingApproval: v.AwaitingApproval, Approval: v.Approval,
 		}
-		if v.Outcome != rollout.Aborted && k >= 0 {
+		if v.Outcome != rollout.Aborted && v.Approval == nil && k >= 0 {
 			j.Interval = k
 			j.Start = r.Start.Add(time.Duration(k) * r.Interval)
 			j.End = j.Start.Add(r.Interval)

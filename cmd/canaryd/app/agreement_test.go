@@ -17,6 +17,7 @@ import (
 	"github.com/canaryd/canaryd/analysis/report"
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/rollout"
 	"github.com/canaryd/canaryd/rollout/message"
 	"github.com/canaryd/canaryd/stats/oracle"
 )
@@ -43,6 +44,9 @@ var agreementPlans = map[string]string{
 	"stepped":  "    steps: [10, 25, 50, 100]\n    judgements_per_step: 2\n",
 	"long":     "    steps: [10, 50, 100]\n    judgements_per_step: 4\n",
 	"expiring": "    steps: [10, 100]\n    judgements_per_step: 3\n    lifetime: 20m\n    lifetime_outcome: promote\n",
+	// Nobody answers: the rollout waits at the gate, holding, until the
+	// timeout (3 judgements) rolls it back.
+	"gated": "    steps: [10, 50, 100]\n    approvals:\n      - step: 2\n        timeout: 15m\n",
 }
 
 // agreementRecordings returns every recording in testdata/ and the first
@@ -100,8 +104,9 @@ func agreementRecordings(t *testing.T) map[string]*metrics.Recording {
 	return recs
 }
 
-// agreementConfig is the recordings' config with one template per plan.
-func agreementConfig(t *testing.T) string {
+// agreementBlock is the recordings' template after its name and
+// interval: its metrics and settings.
+func agreementBlock(t *testing.T) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "..", "testdata", "recordings", "config.yml"))
 	if err != nil {
@@ -112,10 +117,17 @@ func agreementConfig(t *testing.T) string {
 	if !ok || !strings.HasPrefix(block, head) {
 		t.Fatalf("testdata/recordings/config.yml no longer starts its template with %q", head)
 	}
+	return strings.TrimPrefix(block, head)
+}
+
+// agreementConfig is the recordings' config with one template per plan.
+func agreementConfig(t *testing.T) string {
+	t.Helper()
+	block := agreementBlock(t)
 	var sb strings.Builder
 	sb.WriteString("global:\n  prometheus:\n    url: http://127.0.0.1:9\ntemplates:\n")
 	for name, plan := range agreementPlans {
-		sb.WriteString("  - name: " + name + "\n    interval: 5m\n" + plan + strings.TrimPrefix(block, head))
+		sb.WriteString("  - name: " + name + "\n    interval: 5m\n" + plan + block)
 	}
 	return sb.String()
 }
@@ -203,8 +215,14 @@ func TestDaemonReplayReportAgree(t *testing.T) {
 		if strings.HasPrefix(last.Reason, "lifetime reached") {
 			endings["lifetime"] = true
 		}
+		if strings.HasPrefix(last.Reason, "no approval to enter") {
+			endings["approval timeout"] = true
+		}
+		for _, v := range r.got {
+			endings["awaiting approval"] = endings["awaiting approval"] || v.AwaitingApproval
+		}
 	}
-	for _, want := range []string{"succeeded", "rolled_back", "recording ended", "lifetime"} {
+	for _, want := range []string{"succeeded", "rolled_back", "recording ended", "lifetime", "awaiting approval", "approval timeout"} {
 		if !endings[want] {
 			t.Errorf("no run ended by %s (endings: %v)", want, endings)
 		}
@@ -289,7 +307,9 @@ func timelineKey(j *report.Judgement, withMetrics bool) string {
 		Score               analysis.Float
 		Reason              string
 		Metrics             []analysis.MetricResult
-	}{j.Seq, j.Interval, j.Step, j.Weight, j.NextWeight, j.Verdict, j.Final, string(j.Outcome), j.Score, j.Reason, ms})
+		AwaitingApproval    bool
+		Approval            *rollout.Approval
+	}{j.Seq, j.Interval, j.Step, j.Weight, j.NextWeight, j.Verdict, j.Final, string(j.Outcome), j.Score, j.Reason, ms, j.AwaitingApproval, j.Approval})
 	if err != nil {
 		return err.Error()
 	}

@@ -313,6 +313,11 @@ func (a *App) Start(ctx context.Context) (err error) {
 		return err
 	}
 	a.onStop("deploy consumer", stopConsume)
+	stopApprovals, err := a.runner.ServeApprovals(nc)
+	if err != nil {
+		return err
+	}
+	a.onStop("approvals", stopApprovals)
 
 	if a.opts.ListenAddress != "" {
 		if err := a.serveHTTP(); err != nil {
