@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -19,10 +20,12 @@ import (
 //	by.<namespace>.<service>.<state>.<cursor>
 //
 // where cursor is <created, Unix nanoseconds, 19 digits>-<id>, so that
-// the bucket's subject index finds the analyses of a service, a namespace
-// or a state, in creation order, without reading a record. The key's
-// value is the id; what a listing shows is read from the records it
-// names, a page at a time.
+// the keys alone say which analyses a service, a namespace or a state
+// has, in creation order, without reading a record. Each replica keeps
+// them in memory (WatchIndex: a watch of by.>, a few hundred bytes per
+// analysis), so that finding asks nothing of the server. The key's value
+// is the id; what a listing shows is read from the records it names, a
+// page at a time.
 const IndexPrefix = "by."
 
 // Running is the state of an analysis not yet ended (rollout.Rollout's
@@ -70,48 +73,181 @@ func (s *Store) Index(ctx context.Context, r *Record) error {
 	if err != nil {
 		return fmt.Errorf("index analysis %s: %w", r.ID, err)
 	}
+	s.index.put(indexKey(r.Event.Namespace, r.Event.Service, state, cursor))
 	if state == Running {
 		r.indexed = state
 		return nil
 	}
-	// Purged from the stream, not deleted: a deleted key leaves a marker
-	// that the subject index would still list.
-	running := s.subjects + indexKey(r.Event.Namespace, r.Event.Service, Running, cursor)
+	// A purge, which watchers see (and the cache with them); its marker
+	// leaves with the bucket's TTL.
+	runningKey := indexKey(r.Event.Namespace, r.Event.Service, Running, cursor)
 	err = bus.Retry(ctx, bus.ElectionWait, func(ctx context.Context) error {
-		return s.stream.Purge(ctx, jetstream.WithPurgeSubject(running))
+		return s.kv.Purge(ctx, runningKey)
 	})
 	if err != nil {
 		return fmt.Errorf("index analysis %s: drop its running key: %w", r.ID, err)
 	}
+	s.index.remove(runningKey)
 	r.indexed = state
 	return nil
 }
 
 // Find lists the index's entries of the analyses in namespace, of service
-// and in state ("" for any), in creation order, from the bucket's subject
-// index: no record is read.
-func (s *Store) Find(ctx context.Context, namespace, service, state string) ([]Entry, error) {
-	orAll := func(v string) string {
-		if v == "" {
-			return "*"
-		}
-		return v
+// and in state ("" for any), in creation order, from the copy of the
+// index WatchIndex keeps: no record is read, and nothing is asked of the
+// server. It lists at most limit (0: no bound) entries after the cursor
+// after ("" from the first), and says whether more follow.
+func (s *Store) Find(ctx context.Context, namespace, service, state, after string, limit int) ([]Entry, bool, error) {
+	if err := s.index.wait(ctx); err != nil {
+		return nil, false, fmt.Errorf("find analyses: %w", err)
 	}
-	filter := s.subjects + indexKey(orAll(namespace), orAll(service), orAll(state), "*")
-	subjects, err := s.subjectsOf(ctx, filter)
+	out, more := s.index.find(namespace, service, state, after, limit)
+	return out, more, nil
+}
+
+// Forget drops an index entry whose analysis has left the bucket (its
+// TTL), which no watcher is told of.
+func (s *Store) Forget(e Entry) {
+	s.index.remove(indexKey(e.Namespace, e.Service, e.State, e.Cursor))
+}
+
+// WatchIndex keeps a copy of the index in memory, from the bucket's
+// current keys and every change after, until stop is called; it returns
+// once the copy holds every current key (or ctx ends first).
+func (s *Store) WatchIndex(ctx context.Context) (stop func(), err error) {
+	life, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	// A bucket just made R3 may still be electing its leader.
+	var w jetstream.KeyWatcher
+	err = bus.Retry(ctx, bus.ElectionWait, func(context.Context) (err error) {
+		w, err = s.kv.Watch(life, IndexPrefix+">")
+		return err
+	})
 	if err != nil {
-		return nil, fmt.Errorf("find analyses: %w", err)
+		cancel()
+		return nil, fmt.Errorf("watch the index: %w", err)
 	}
-	out := make([]Entry, 0, len(subjects))
-	for _, subj := range subjects {
-		t := strings.Split(strings.TrimPrefix(subj, s.subjects+IndexPrefix), ".")
-		if len(t) != 4 || !ValidCursor(t[3]) {
-			continue // not written by this layout
+	loaded, done := make(chan struct{}), make(chan struct{})
+	stop = func() {
+		cancel()
+		<-done
+	}
+	go func() {
+		defer close(done)
+		defer func() { _ = w.Stop() }()
+		first := true
+		for {
+			select {
+			case <-life.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil { // every current key delivered
+					if first {
+						first = false
+						s.index.loaded()
+						close(loaded)
+					}
+					continue
+				}
+				if e.Operation() == jetstream.KeyValuePut {
+					s.index.put(e.Key())
+				} else {
+					s.index.remove(e.Key())
+				}
+			}
 		}
-		out = append(out, Entry{Namespace: t[0], Service: t[1], State: t[2], Cursor: t[3]})
+	}()
+	select {
+	case <-loaded:
+		return stop, nil
+	case <-ctx.Done():
+		stop()
+		return nil, fmt.Errorf("watch the index: %w", ctx.Err())
 	}
-	slices.SortFunc(out, func(x, y Entry) int { return strings.Compare(x.Cursor, y.Cursor) })
-	return out, nil
+}
+
+// indexCache is the index in memory: its entries in cursor order.
+type indexCache struct {
+	mu      sync.RWMutex
+	ready   chan struct{}
+	once    sync.Once
+	entries []Entry // sorted by Cursor, then state
+}
+
+func newIndexCache() *indexCache { return &indexCache{ready: make(chan struct{})} }
+
+func (c *indexCache) loaded() { c.once.Do(func() { close(c.ready) }) }
+
+// wait returns once the cache is loaded.
+func (c *indexCache) wait(ctx context.Context) error {
+	select {
+	case <-c.ready:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func entryOf(key string) (Entry, bool) {
+	t := strings.Split(strings.TrimPrefix(key, IndexPrefix), ".")
+	if len(t) != 4 || !ValidCursor(t[3]) {
+		return Entry{}, false // not written by this layout
+	}
+	return Entry{Namespace: t[0], Service: t[1], State: t[2], Cursor: t[3]}, true
+}
+
+func compareEntries(x, y Entry) int {
+	if c := strings.Compare(x.Cursor, y.Cursor); c != 0 {
+		return c
+	}
+	return strings.Compare(x.State, y.State)
+}
+
+func (c *indexCache) put(key string) {
+	e, ok := entryOf(key)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i, found := slices.BinarySearchFunc(c.entries, e, compareEntries); !found {
+		c.entries = slices.Insert(c.entries, i, e)
+	}
+}
+
+func (c *indexCache) remove(key string) {
+	e, ok := entryOf(key)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if i, found := slices.BinarySearchFunc(c.entries, e, compareEntries); found {
+		c.entries = slices.Delete(c.entries, i, i+1)
+	}
+}
+
+func (c *indexCache) find(namespace, service, state, after string, limit int) ([]Entry, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	from, _ := slices.BinarySearchFunc(c.entries, after, func(e Entry, after string) int {
+		if e.Cursor <= after {
+			return -1
+		}
+		return 1
+	})
+	var out []Entry
+	for _, e := range c.entries[from:] {
+		if (namespace == "" || e.Namespace == namespace) && (service == "" || e.Service == service) && (state == "" || e.State == state) {
+			if limit > 0 && len(out) == limit {
+				return out, true
+			}
+			out = append(out, e)
+		}
+	}
+	return out, false
 }
 
 // subjectsOf returns the subjects of the bucket's stream that match

@@ -38,6 +38,8 @@ type Store struct {
 	onUnreadable func(id string, err error)
 	// unreadable holds the ids of the records reported unreadable.
 	unreadable sync.Map
+	// index is the index in memory (WatchIndex).
+	index *indexCache
 }
 
 // maxWritesInFlight is the size of Store.writes.
@@ -52,7 +54,8 @@ func NewStore(kv jetstream.KeyValue, stream jetstream.Stream, onUnreadable func(
 	if info := stream.CachedInfo(); info != nil && len(info.Config.Subjects) == 1 {
 		subjects = strings.TrimSuffix(info.Config.Subjects[0], ">")
 	}
-	return &Store{kv: kv, stream: stream, subjects: subjects, writes: make(chan struct{}, maxWritesInFlight), onUnreadable: onUnreadable}
+	return &Store{kv: kv, stream: stream, subjects: subjects, writes: make(chan struct{}, maxWritesInFlight), onUnreadable: onUnreadable,
+		index: newIndexCache()}
 }
 
 // reportUnreadable tells onUnreadable of analysis id the first time.

@@ -122,7 +122,7 @@ func (rn *Runner) scan(ctx context.Context) {
 	}
 	// The index, to repair what a failed index write or an earlier
 	// version left out, for every record this scan reads.
-	entries, err := rn.store.Find(ctx, "", "", "")
+	entries, _, err := rn.store.Find(ctx, "", "", "", "", 0)
 	if err != nil {
 		if ctx.Err() == nil {
 			rn.metrics.NatsErrors.Inc()

@@ -407,20 +407,13 @@ func (a *API) listAnalyses(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Errorf("continue %q is not a token a listing answered with", after))
 		return
 	}
-	entries, err := a.store().Find(r.Context(), namespace, service, state)
+	page, more, err := a.store().Find(r.Context(), namespace, service, state, after, limit)
 	if err != nil {
 		writeError(w, http.StatusServiceUnavailable, err)
 		return
 	}
-	from, _ := slices.BinarySearchFunc(entries, after, func(e record.Entry, c string) int {
-		if e.Cursor <= c {
-			return -1
-		}
-		return 1
-	})
-	page := entries[from:min(len(entries), from+limit)]
 	next := ""
-	if from+limit < len(entries) {
+	if more {
 		next = page[len(page)-1].Cursor
 	}
 	// The page's records, read a few at a time: each read is a round
@@ -440,7 +433,8 @@ func (a *API) listAnalyses(w http.ResponseWriter, r *http.Request) {
 	out := make([]AnalysisView, 0, len(page))
 	for i, e := range page {
 		switch err := errs[i]; {
-		case errors.Is(err, record.ErrNotFound): // expired since
+		case errors.Is(err, record.ErrNotFound): // left the bucket (its TTL)
+			a.store().Forget(e)
 			continue
 		case errors.Is(err, record.ErrUnreadable):
 			out = append(out, AnalysisView{ID: e.ID(), Service: e.Service, Namespace: e.Namespace, Error: err.Error()})

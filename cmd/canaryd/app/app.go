@@ -281,6 +281,14 @@ func (a *App) Start(ctx context.Context) (err error) {
 		a.rmetrics.Unreadable.Inc()
 		a.logger.Error("analysis record unreadable; skipped (listed with its error, not judged)", "analysis_id", id, "err", err)
 	})
+	stopIndex, err := a.store.WatchIndex(ctx)
+	if err != nil {
+		return err
+	}
+	a.onStop("index watch", func(context.Context) error {
+		stopIndex()
+		return nil
+	})
 	stream, cons := assets.Stream, assets.Consumer
 	a.pub = bus.NewPublisher(js, stream)
 

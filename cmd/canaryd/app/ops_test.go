@@ -220,9 +220,10 @@ func TestOneWritePerJudgement(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The create and its index key, one write per judgement, the final
-	// verdict's, and the index key of the outcome.
-	if got := st.CachedInfo().State.LastSeq; got != 2+3+1+1 {
-		t.Errorf("the bucket took %d writes for 3 judgements, want 7", got)
+	// verdict's, and the index key of the outcome with the purge of the
+	// running one.
+	if got := st.CachedInfo().State.LastSeq; got != 2+3+1+2 {
+		t.Errorf("the bucket took %d writes for 3 judgements, want 8", got)
 	}
 	var m dto.Metric
 	if err := a.rmetrics.VerdictDelay.Write(&m); err != nil || m.GetHistogram().GetSampleCount() != 3 {
