@@ -70,6 +70,10 @@ type Record struct {
 	// [Start+(k−1)·Interval, Start+k·Interval].
 	Start    time.Time     `json:"start"`
 	Interval time.Duration `json:"interval"`
+	// Lag is the template's telemetry lag when the analysis started: a
+	// window is judged Lag after it ends, so that its last scrapes are in
+	// the metrics source (NextDue).
+	Lag time.Duration `json:"lag,omitempty"`
 	// Rollout is the rollout's state machine (plan, position, verdicts
 	// issued), its plan the template's when the analysis started.
 	rollout.Rollout
@@ -215,6 +219,7 @@ type recordHead struct {
 	UpdatedAt time.Time     `json:"updated_at"`
 	Start     time.Time     `json:"start"`
 	Interval  time.Duration `json:"interval"`
+	Lag       time.Duration `json:"lag,omitempty"`
 	rollout.Rollout
 	JudgeState []byte `json:"judge_state"`
 	Published  int    `json:"published"`
@@ -250,7 +255,7 @@ func (r *Record) MarshalJSON() ([]byte, error) { return r.appendJSON(nil) }
 // history spliced in, each entry encoded at most once (Verdict.enc).
 func (r *Record) appendJSON(b []byte) ([]byte, error) {
 	h := recordHead{Format: Format, ID: r.ID, Event: r.Event, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Start: r.Start,
-		Interval: r.Interval, Rollout: r.Rollout, Published: r.Published, Lease: r.Lease}
+		Interval: r.Interval, Lag: r.Lag, Rollout: r.Rollout, Published: r.Published, Lease: r.Lease}
 	if r.Judge != nil {
 		var err error
 		if h.JudgeState, err = r.Judge.AppendBinary(nil); err != nil {
@@ -373,7 +378,7 @@ func (r *Record) unmarshalJSON(data []byte, full bool) error {
 	if !full && len(hist) > 1 {
 		hist = hist[len(hist)-1:]
 	}
-	*r = Record{ID: h.ID, Event: h.Event, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, Start: h.Start, Interval: h.Interval,
+	*r = Record{ID: h.ID, Event: h.Event, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, Start: h.Start, Interval: h.Interval, Lag: h.Lag,
 		Rollout: h.Rollout, Published: h.Published, History: make([]Verdict, len(hist)), Lease: h.Lease}
 	for i := range r.History {
 		v := &r.History[i]
@@ -433,8 +438,13 @@ type Lease struct {
 // published.
 func (r *Record) Settled() bool { return r.Done() && r.Published >= r.Seq }
 
-// NextDue is when the next judgement is due.
-func (r *Record) NextDue() time.Time {
+// NextDue is when the next judgement is due: Lag after its window ends
+// (WindowEnd).
+func (r *Record) NextDue() time.Time { return r.WindowEnd().Add(r.Lag) }
+
+// WindowEnd is when the next judgement's window ends: its queries end
+// there, Lag before they are made.
+func (r *Record) WindowEnd() time.Time {
 	return r.Start.Add(time.Duration(r.Position.Judgements+1) * r.Interval)
 }
 

@@ -147,10 +147,11 @@ func (rn *Runner) Create(ctx context.Context, e message.Event) (*record.Record, 
 		UpdatedAt: now.UTC(),
 		Start:     start,
 		Interval:  interval,
+		Lag:       time.Duration(tmpl.Lag),
 		Rollout:   rollout.New(rollout.PlanOf(tmpl)),
 		Judge:     analysis.NewJudge(tmpl).NewState(),
 		History:   []record.Verdict{},
-		Lease:     record.Lease{Owner: rn.opts.InstanceID, Expires: start.Add(interval + rn.opts.LeaseGrace)},
+		Lease:     record.Lease{Owner: rn.opts.InstanceID, Expires: start.Add(interval + time.Duration(tmpl.Lag) + rn.opts.LeaseGrace)},
 	}
 	// Until its runner starts, the orphan scan must not take the new
 	// analysis for one of ours left behind.
@@ -271,7 +272,7 @@ func (rn *Runner) run(ctx context.Context, id string) {
 		// still running at half the grace fail, and the metric holds.
 		began := time.Now()
 		fetchCtx, cancel := context.WithTimeout(ctx, rn.opts.LeaseGrace/2)
-		in, err := analysis.Fetch(fetchCtx, rn.opts.Source(), rn.opts.Companions, tmpl, r.Event.Target(), r.Judgements(), due.Add(-r.Interval), due, nil)
+		in, err := analysis.Fetch(fetchCtx, rn.opts.Source(), rn.opts.Companions, tmpl, r.Event.Target(), r.Judgements(), r.WindowEnd().Add(-r.Interval), r.WindowEnd(), nil)
 		cancel()
 		rn.metrics.FetchDuration.Observe(time.Since(began).Seconds())
 		if err != nil {

@@ -101,6 +101,14 @@ type Template struct {
 	// the window's end, holds as stale. Default 1m; keep it above the
 	// scrape interval of the metrics.
 	MaxSampleAge model.Duration `yaml:"max_sample_age,omitempty"`
+	// Lag is the telemetry lag: how long after a scrape its sample can be
+	// queried (scrape interval, remote-write and federation delays). An
+	// interval is judged Lag after it ends, so its queries, made then, end
+	// Lag before now and never read a window whose last scrapes have not
+	// arrived. It may exceed the interval: judgements then simply come
+	// later. Default 0; a window judged before its data is complete holds
+	// as stale (MaxSampleAge).
+	Lag model.Duration `yaml:"lag,omitempty"`
 	// MaxCanaryStale is how long the canary's series may stay stale while
 	// the baseline's are fresh (a canary target gone): judgements hold
 	// meanwhile, and after it the rollout ends as its lifetime would, with
@@ -426,6 +434,9 @@ func (t *Template) Validate(path string, add func(path, format string, args ...a
 	}
 	if t.MaxSampleAge < model.Duration(time.Second) {
 		add(path+".max_sample_age", "must be at least 1s (above the scrape interval), got %s", t.MaxSampleAge)
+	}
+	if t.Lag < 0 {
+		add(path+".lag", "must not be negative, got %s", t.Lag)
 	}
 	if t.MaxCanaryStale < 0 {
 		add(path+".max_canary_stale", "must not be negative, got %s", t.MaxCanaryStale)
