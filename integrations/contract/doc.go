@@ -1,7 +1,7 @@
 // Package contract holds canaryd's contract tests with the CD tools it
 // integrates with, run in the tools' own code: Argo Rollouts' AnalysisRun
-// controller with its web metric provider, and Flagger's webhook client
-// and Canary schema. It is a module of its own, so that the daemon's
+// controller with its web metric provider, and Flagger's controller, its
+// webhook client and its Canary schema. It is a module of its own, so that the daemon's
 // go.mod does not carry the tools' dependencies.
 //
 // The tests read the recipes from the README's YAML blocks, decode them

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -59,6 +60,19 @@ type latency struct {
 	n      int
 	desc   *prometheus.Desc
 	levels map[[2]string]float64
+	// followed are canary levels by service whose version is the canary
+	// version of the service's latest analysis (a version the test does
+	// not know beforehand: Flagger's checksum), looked up at each scrape.
+	followed map[string]float64
+	base     string // canaryd's URL, for followed
+}
+
+// follow serves service's canary series at level under the canary version
+// of its latest analysis; 0 serves none.
+func (l *latency) follow(service string, level float64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.followed[service] = level
 }
 
 func (l *latency) set(service, version string, level float64) {
@@ -73,7 +87,13 @@ func (l *latency) Collect(ch chan<- prometheus.Metric) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.n++
-	for k, level := range l.levels {
+	levels := maps.Clone(l.levels)
+	for svc, level := range l.followed {
+		if v := versionOf(l.base, svc); v != "" && level > 0 {
+			levels[[2]string{svc, v}] = level
+		}
+	}
+	for k, level := range levels {
 		h := fnv.New32a()
 		h.Write([]byte(k[0] + "/" + k[1]))
 		wobble := 1 + 0.03*math.Sin(float64(l.n)*1.7+float64(h.Sum32()%1000))
@@ -86,13 +106,15 @@ func (l *latency) Collect(ch chan<- prometheus.Metric) {
 type env struct {
 	latency *latency
 	base    string // canaryd's URL
+	prom    string // Prometheus' URL
 }
 
 func startEnv(t *testing.T) *env {
 	t.Helper()
 	l := &latency{
-		desc:   prometheus.NewDesc("demo_latency_seconds", "Request latency.", []string{"service", "version"}, nil),
-		levels: map[[2]string]float64{},
+		desc:     prometheus.NewDesc("demo_latency_seconds", "Request latency.", []string{"service", "version"}, nil),
+		levels:   map[[2]string]float64{},
+		followed: map[string]float64{},
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(l)
@@ -105,7 +127,11 @@ func startEnv(t *testing.T) *env {
 	if err := os.WriteFile(cfg, fmt.Appendf(nil, testConfig, prom.URL), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return &env{latency: l, base: startCanaryd(t, dir, cfg)}
+	base := startCanaryd(t, dir, cfg)
+	l.mu.Lock()
+	l.base = base
+	l.mu.Unlock()
+	return &env{latency: l, base: base, prom: prom.URL}
 }
 
 // startCanaryd builds canaryd from the repository's own module, as a user
