@@ -25,9 +25,10 @@ func runDemo(args []string) int {
 
 Run canaryd's whole job on embedded defaults: an embedded NATS server, an
 embedded Prometheus-compatible metrics source and simulated services, on a
-compressed clock. A healthy canary is promoted step by step and a regressed
-one rolled back; the verdicts are printed as they come, with links to the
-reports while --hold keeps them served.
+compressed clock. A healthy canary is promoted step by step (the demo
+approves its last step after a pause) and a regressed one rolled back; the
+verdicts are printed as they come, with links to the reports while --hold
+keeps them served.
 
 Examples:
   canaryd demo

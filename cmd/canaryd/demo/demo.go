@@ -2,7 +2,8 @@
 // NATS server, an embedded Prometheus-compatible metrics source, simulated
 // services instrumented with client_golang, and the daemon judging two
 // rollouts on a compressed clock: a healthy canary that is promoted step
-// by step, and a regressed one (slower p99, more 5xx) that is rolled back.
+// by step, waiting before 100% for an approval the demo gives after a
+// pause, and a regressed one (slower p99, more 5xx) that is rolled back.
 //
 // The metrics path is the production one: the services' registries are
 // ingested in the Prometheus exposition format, and the daemon queries
@@ -18,6 +19,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,6 +63,8 @@ type Rollout struct {
 	Verdict    analysis.Verdict // the final verdict
 	Reason     string
 	Judgements int
+	// Approvals counts the approvals the demo gave the rollout.
+	Approvals int
 }
 
 // Result is what a demo run did.
@@ -86,6 +90,9 @@ templates:
   - name: web
     interval: 1m
     steps: [10, 25, 50, 100]
+    approvals:
+      - step: 4          # a person approves before the canary takes all the traffic
+        timeout: 30m
     metrics:
       - name: latency_p99
         query: 'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{namespace="{{.Namespace}}",service="{{.Service}}",track="{{.Role}}"}[3s])))'
@@ -253,6 +260,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 
 	final := map[string]*Rollout{}
 	counts := map[string]int{}
+	waits, approvals := map[string]int{}, map[string]int{}
 	for len(final) < len(pairs) {
 		select {
 		case <-ctx.Done():
@@ -262,10 +270,25 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			if err := json.Unmarshal(m.Data, &v); err != nil {
 				return res, fmt.Errorf("decode verdict: %w", err)
 			}
-			counts[v.Service]++
+			if v.Approval == nil {
+				counts[v.Service]++ // an answer is no judgement
+			}
 			printVerdict(o.Out, clock.Now().Sub(origin), &v)
+			if v.Approval != nil {
+				approvals[v.Service]++
+			}
+			// A rollout waiting at its gate is approved after a pause of
+			// demoApprovalPause judgements, as a person would look first.
+			if v.AwaitingApproval {
+				if waits[v.Service]++; waits[v.Service] == demoApprovalPause {
+					if err := approve(ctx, o.Out, res.APIURL, &v); err != nil {
+						return res, err
+					}
+				}
+			}
 			if v.Final {
-				final[v.Service] = &Rollout{Service: v.Service, AnalysisID: v.AnalysisID, Verdict: v.Verdict, Reason: v.Reason, Judgements: counts[v.Service]}
+				final[v.Service] = &Rollout{Service: v.Service, AnalysisID: v.AnalysisID, Verdict: v.Verdict, Reason: v.Reason,
+					Judgements: counts[v.Service], Approvals: approvals[v.Service]}
 			}
 		}
 	}
@@ -284,13 +307,47 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	return res, nil
 }
 
+// demoApprovalPause is how many judgements a rollout waits at its gate
+// before the demo approves it.
+const demoApprovalPause = 2
+
+// approve approves the step v waits at through the daemon's API, as
+// canaryctl approve does, and says so.
+func approve(ctx context.Context, out io.Writer, api string, v *message.Verdict) error {
+	body := `{"by": "demo", "reason": "the release manager looked at the dashboards"}`
+	url := api + "/api/v1/analyses/" + v.AnalysisID + "/approve"
+	fmt.Fprintf(out, "           approve: %s waited %d judgements at step %d; the demo approves now: POST %s %s\n",
+		v.Service, demoApprovalPause, v.Step, url, body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("approve %s: %w", v.AnalysisID, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("approve %s: %s: %s", v.AnalysisID, resp.Status, b)
+	}
+	return nil
+}
+
 func printVerdict(w io.Writer, at time.Duration, v *message.Verdict) {
 	fin := ""
 	if v.Final {
 		fin = ", final"
 	}
-	fmt.Fprintf(w, "[+%02d:%02d] %-9s step %d at %3g%%: %-8s -> %3g%%  score %3.0f%s\n", int(at.Minutes()), int(at.Seconds())%60,
-		v.Service, v.Step, v.Weight, strings.ToUpper(string(v.Verdict)), v.NextWeight, float64(v.Score), fin)
+	score := fmt.Sprintf("score %3.0f", float64(v.Score))
+	if math.IsNaN(float64(v.Score)) {
+		score = "no score" // an answer judges nothing
+	}
+	fmt.Fprintf(w, "[+%02d:%02d] %-9s step %d at %3g%%: %-8s -> %3g%%  %s%s\n", int(at.Minutes()), int(at.Seconds())%60,
+		v.Service, v.Step, v.Weight, strings.ToUpper(string(v.Verdict)), v.NextWeight, score, fin)
+	if v.AwaitingApproval || v.Approval != nil {
+		fmt.Fprintf(w, "           %s\n", v.Reason)
+	}
 	for _, m := range v.Metrics {
 		if m.Classification == analysis.Pass && v.Verdict == analysis.Promote && m.Name != "latency_p99" {
 			continue

@@ -43,8 +43,12 @@ func TestDemo(t *testing.T) {
 	for _, r := range res.Rollouts {
 		got[r.Service] = r
 	}
-	if r := got["checkout"]; r.Verdict != analysis.Promote || r.Judgements < 4 {
-		t.Errorf("healthy canary: %s after %d judgements (%s), want promoted through 4 steps", r.Verdict, r.Judgements, r.Reason)
+	if r := got["checkout"]; r.Verdict != analysis.Promote || r.Judgements < 4 || r.Approvals != 1 {
+		t.Errorf("healthy canary: %s after %d judgements and %d approvals (%s), want promoted through 4 steps, the last approved",
+			r.Verdict, r.Judgements, r.Approvals, r.Reason)
+	}
+	if !strings.Contains(out.String(), "the demo approves now") || !strings.Contains(out.String(), "approved by demo: enter step 4") {
+		t.Errorf("the demo does not say it approves:\n%s", out.String())
 	}
 	if r := got["payments"]; r.Verdict != analysis.Rollback || !(strings.Contains(r.Reason, "latency_p99") || strings.Contains(r.Reason, "error_ratio")) {
 		t.Errorf("regressed canary: %s (%s), want rollback naming latency_p99 or error_ratio", r.Verdict, r.Reason)
