@@ -17,10 +17,16 @@ import (
 
 // benchTemplate is a template of n paired metrics.
 func benchTemplate(b testing.TB, n int) *spec.Template {
+	return benchTemplateWith(b, n, "")
+}
+
+// benchTemplateWith is benchTemplate with extra settings on every metric
+// (", shape: true").
+func benchTemplateWith(b testing.TB, n int, extra string) *spec.Template {
 	var sb strings.Builder
 	sb.WriteString("templates:\n  - name: bench\n    interval: 5m\n    metrics:\n")
 	for i := 0; i < n; i++ {
-		fmt.Fprintf(&sb, "      - {name: m%d, query: 'q{track=\"{{.Role}}\"}', allowed_change: 0.05}\n", i)
+		fmt.Fprintf(&sb, "      - {name: m%d, query: 'q{track=\"{{.Role}}\"}', allowed_change: 0.05%s}\n", i, extra)
 	}
 	cfg, err := configs.Load(sb.String())
 	if err != nil {
@@ -55,8 +61,13 @@ func benchInputs(n, points int, seed uint64) []analysis.Input {
 
 // BenchmarkJudge judges one analysis of 10 metrics with 300 points per
 // role per interval, as the daemon does at every interval.
-func BenchmarkJudge(b *testing.B) {
-	tmpl := benchTemplate(b, 10)
+func BenchmarkJudge(b *testing.B) { benchJudge(b, benchTemplate(b, 10)) }
+
+// BenchmarkJudgeTail is BenchmarkJudge with the tail test on every metric
+// (shape: true, as latency percentiles have by default).
+func BenchmarkJudgeTail(b *testing.B) { benchJudge(b, benchTemplateWith(b, 10, ", shape: true")) }
+
+func benchJudge(b *testing.B, tmpl *spec.Template) {
 	in := benchInputs(10, 300, 1)
 	j := analysis.NewJudge(tmpl)
 	st := j.NewState()

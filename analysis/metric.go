@@ -2,7 +2,6 @@ package analysis
 
 import (
 	"math"
-	"slices"
 	"time"
 
 	"github.com/canaryd/canaryd/configs/spec"
@@ -379,39 +378,42 @@ func (j *Judge) tailBlock(mc *spec.Metric, ms *MetricState) {
 	if mc.Direction == spec.DirectionDecrease {
 		sign, shift = -1, math.Log1p(-mc.Margin())
 	}
+	// j.d holds log(c/b): log c = log b + j.d[i], one logarithm a pair.
+	// j.down holds the pooled values pair by pair (baseline, canary).
 	n := len(j.c)
-	pooled := func(off float64) {
-		j.down = j.down[:0]
-		for i := range n {
-			j.down = append(j.down, sign*math.Log(j.b[i]), sign*(math.Log(j.c[i])-off))
-		}
-		slices.Sort(j.down)
+	j.down = j.down[:0]
+	for i := range n {
+		lb := math.Log(j.b[i])
+		j.down = append(j.down, sign*lb, sign*(lb+j.d[i]-shift))
 	}
-	signs := func(off, tau float64, above bool) {
-		j.up = j.up[:0]
-		for i := range n {
-			ub, uc := sign*math.Log(j.b[i]), sign*(math.Log(j.c[i])-off)
-			if !above {
-				ub, uc, tau = -ub, -uc, -tau
-			}
-			var t float64
-			if uc > tau {
-				t++
-			}
-			if ub > tau {
-				t--
-			}
-			if !above {
-				tau = -tau
-			}
-			j.up = append(j.up, t)
+	hi := j.ws.OrderStatistic(j.down, int(math.Ceil(tailQuantile*float64(2*n)))-1)
+	j.up = j.up[:0]
+	for i := range n {
+		var t float64
+		if j.down[2*i+1] > hi {
+			t++
 		}
+		if j.down[2*i] > hi {
+			t--
+		}
+		j.up = append(j.up, t)
 	}
-	pooled(shift)
-	signs(shift, j.down[int(math.Ceil(tailQuantile*float64(2*n)))-1], true)
 	ms.Tail.AddBlock(j.up)
-	pooled(0)
-	signs(0, j.down[int(math.Floor((1-tailQuantile)*float64(2*n)))], false)
+	for i := range n { // the canary undiscounted
+		j.down[2*i+1] += sign * shift
+	}
+	lo := j.ws.OrderStatistic(j.down, int(math.Floor((1-tailQuantile)*float64(2*n))))
+	j.up = j.up[:0]
+	for i := range n {
+		var t float64
+		if j.down[2*i+1] < lo {
+			t++
+		}
+		if j.down[2*i] < lo {
+			t--
+		}
+		j.up = append(j.up, t)
+	}
 	ms.TailLow.AddBlock(j.up)
 }
 

@@ -57,6 +57,19 @@ func (w *Workspace) Median(x []float64) (float64, error) {
 	return midpoint(lo, hi), nil
 }
 
+// OrderStatistic returns the k-th smallest value of x (0-based, 0 ≤ k <
+// len(x)) by selection, in expected O(len(x)). It does not modify x and
+// allocates nothing once the workspace has grown to len(x). k out of range
+// panics; NaN values give an unspecified result (the caller removes them).
+func (w *Workspace) OrderStatistic(x []float64, k int) float64 {
+	if k < 0 || k >= len(x) {
+		panic("stats: OrderStatistic: rank out of range")
+	}
+	w.med = growFloats(w.med, len(x))
+	copy(w.med, x)
+	return quickselect(w.med[:len(x)], k, &w.sel.rng)
+}
+
 // checkSample reports the first NaN or infinite value in x, or that x is empty.
 func checkSample(name string, x []float64) error {
 	if len(x) == 0 {

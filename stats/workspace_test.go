@@ -126,3 +126,27 @@ func TestBaselineMedian(t *testing.T) {
 		}
 	}
 }
+
+// TestOrderStatisticMatchesSort holds the selection to a sorted copy, for
+// every rank, ties included, and checks it leaves its input as it was.
+func TestOrderStatisticMatchesSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	var w Workspace
+	for _, n := range []int{1, 2, 17, 60, 601} {
+		x := make([]float64, n)
+		for i := range x {
+			x[i] = math.Round(rng.NormFloat64() * 4) // ties
+		}
+		orig := slices.Clone(x)
+		sorted := slices.Clone(x)
+		slices.Sort(sorted)
+		for k := range n {
+			if got := w.OrderStatistic(x, k); got != sorted[k] {
+				t.Fatalf("n = %d: OrderStatistic(%d) = %v, want %v", n, k, got, sorted[k])
+			}
+		}
+		if !slices.Equal(x, orig) {
+			t.Fatalf("n = %d: the input was modified", n)
+		}
+	}
+}
