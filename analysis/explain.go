@@ -8,6 +8,7 @@ import (
 
 	"github.com/canaryd/canaryd/configs/spec"
 	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/rollout"
 )
 
 // Explain writes the reasons of a judgement: one sentence per metric and
@@ -184,8 +185,9 @@ func (j *Judge) explainVerdict(out *Judgement) string {
 	}
 	score := fmt.Sprintf("score %.0f", float64(out.Score))
 	if out.Expire {
-		return fmt.Sprintf("hold: the canary's series have been stale for %s while the baseline's are fresh (max_canary_stale %s): the rollout ends as its lifetime would (lifetime_outcome %s); waiting on %s",
-			metrics.DescribeAge(out.CanaryStale), metrics.DescribeAge(time.Duration(j.t.MaxCanaryStale)), j.t.LifetimeOutcome, strings.Join(waiting, ", "))
+		return fmt.Sprintf("%s: the canary's series have been stale for %s while the baseline's are fresh (max_canary_stale %s), so the rollout ends with its lifetime_outcome, %s; waiting on %s",
+			rollout.LifetimeVerdict(j.t.LifetimeOutcome), metrics.DescribeAge(out.CanaryStale), metrics.DescribeAge(time.Duration(j.t.MaxCanaryStale)),
+			j.t.LifetimeOutcome, strings.Join(waiting, ", "))
 	}
 	switch out.Verdict {
 	case Rollback:

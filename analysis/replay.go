@@ -90,7 +90,7 @@ func ReplayAnswering(ctx context.Context, t *spec.Template, rec *metrics.Recordi
 	err := judgeRecording(ctx, t, rec, func(j *Judgement) bool {
 		d := j.Apply(&ro)
 		res.Intervals = append(res.Intervals, *j)
-		last = ReplayVerdict{Decision: d, Interval: j.Interval, Reason: d.Reason(j.Verdict, j.Reason)}
+		last = ReplayVerdict{Decision: d, Interval: j.Interval, Reason: j.ReasonFor(&d)}
 		res.Verdicts = append(res.Verdicts, last)
 		for i, a := range answers {
 			if a.Interval != j.Interval || ro.Done() {

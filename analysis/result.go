@@ -132,6 +132,11 @@ type MetricResult struct {
 	// TotalPairs counts the pairs of every interval judged so far.
 	TotalPairs int `json:"total_pairs"`
 	Dropped    int `json:"dropped"`
+	// BaselineFreshness and CanaryFreshness are each role's freshness in
+	// the latest window (see Stale); left out when the provider could not
+	// tell (a recording made before sample times were kept).
+	BaselineFreshness Freshness `json:"baseline_freshness,omitzero"`
+	CanaryFreshness   Freshness `json:"canary_freshness,omitzero"`
 
 	BaselineQuery string   `json:"baseline_query,omitempty"`
 	CanaryQuery   string   `json:"canary_query,omitempty"`
@@ -162,6 +167,21 @@ type MetricResult struct {
 	staleB, staleC roleStaleness
 	maxSampleAge   time.Duration
 }
+
+// Freshness is one role's freshness in a metric's latest window: of the
+// Points the window should hold, Fresh come from a raw sample at most
+// max_sample_age old (the others repeat an older sample, or are missing),
+// and LastSampleAge is how old the newest raw sample was at the window's
+// end, in seconds (NaN, null in JSON, when there was none). The zero value
+// means unknown.
+type Freshness struct {
+	Fresh         int   `json:"fresh"`
+	Points        int   `json:"points"`
+	LastSampleAge Float `json:"last_sample_age"`
+}
+
+// Known reports whether f was measured (f is not the zero value).
+func (f Freshness) Known() bool { return f != Freshness{} }
 
 // Judgement is one interval's judgement of an analysis.
 type Judgement struct {

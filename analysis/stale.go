@@ -2,6 +2,7 @@ package analysis
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -43,6 +44,18 @@ type roleStaleness struct {
 
 func (s roleStaleness) stale() bool { return s.Known && (s.Old || s.Few) }
 
+// evidence is s as the verdict shows it; the zero Freshness when unknown.
+func (s roleStaleness) evidence() Freshness {
+	if !s.Known {
+		return Freshness{}
+	}
+	f := Freshness{Fresh: s.Fresh, Points: s.Expected, LastSampleAge: Float(math.NaN())}
+	if s.LastAge >= 0 {
+		f.LastSampleAge = Float(s.LastAge.Seconds())
+	}
+	return f
+}
+
 // staleness measures one role's samples against the template's maximum
 // sample age at the window's end (start and end: the window's first and
 // last steps; zero when unknown).
@@ -75,6 +88,7 @@ func staleness(t *spec.Template, s *metrics.Samples, start, end time.Time) roleS
 func (j *Judge) checkStale(in *Input, r *MetricResult) bool {
 	r.staleB = staleness(j.t, &in.Baseline, in.Start, in.End)
 	r.staleC = staleness(j.t, &in.Canary, in.Start, in.End)
+	r.BaselineFreshness, r.CanaryFreshness = r.staleB.evidence(), r.staleC.evidence()
 	if len(in.Baseline.Values) == 0 && len(in.Canary.Values) == 0 {
 		return false
 	}
@@ -135,6 +149,19 @@ func (j *Judgement) Apply(r *rollout.Rollout) rollout.Decision {
 		return r.Expire()
 	}
 	return r.Judged(j.Verdict)
+}
+
+// ReasonFor returns the reason that goes out with decision d, which Apply
+// made from j: the judgement's own, or, when the rollout's lifetime
+// overrode it, one that says so (rollout.Decision.Reason). A judgement
+// that asked to expire already says why the rollout ends and with which
+// outcome: the canary's series stale past max_canary_stale, not its
+// lifetime reached.
+func (j *Judgement) ReasonFor(d *rollout.Decision) string {
+	if j.Expire {
+		return j.Reason
+	}
+	return d.Reason(j.Verdict, j.Reason)
 }
 
 // trackCanaryGone counts the judgements in a row at which a counted

@@ -149,6 +149,11 @@ func TestCanaryGoneExpires(t *testing.T) {
 	if out := look(0, window{lastCanary: gone}); out.Expire || out.CanaryStale != 5*time.Minute || out.Verdict != analysis.Hold ||
 		!strings.Contains(out.Reason, "canary stale for 5m of the 10m allowed") {
 		t.Fatalf("first stale look: expire %v, stale for %s, %s: %s", out.Expire, out.CanaryStale, out.Verdict, out.Reason)
+	} else if m := out.Metrics[0]; m.BaselineFreshness != (analysis.Freshness{Fresh: 30, Points: 30, LastSampleAge: 3}) ||
+		m.CanaryFreshness.Points != 30 || m.CanaryFreshness.Fresh >= 30 || m.CanaryFreshness.LastSampleAge != 120 {
+		// The evidence holds the counts the reason gives: each role's fresh
+		// points of the window's, and the newest sample's age at its end.
+		t.Fatalf("first stale look: freshness baseline %+v, canary %+v", m.BaselineFreshness, m.CanaryFreshness)
 	}
 	if out := look(1, window{}); out.CanaryStale != 0 || out.Expire {
 		t.Fatalf("a fresh canary did not reset the count: %s", out.CanaryStale)
@@ -159,8 +164,7 @@ func TestCanaryGoneExpires(t *testing.T) {
 	}
 	look(3, window{lastCanary: gone.Add(15 * time.Minute)})
 	out := look(4, window{lastCanary: gone.Add(15 * time.Minute)})
-	if !out.Expire || out.Verdict != analysis.Hold || !strings.Contains(out.Reason, "stale for 10m while the baseline's are fresh") ||
-		!strings.Contains(out.Reason, "lifetime_outcome rollback") {
+	if !out.Expire || out.Verdict != analysis.Hold || !strings.HasPrefix(out.Reason, "rollback: the canary's series have been stale for 10m while the baseline's are fresh (max_canary_stale 10m), so the rollout ends with its lifetime_outcome, rollback") {
 		t.Fatalf("second stale look in a row: expire %v, %s: %s", out.Expire, out.Verdict, out.Reason)
 	}
 }

@@ -209,22 +209,32 @@ func (p Plan) Expire(pos Position) (Position, Decision) {
 	return p.apply(pos, d, v)
 }
 
+// LifetimeVerdict is the verdict a rollout ends with when its lifetime
+// runs out or it expires, for a template's lifetime_outcome: promote,
+// hold, and rollback for anything else.
+func LifetimeVerdict(outcome string) Verdict {
+	switch outcome {
+	case "promote":
+		return Promote
+	case "hold":
+		return Hold
+	}
+	return Rollback
+}
+
 // lifetimeOutcome applies LifetimeOutcome at pos: hold ends the rollout
 // here (done); promote and rollback return the verdict to apply, promote
 // having moved pos to one promote short of the end.
 func (p Plan) lifetimeOutcome(pos Position, d *Decision) (Position, Verdict, bool) {
 	per := max(p.JudgementsPerStep, 1)
-	var v Verdict
-	switch p.LifetimeOutcome {
-	case "promote":
-		v = Promote
+	v := LifetimeVerdict(p.LifetimeOutcome)
+	switch v {
+	case Promote:
 		pos.Step, pos.Promotes = len(p.Steps)-1, per-1
-	case "hold":
+	case Hold:
 		pos.Outcome, pos.Awaiting, pos.Waiting = Expired, false, 0
 		d.Verdict, d.NextWeight, d.Final, d.Outcome = Hold, d.Weight, true, Expired
 		return pos, Hold, true
-	default:
-		v = Rollback
 	}
 	d.Verdict = v
 	return pos, v, false

@@ -27,10 +27,24 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 	"num":    fmtNum,
 	"float":  func(v analysis.Float) float64 { return float64(v) },
 	"score":  fmtScore,
+	"fresh":  fmtFresh,
 	"weight": fmtWeight,
 	"utc":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"css":    func() template.CSS { return template.CSS(mustRead("page/style.css")) },
 }).Funcs(overviewFuncs).ParseFS(pageFS, "page/*.html"))
+
+// fmtFresh writes one role's freshness for the metric's facts: "12 of 30
+// fresh, newest sample 4m old".
+func fmtFresh(f analysis.Freshness) string {
+	if !f.Known() {
+		return "not known"
+	}
+	s := fmt.Sprintf("%d of %d fresh, ", f.Fresh, f.Points)
+	if age := float64(f.LastSampleAge); age == age { // not NaN
+		return s + "newest sample " + metrics.DescribeAge(time.Duration(age*float64(time.Second))) + " old"
+	}
+	return s + "no sample"
+}
 
 func mustRead(name string) string {
 	b, err := pageFS.ReadFile(name)

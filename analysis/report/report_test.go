@@ -291,6 +291,8 @@ func TestRenderEdgeCases(t *testing.T) {
 		HLShift: nan, CI: [2]analysis.Float{nan, nan}, RelShift: nan, RelCI: [2]analysis.Float{nan, nan}}
 	stale := noData
 	stale.Classification, stale.Reason = analysis.Stale, "stale: the last canary sample is 4m old; 18 of 30 points repeat it (max_sample_age 1m); not judged"
+	stale.BaselineFreshness = analysis.Freshness{Fresh: 30, Points: 30, LastSampleAge: 3}
+	stale.CanaryFreshness = analysis.Freshness{Fresh: 12, Points: 30, LastSampleAge: 240}
 	start := time.Date(2026, 11, 23, 4, 0, 0, 0, time.UTC)
 	rec := &metrics.Recording{}
 	rec.Record(0, start, start.Add(time.Minute), "cpu", metrics.Baseline, metrics.Samples{
@@ -307,7 +309,8 @@ func TestRenderEdgeCases(t *testing.T) {
 			[]string{"the metrics source no longer has them", "no estimate (no-data)", `data-metric="rps"`}},
 		{"stale data", &Data{ID: "a4", State: "running", Steps: []float64{100},
 			Timeline: []Judgement{{Seq: 1, Interval: 0, Step: 1, Weight: 100, NextWeight: 100, Verdict: analysis.Hold, Score: nan, Metrics: []analysis.MetricResult{stale}}}},
-			[]string{"stale: the last canary sample is 4m old; 18 of 30 points repeat it", `data-classification="stale"`}},
+			[]string{"stale: the last canary sample is 4m old; 18 of 30 points repeat it", `data-classification="stale"`,
+				"baseline 30 of 30 fresh, newest sample 3s old; canary 12 of 30 fresh, newest sample 4m old"}},
 		{"sparse samples", &Data{ID: "a3", State: "running", Steps: []float64{100}, Series: rec,
 			Timeline: []Judgement{{Seq: 1, Interval: 0, Start: start, End: start.Add(time.Minute), Step: 1, Weight: 100, NextWeight: 100, Verdict: analysis.Hold, Score: 50, Metrics: []analysis.MetricResult{open, noData}}}},
 			[]string{"dry run", "04:00:00–04:01:00", "allowed −10.0%", "allowed +10.0%"}},

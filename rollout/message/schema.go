@@ -131,7 +131,7 @@ func schemaOf(t reflect.Type) map[string]any {
 				name = f.Name
 			}
 			props[name] = schemaOf(f.Type)
-			if !slices.Contains(strings.Split(opts, ","), "omitempty") {
+			if o := strings.Split(opts, ","); !slices.Contains(o, "omitempty") && !slices.Contains(o, "omitzero") {
 				required = append(required, name)
 			}
 		}

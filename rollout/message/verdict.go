@@ -71,7 +71,7 @@ func NewVerdict(id, service, namespace string, d rollout.Decision, j *analysis.J
 	}
 	if j != nil {
 		v.Score = j.Score
-		v.Reason = d.Reason(j.Verdict, j.Reason)
+		v.Reason = j.ReasonFor(&d)
 		v.Metrics = append(v.Metrics, j.Metrics...)
 		for i := range v.Metrics {
 			m := &v.Metrics[i]

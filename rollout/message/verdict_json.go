@@ -127,6 +127,12 @@ func appendMetricJSON(b []byte, m *analysis.MetricResult) []byte {
 		b = append(b, f.key...)
 		b = strconv.AppendInt(b, int64(f.n), 10)
 	}
+	if m.BaselineFreshness.Known() {
+		b = appendFreshness(append(b, `,"baseline_freshness":`...), m.BaselineFreshness)
+	}
+	if m.CanaryFreshness.Known() {
+		b = appendFreshness(append(b, `,"canary_freshness":`...), m.CanaryFreshness)
+	}
 	if m.BaselineQuery != "" {
 		b = append(b, `,"baseline_query":`...)
 		b = AppendJSONString(b, m.BaselineQuery)
@@ -151,6 +157,16 @@ func appendMetricJSON(b []byte, m *analysis.MetricResult) []byte {
 	}
 	b = append(b, `,"reason":`...)
 	b = AppendJSONString(b, m.Reason)
+	return append(b, '}')
+}
+
+func appendFreshness(b []byte, f analysis.Freshness) []byte {
+	b = append(b, `{"fresh":`...)
+	b = strconv.AppendInt(b, int64(f.Fresh), 10)
+	b = append(b, `,"points":`...)
+	b = strconv.AppendInt(b, int64(f.Points), 10)
+	b = append(b, `,"last_sample_age":`...)
+	b = f.LastSampleAge.AppendJSON(b)
 	return append(b, '}')
 }
 

@@ -95,11 +95,14 @@ func TestStaleCanaryNeverDecides(t *testing.T) {
 			!strings.Contains(v.Reason, "canary stale for") {
 			t.Fatalf("judgement %d: %s: %s; verdict reason %q", seq, m.Classification, m.Reason, v.Reason)
 		}
+		if f := m.CanaryFreshness; f.Points == 0 || f.Fresh >= f.Points || f.LastSampleAge < 60 || m.BaselineFreshness.Fresh != m.BaselineFreshness.Points {
+			t.Fatalf("judgement %d: the verdict's freshness evidence: baseline %+v, canary %+v", seq, m.BaselineFreshness, f)
+		}
 	}
 	clock.Advance(time.Minute)
 	v := next(t, verdicts)
 	if v.Seq != 4 || v.Verdict != analysis.Rollback || v.NextWeight != 0 || !v.Final ||
-		!strings.Contains(v.Reason, "the canary's series have been stale for 3m while the baseline's are fresh") {
+		v.Reason != "rollback: the canary's series have been stale for 3m while the baseline's are fresh (max_canary_stale 3m), so the rollout ends with its lifetime_outcome, rollback; waiting on latency (stale)" {
 		t.Fatalf("judgement 4, the canary stale for max_canary_stale: %s %v -> %v final %v (%s), want the lifetime's rollback",
 			v.Verdict, v.Weight, v.NextWeight, v.Final, v.Reason)
 	}
