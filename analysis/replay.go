@@ -87,15 +87,17 @@ func ReplayAnswering(ctx context.Context, t *spec.Template, rec *metrics.Recordi
 	res := &ReplayResult{}
 	last := ReplayVerdict{}
 	var refused error
+	applied := make([]bool, len(answers))
 	err := judgeRecording(ctx, t, rec, func(j *Judgement) bool {
 		d := j.Apply(&ro)
 		res.Intervals = append(res.Intervals, *j)
 		last = ReplayVerdict{Decision: d, Interval: j.Interval, Reason: j.ReasonFor(&d)}
 		res.Verdicts = append(res.Verdicts, last)
 		for i, a := range answers {
-			if a.Interval != j.Interval || ro.Done() {
+			if a.Interval != j.Interval {
 				continue
 			}
+			applied[i] = true
 			ad, err := ro.Answer(a.Approval)
 			if err != nil {
 				refused = fmt.Errorf("replay: answer %d (%s by %s after interval %d): %w", i, a.Action(), a.By, a.Interval, err)
@@ -108,6 +110,16 @@ func ReplayAnswering(ctx context.Context, t *spec.Template, rec *metrics.Recordi
 	})
 	if err == nil {
 		err = refused
+	}
+	for i, ok := range applied {
+		if err == nil && !ok {
+			a := &answers[i]
+			err = fmt.Errorf("replay: answer %d (%s by %s after interval %d): the rollout stopped before it (%s at interval %d)",
+				i, a.Action(), a.By, a.Interval, ro.State(), last.Interval)
+			if ro.Done() {
+				err = fmt.Errorf("%w: %w", err, rollout.ErrEnded)
+			}
+		}
 	}
 	if err != nil {
 		return nil, err

@@ -132,3 +132,38 @@ templates:
 		t.Errorf("deny after the approval: %d %q", code, e)
 	}
 }
+
+// TestReplayAnswers replays a recording through a gated template with the
+// answers given on the command line: the rollout waits at the gate, the
+// approval after interval 1 moves it on, and it succeeds; an answer where
+// nothing waits, and a malformed one, are errors.
+func TestReplayAnswers(t *testing.T) {
+	b, err := os.ReadFile(repoFile(t, "testdata/recordings/config.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A gated template with scenario's settings and metrics.
+	_, block, ok := strings.Cut(string(b), "  - name: scenario\n    interval: 5m\n")
+	if !ok {
+		t.Fatal("testdata/recordings/config.yml no longer starts its template as this test expects")
+	}
+	cfg := string(b) + "  - name: gated\n    interval: 5m\n    steps: [10, 50, 100]\n    approvals:\n      - step: 2\n" + block
+	path := filepath.Join(t.TempDir(), "config.yml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rec := repoFile(t, "testdata/recordings/healthy.json")
+	code, out, errOut := runCLI(t, "", "replay", "--config", path, "--template", "gated", "--recording", rec, "--approve", "1:ann:fine")
+	if code != 0 || !strings.Contains(out, "awaiting approval to enter step 2") || !strings.Contains(out, "approved by ann: enter step 2 (fine)") ||
+		!strings.Contains(out, "Outcome: succeeded") {
+		t.Errorf("replay with an approval: %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := runCLI(t, "", "replay", "--config", path, "--template", "scenario", "--recording", rec, "--approve", "0:ann"); code != 1 ||
+		!strings.Contains(errOut, "answer 0 (approval by ann after interval 0): the rollout has ended: succeeded") {
+		t.Errorf("an approval where nothing waits: %d %s", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "", "replay", "--config", path, "--template", "gated", "--recording", rec, "--deny", "ann"); code != 2 ||
+		!strings.Contains(errOut, `--deny "ann" is not INTERVAL:BY[:REASON]`) {
+		t.Errorf("a malformed answer: %d %s", code, errOut)
+	}
+}

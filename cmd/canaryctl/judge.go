@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/configs/spec"
 	"github.com/canaryd/canaryd/metrics"
+	"github.com/canaryd/canaryd/rollout"
 )
 
 // judgeFlags are the flags judge and replay share.
@@ -27,6 +29,32 @@ type judgeFlags struct {
 	config, template, input, output string
 	// inputs is every --recording given (replay takes several).
 	inputs []string
+	// approve and deny are replay's answers to approval gates,
+	// INTERVAL:BY[:REASON]; answers is them parsed.
+	approve, deny []string
+	answers       []analysis.ReplayAnswer
+}
+
+// parseAnswers parses replay's --approve and --deny values,
+// INTERVAL:BY[:REASON], in the order given, approvals first.
+func (f *judgeFlags) parseAnswers() error {
+	for _, set := range []struct {
+		flag     string
+		values   []string
+		approved bool
+	}{{"approve", f.approve, true}, {"deny", f.deny, false}} {
+		for _, v := range set.values {
+			k, rest, ok := strings.Cut(v, ":")
+			by, reason, _ := strings.Cut(rest, ":")
+			n, err := strconv.Atoi(k)
+			if !ok || err != nil || n < 0 || strings.TrimSpace(by) == "" {
+				return fmt.Errorf("--%s %q is not INTERVAL:BY[:REASON] (a 0-based interval, who answers, why)", set.flag, v)
+			}
+			f.answers = append(f.answers, analysis.ReplayAnswer{Interval: n, Approval: rollout.Approval{Approved: set.approved, By: by, Reason: reason}})
+		}
+	}
+	slices.SortStableFunc(f.answers, func(a, b analysis.ReplayAnswer) int { return a.Interval - b.Interval })
+	return nil
 }
 
 func parseJudgeFlags(name, inputFlag, inputHelp string, args []string, stderr io.Writer) (*judgeFlags, *pflag.FlagSet, error) {
@@ -37,6 +65,8 @@ func parseJudgeFlags(name, inputFlag, inputHelp string, args []string, stderr io
 	fs.StringVar(&f.template, "template", "", "template name (required)")
 	if name == "replay" {
 		fs.StringArrayVar(&f.inputs, inputFlag, nil, inputHelp+" (required; - for standard input)")
+		fs.StringArrayVar(&f.approve, "approve", nil, "approve the step the rollout waits at (the template's approvals) right after interval INTERVAL, as INTERVAL:BY[:REASON]; repeatable")
+		fs.StringArrayVar(&f.deny, "deny", nil, "deny the step the rollout waits at right after interval INTERVAL (it rolls back), as INTERVAL:BY[:REASON]; repeatable")
 	} else {
 		fs.StringVar(&f.input, inputFlag, "", inputHelp+" (required; - for standard input)")
 	}
@@ -64,6 +94,9 @@ func parseJudgeFlags(name, inputFlag, inputHelp string, args []string, stderr io
 	}
 	if f.output != "text" && f.output != "json" {
 		return nil, fs, fmt.Errorf("--output must be text or json, got %q", f.output)
+	}
+	if err := f.parseAnswers(); err != nil {
+		return nil, fs, err
 	}
 	return f, fs, nil
 }
@@ -157,7 +190,7 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if len(f.inputs)+fs.NArg() == 1 && len(paths) == 1 && paths[0] == f.input {
-		res, err := replayFile(t, paths[0], stdin)
+		res, err := replayFile(t, paths[0], stdin, f.answers)
 		if err != nil {
 			fmt.Fprintf(stderr, "canaryctl replay: %v\n", err)
 			return 1
@@ -168,11 +201,12 @@ func runReplay(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		writeReplayText(stdout, res, len(t.Steps))
 		return 0
 	}
-	return replayMany(t, paths, f.output, stdin, stdout, stderr)
+	return replayMany(t, paths, f.output, f.answers, stdin, stdout, stderr)
 }
 
 // replayFile reads one recording (- for standard input) and replays it.
-func replayFile(t *spec.Template, path string, stdin io.Reader) (*analysis.ReplayResult, error) {
+// answers are given to its approval gates (ReplayAnswering).
+func replayFile(t *spec.Template, path string, stdin io.Reader, answers []analysis.ReplayAnswer) (*analysis.ReplayResult, error) {
 	b, err := readInput(path, stdin)
 	if err != nil {
 		return nil, err
@@ -181,7 +215,7 @@ func replayFile(t *spec.Template, path string, stdin io.Reader) (*analysis.Repla
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	res, err := analysis.Replay(context.Background(), t, rec)
+	res, err := analysis.ReplayAnswering(context.Background(), t, rec, answers)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -229,7 +263,7 @@ type replayedRecording struct {
 // is being replayed; standard output gets a line per recording (a JSON
 // object per line with -o json) and, in text, a tally of the outcomes. The
 // exit status is 1 when a recording could not be replayed.
-func replayMany(t *spec.Template, paths []string, output string, stdin io.Reader, stdout, stderr io.Writer) int {
+func replayMany(t *spec.Template, paths []string, output string, answers []analysis.ReplayAnswer, stdin io.Reader, stdout, stderr io.Writer) int {
 	tally := map[string]int{}
 	failed := 0
 	enc := json.NewEncoder(stdout)
@@ -239,7 +273,7 @@ func replayMany(t *spec.Template, paths []string, output string, stdin io.Reader
 	}
 	for i, p := range paths {
 		fmt.Fprintf(stderr, "[%d/%d] replaying %s\n", i+1, len(paths), p)
-		res, err := replayFile(t, p, stdin)
+		res, err := replayFile(t, p, stdin, answers)
 		if err != nil {
 			failed++
 		}
@@ -296,10 +330,16 @@ func writeReplayText(w io.Writer, res *analysis.ReplayResult, steps int) {
 		v, j := &res.Verdicts[i], &res.Intervals[i]
 		fmt.Fprintf(w, "== #%d interval %d, step %d of %d: %s (%s), weight %s%% -> %s%%\n",
 			v.Seq, v.Interval, v.Step, steps, strings.ToUpper(string(v.Verdict)), scoreText(float64(j.Score)), fmtWeight(v.Weight), fmtWeight(v.NextWeight))
-		if v.Verdict != j.Verdict {
+		if v.Verdict != j.Verdict || v.AwaitingApproval {
 			fmt.Fprintf(w, "   %s\n", v.Reason)
 		}
 		writeMetricsTable(w, j)
+		for _, a := range res.Answers {
+			if a.Interval == v.Interval {
+				fmt.Fprintf(w, "== #%d after interval %d, step %d of %d: %s, weight %s%% -> %s%%\n   %s\n",
+					a.Seq, a.Interval, a.Step, steps, strings.ToUpper(string(a.Verdict)), fmtWeight(a.Weight), fmtWeight(a.NextWeight), a.Reason)
+			}
+		}
 	}
 	f := &res.Final
 	fmt.Fprintf(w, "\nFinal: %s at interval %d\nOutcome: %s\n%s\n", strings.ToUpper(string(f.Verdict)), f.Interval, f.Summary, f.Reason)
