@@ -24,7 +24,7 @@ configs/testdata/invalid-unknown-field.yml: FAILED: 4 problem(s)
   configs/testdata/invalid-unknown-field.yml:4: templates[0].confidence: must be in (0.5, 1), got 1.5
   configs/testdata/invalid-unknown-field.yml:8: templates[0].metrics[0].alowed_change: unknown field (did you mean allowed_change?)
   configs/testdata/invalid-unknown-field.yml:11: templates[0].metrics[1].treshold: unknown field (did you mean threshold?)
-  configs/testdata/invalid-unknown-field.yml:12: templates[0].metrics[1].colour: unknown field (known: aggregate, allowed_change, burn_rate, critical, direction, dry_run, min_samples, name, nan_policy, query, scale, test, threshold, weight)
+  configs/testdata/invalid-unknown-field.yml:12: templates[0].metrics[1].colour: unknown field (known: aggregate, allowed_change, burn_rate, critical, direction, dry_run, min_samples, name, nan_policy, query, scale, shape, test, threshold, weight)
 configs/check/testdata/invalid-promql.yml: FAILED: 3 problem(s)
   configs/check/testdata/invalid-promql.yml:5: templates[0].metrics[0].query: invalid PromQL: 1:33: parse error: unexpected character in duration expression: '{' (rendered for the baseline with sample values: histogram_quantile(0.99, rate(x[{service="service"}[1m])))
   configs/check/testdata/invalid-promql.yml:9: templates[0].metrics[2].query: invalid PromQL: 1:64: parse error: unclosed left parenthesis (rendered for the baseline with sample values: sum(rate(errors{cluster="value"}[1m])) / sum(rate(requests[1m]))
