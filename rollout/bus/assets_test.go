@@ -30,7 +30,7 @@ func jsOf(t *testing.T, url string) jetstream.JetStream {
 }
 
 func ctxOf(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -170,8 +170,18 @@ func TestSetupReplicas(t *testing.T) {
 		}
 	}
 	c.Kill(victim)
+	var last bus.Health
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("killed %s (leader was %s); the stream's health last seen: %+v", victim, leader, last)
+		}
+	})
 	c.WaitFor("the stream degraded", func() bool {
-		h := bus.StreamHealth(ctx, js, "CANARY")[0]
-		return h.Status == bus.Degraded && h.Current == 2
+		// A request the lost server took is never answered: each poll
+		// has its own deadline, as /-/ready's has.
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		last = bus.StreamHealth(pctx, js, "CANARY")[0]
+		return last.Status == bus.Degraded && last.Current == 2
 	})
 }

@@ -124,26 +124,44 @@ func New(ctx context.Context, js jetstream.JetStream, o Options, apply Apply) (*
 }
 
 // Run applies verdicts one at a time, in the stream's order, until ctx
-// ends; it returns nil then, or the error that stopped it.
+// ends; it returns nil then, or the error that stopped it (the consumer
+// deleted under it).
+//
+// It asks the server for one verdict at a time: a verdict handed to a
+// Follower is not acknowledged until applied, and the server sends it
+// elsewhere only after AckWait, so a Follower holds no more than the one
+// it applies. Run returns once its subscription is gone and the verdict
+// in hand is settled, so a Follower started after it gets the next
+// verdict at once.
 func (f *Follower) Run(ctx context.Context) error {
-	it, err := f.cons.Messages()
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	cc, err := f.cons.Consume(func(m jetstream.Msg) { f.handle(runCtx, m) },
+		jetstream.PullMaxMessages(1),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				cancel(err)
+				return
+			}
+			f.opts.Logger.Warn("consuming verdicts", "consumer", f.opts.Durable, "err", err)
+		}))
 	if err != nil {
 		return fmt.Errorf("follower: consume %s: %w", f.opts.Durable, err)
 	}
-	stop := context.AfterFunc(ctx, it.Stop)
-	defer stop()
-	defer it.Stop()
-	for {
-		m, err := it.Next()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return nil
-			}
-			return fmt.Errorf("follower: next verdict: %w", err)
-		}
-		f.handle(ctx, m)
+	<-runCtx.Done()
+	cc.Stop()
+	select {
+	case <-cc.Closed():
+	case <-time.After(closeTimeout):
 	}
+	if cause := context.Cause(runCtx); ctx.Err() == nil && cause != nil {
+		return fmt.Errorf("follower: consumer %s: %w", f.opts.Durable, cause)
+	}
+	return nil
 }
+
+// closeTimeout bounds the wait for a stopped subscription to be gone.
+const closeTimeout = 5 * time.Second
 
 // handle applies one message's verdict, or skips or terminates it.
 func (f *Follower) handle(ctx context.Context, m jetstream.Msg) {
@@ -171,7 +189,11 @@ func (f *Follower) handle(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	f.last[v.AnalysisID] = applied{seq: v.Seq, at: time.Now()}
-	if err := m.DoubleAck(ctx); err != nil {
+	// The verdict is applied: acknowledge it even when Run is being
+	// stopped, or it comes again to the next adapter for nothing.
+	ackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.opts.AckWait)
+	defer cancel()
+	if err := m.DoubleAck(ackCtx); err != nil {
 		log.Warn("acknowledge failed: the verdict may come again (applying it again is harmless)", "analysis_id", v.AnalysisID, "seq", v.Seq, "err", err)
 	}
 }

@@ -5,6 +5,7 @@ package bustest
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"strings"
@@ -14,9 +15,11 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// readyTimeout bounds how long a cluster may take to form: a guard
-// against hangs, not a synchronisation device.
-const readyTimeout = 30 * time.Second
+// readyTimeout bounds how long the cluster may take to reach a state (to
+// form, to notice a lost server): a guard against hangs, not a
+// synchronisation device. The race detector on two loaded cores makes
+// elections slow, hence the margin.
+const readyTimeout = 90 * time.Second
 
 // Cluster is a JetStream cluster of in-process servers.
 type Cluster struct {
@@ -30,6 +33,10 @@ type Cluster struct {
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
 	c := &Cluster{t: t}
+	// A name of its own: were another test's server to take one of these
+	// route ports between their pick and their use, the clusters could not
+	// join.
+	name := fmt.Sprintf("canaryd-test-%d", rand.Uint64())
 	// Every server routes to every other, so each needs the others'
 	// route ports before it starts: take free ones from the kernel.
 	ports := make([]int, n)
@@ -49,7 +56,7 @@ func StartCluster(t testing.TB, n int) *Cluster {
 			Host:       "127.0.0.1", Port: server.RANDOM_PORT,
 			JetStream: true, StoreDir: t.TempDir(),
 			NoLog: true, NoSigs: true,
-			Cluster: server.ClusterOpts{Name: "canaryd-test", Host: "127.0.0.1", Port: ports[i]},
+			Cluster: server.ClusterOpts{Name: name, Host: "127.0.0.1", Port: ports[i]},
 			Routes:  routes,
 		}
 		s, err := server.NewServer(o)
