@@ -7,7 +7,8 @@ import (
 )
 
 // TestJudgeLinksNoHTTPClient holds what the judge links: analysis, rollout
-// and stats must not reach net/http (an HTTP client in the judge is how
+// and stats must not reach net/http, nor rollout/message, the wire types a
+// mesh adapter's consumer imports (an HTTP client in the judge is how
 // connection settings and PromQL's storage crept in before: configs'
 // prometheus/common/config, and metrics' companion through
 // promql/parser -> storage -> client_golang). It runs `go list -deps`
@@ -19,7 +20,7 @@ func TestJudgeLinksNoHTTPClient(t *testing.T) {
 		t.Fatalf("the go command is needed to list the judge's dependencies: %v", err)
 	}
 	const mod = "github.com/canaryd/canaryd/"
-	for _, pkg := range []string{mod + "analysis", mod + "rollout", mod + "stats"} {
+	for _, pkg := range []string{mod + "analysis", mod + "rollout", mod + "stats", mod + "rollout/message"} {
 		cmd := exec.Command(gobin, "list", "-deps", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, pkg)
 		out, err := cmd.Output()
 		if err != nil {

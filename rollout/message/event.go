@@ -13,7 +13,6 @@ import (
 	"unicode"
 
 	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/configs/spec"
 )
 
@@ -85,9 +84,17 @@ func DecodeEvent(b []byte) (Event, error) {
 	return e, nil
 }
 
+// Templates finds a config's analysis templates by name (nil for none):
+// *configs.Config is one. Taking it rather than the config keeps this
+// package, and the consumers that import it, free of the config's loader
+// and its HTTP client settings.
+type Templates interface {
+	Template(name string) *spec.Template
+}
+
 // Validate checks e against cfg: names, the template, and that every query
 // of the template renders with the event's versions and variables.
-func (e *Event) Validate(cfg *configs.Config) error {
+func (e *Event) Validate(cfg Templates) error {
 	var errs []string
 	if e.ID != "" && !idRE.MatchString(e.ID) {
 		errs = append(errs, fmt.Sprintf("id %q must match %s", e.ID, idRE))
