@@ -105,6 +105,28 @@ func (s *Store) Find(ctx context.Context, namespace, service, state, after strin
 	return out, more, nil
 }
 
+// FindNewest is Find in the other order: the entries of the analyses in
+// namespace, of service and in state ("" for any), newest first, at most
+// limit (0: no bound) of those created before the cursor before ("" from
+// the newest), and whether more follow.
+func (s *Store) FindNewest(ctx context.Context, namespace, service, state, before string, limit int) ([]Entry, bool, error) {
+	if err := s.index.wait(ctx); err != nil {
+		return nil, false, fmt.Errorf("find analyses: %w", err)
+	}
+	out, more := s.index.findNewest(namespace, service, state, before, limit)
+	return out, more, nil
+}
+
+// Facets returns what the index holds to filter by: the states and the
+// services of its analyses (sorted), and how many analyses it names.
+func (s *Store) Facets(ctx context.Context) (states, services []string, total int, err error) {
+	if err := s.index.wait(ctx); err != nil {
+		return nil, nil, 0, fmt.Errorf("index facets: %w", err)
+	}
+	states, services, total = s.index.facets()
+	return states, services, total, nil
+}
+
 // Forget drops an index entry whose analysis has left the bucket (its
 // TTL), which no watcher is told of.
 func (s *Store) Forget(e Entry) {
@@ -248,6 +270,57 @@ func (c *indexCache) find(namespace, service, state, after string, limit int) ([
 		}
 	}
 	return out, false
+}
+
+func (c *indexCache) findNewest(namespace, service, state, before string, limit int) ([]Entry, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	end := len(c.entries)
+	if before != "" {
+		end, _ = slices.BinarySearchFunc(c.entries, before, func(e Entry, before string) int {
+			if e.Cursor < before {
+				return -1
+			}
+			return 1
+		})
+	}
+	var out []Entry
+	for i := end - 1; i >= 0; i-- {
+		e := c.entries[i]
+		if (namespace == "" || e.Namespace == namespace) && (service == "" || e.Service == service) && (state == "" || e.State == state) {
+			if limit > 0 && len(out) == limit {
+				return out, true
+			}
+			out = append(out, e)
+		}
+	}
+	return out, false
+}
+
+func (c *indexCache) facets() (states, services []string, total int) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	seenState, seenService := map[string]bool{}, map[string]bool{}
+	last := ""
+	for _, e := range c.entries {
+		// An analysis that just ended may be under both of its states
+		// for a moment: count it once.
+		if e.Cursor != last {
+			total++
+			last = e.Cursor
+		}
+		if !seenState[e.State] {
+			seenState[e.State] = true
+			states = append(states, e.State)
+		}
+		if !seenService[e.Service] {
+			seenService[e.Service] = true
+			services = append(services, e.Service)
+		}
+	}
+	slices.Sort(states)
+	slices.Sort(services)
+	return states, services, total
 }
 
 // subjectsOf returns the subjects of the bucket's stream that match

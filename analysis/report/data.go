@@ -88,6 +88,10 @@ type Summary struct {
 	LastVerdict analysis.Verdict // empty before the first judgement
 	LastScore   analysis.Float
 	UpdatedAt   time.Time
+	// Error says why the analysis' record cannot be read (a record
+	// written by a later canaryd); only ID, Service and Namespace are
+	// known then.
+	Error string
 }
 
 // Replay is the input of FromReplay: a template, the recording it was

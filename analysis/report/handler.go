@@ -9,7 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"slices"
+	"strconv"
 	"time"
 )
 
@@ -18,42 +18,92 @@ var ErrNotFound = errors.New("analysis not found")
 
 // Source is what the pages read: the daemon's analyses.
 type Source interface {
-	// Analyses lists every analysis, in the order the index shows them.
-	Analyses(ctx context.Context) ([]Summary, error)
+	// Analyses lists a page of the analyses that pass q's filter, newest
+	// first. A Before it cannot read is an error wrapping ErrBadQuery.
+	Analyses(ctx context.Context, q Query) (Listing, error)
 	// Analysis returns one analysis' report data, or an error wrapping
 	// ErrNotFound.
 	Analysis(ctx context.Context, id string) (*Data, error)
 }
 
-// Index is what the index page shows: the analyses that pass the filter.
-type Index struct {
-	Analyses []Summary
-	// State and Service are the filter ("" matches every analysis);
-	// States and Services are the values to choose from.
-	State, Service   string
-	States, Services []string
-	// Total counts the analyses before filtering.
-	Total     int
-	Generated time.Time
+// ErrBadQuery is returned (wrapped) by a Source for a query it cannot
+// answer, such as a page token it did not hand out.
+var ErrBadQuery = errors.New("bad query")
+
+// The index page's page sizes.
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+// Query is what the index page asks a Source for: the analyses in State,
+// of Service ("" for any), newest first, Limit of them created before the
+// analysis whose cursor is Before ("" from the newest).
+type Query struct {
+	State, Service, Before string
+	Limit                  int
 }
 
-// NewIndex filters all by the query parameters state and service (exact
-// matches; absent or empty matches everything).
-func NewIndex(all []Summary, q url.Values, now time.Time) Index {
-	ix := Index{State: q.Get("state"), Service: q.Get("service"), Total: len(all), Generated: now}
-	for _, s := range all {
-		if !slices.Contains(ix.States, s.State) {
-			ix.States = append(ix.States, s.State)
+// Listing is a page of the index, as a Source answers a Query.
+type Listing struct {
+	// Analyses are the page's analyses, newest first.
+	Analyses []Summary
+	// States and Services are the values to filter by, sorted.
+	States, Services []string
+	// Total counts every analysis; Older is the cursor to ask for the
+	// next page with (Query.Before), "" for the last page.
+	Total int
+	Older string
+}
+
+// Index is what the index page shows: a page of the analyses that pass
+// the filter.
+type Index struct {
+	Listing
+	// State and Service are the filter ("" matches every analysis);
+	// Before is where the page starts ("" for the newest).
+	State, Service, Before string
+	// OlderQuery and NewestQuery are the links' query strings to the next
+	// page and back to the first ("" when there is none).
+	OlderQuery, NewestQuery string
+	Generated               time.Time
+}
+
+// queryOf reads the index page's query parameters: state, service,
+// before (a page token) and limit.
+func queryOf(v url.Values) (Query, error) {
+	q := Query{State: v.Get("state"), Service: v.Get("service"), Before: v.Get("before"), Limit: DefaultPageSize}
+	if l := v.Get("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > MaxPageSize {
+			return q, fmt.Errorf("%w: limit %q is not a number from 1 to %d", ErrBadQuery, l, MaxPageSize)
 		}
-		if !slices.Contains(ix.Services, s.Service) {
-			ix.Services = append(ix.Services, s.Service)
-		}
-		if (ix.State == "" || s.State == ix.State) && (ix.Service == "" || s.Service == ix.Service) {
-			ix.Analyses = append(ix.Analyses, s)
-		}
+		q.Limit = n
 	}
-	slices.Sort(ix.States)
-	slices.Sort(ix.Services)
+	return q, nil
+}
+
+// NewIndex is the index page of l, the answer to q.
+func NewIndex(l Listing, q Query, now time.Time) Index {
+	ix := Index{Listing: l, State: q.State, Service: q.Service, Before: q.Before, Generated: now}
+	link := func(before string) string {
+		v := url.Values{}
+		for k, s := range map[string]string{"state": q.State, "service": q.Service, "before": before} {
+			if s != "" {
+				v.Set(k, s)
+			}
+		}
+		if q.Limit != DefaultPageSize {
+			v.Set("limit", strconv.Itoa(q.Limit))
+		}
+		return "?" + v.Encode()
+	}
+	if l.Older != "" {
+		ix.OlderQuery = link(l.Older)
+	}
+	if q.Before != "" {
+		ix.NewestQuery = link("")
+	}
 	return ix
 }
 
@@ -74,14 +124,23 @@ func RenderIndex(w io.Writer, ix Index) error {
 func Handler(src Source, logger *slog.Logger, now func() time.Time) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /analyses", func(w http.ResponseWriter, r *http.Request) {
-		all, err := src.Analyses(r.Context())
+		q, err := queryOf(r.URL.Query())
 		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		l, err := src.Analyses(r.Context(), q)
+		switch {
+		case errors.Is(err, ErrBadQuery):
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		case err != nil:
 			logger.Error("report index", "err", err)
 			http.Error(w, "list analyses: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		var buf bytes.Buffer
-		if err := RenderIndex(&buf, NewIndex(all, r.URL.Query(), now())); err != nil {
+		if err := RenderIndex(&buf, NewIndex(l, q, now())); err != nil {
 			logger.Error("report index", "err", err)
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -335,7 +337,38 @@ type fakeSource struct {
 	data map[string]*Data
 }
 
-func (s fakeSource) Analyses(context.Context) ([]Summary, error) { return s.list, nil }
+// Analyses pages s.list (newest first) as a daemon does, an analysis'
+// id standing for its cursor.
+func (s fakeSource) Analyses(_ context.Context, q Query) (Listing, error) {
+	var l Listing
+	started := q.Before == ""
+	for _, a := range s.list {
+		l.Total++
+		if !slices.Contains(l.States, a.State) {
+			l.States = append(l.States, a.State)
+		}
+		if !slices.Contains(l.Services, a.Service) {
+			l.Services = append(l.Services, a.Service)
+		}
+		if !started {
+			started = a.ID == q.Before
+			continue
+		}
+		if (q.State == "" || a.State == q.State) && (q.Service == "" || a.Service == q.Service) {
+			if len(l.Analyses) == q.Limit {
+				l.Older = l.Analyses[len(l.Analyses)-1].ID
+				continue
+			}
+			l.Analyses = append(l.Analyses, a)
+		}
+	}
+	if !started {
+		return l, fmt.Errorf("%w: before %q", ErrBadQuery, q.Before)
+	}
+	slices.Sort(l.States)
+	slices.Sort(l.Services)
+	return l, nil
+}
 
 func (s fakeSource) Analysis(_ context.Context, id string) (*Data, error) {
 	if d, ok := s.data[id]; ok {
@@ -379,6 +412,9 @@ func TestHandler(t *testing.T) {
 		{"?service=checkout", "a1 a3"},
 		{"?service=checkout&state=running", "a3"},
 		{"?state=succeeded", ""},
+		{"?limit=2", "a1 a2"},
+		{"?limit=2&before=a2", "a3"},
+		{"?service=checkout&limit=1&before=a1", "a3"},
 	} {
 		code, page, h := get("/analyses" + tt.query)
 		if code != http.StatusOK || !strings.HasPrefix(h.Get("Content-Type"), "text/html") {
@@ -390,6 +426,19 @@ func TestHandler(t *testing.T) {
 		}
 		if strings.Join(ids, " ") != tt.ids {
 			t.Errorf("GET /analyses%s lists %v, want %s", tt.query, ids, tt.ids)
+		}
+	}
+	// The pages link to each other; a bad page token or size is the
+	// client's error.
+	if _, page, _ := get("/analyses?limit=2"); !strings.Contains(page, `id="older" href="?before=a2&amp;limit=2"`) || strings.Contains(page, `id="newest"`) {
+		t.Errorf("first page of 2: no link to the older page, or one to the newest:\n%s", page)
+	}
+	if _, page, _ := get("/analyses?limit=2&before=a2"); !strings.Contains(page, `id="newest" href="?limit=2"`) || strings.Contains(page, `id="older"`) {
+		t.Errorf("last page of 2: no link back to the newest, or one to an older page")
+	}
+	for _, q := range []string{"?before=nope", "?limit=0", "?limit=1001", "?limit=x"} {
+		if code, _, _ := get("/analyses" + q); code != http.StatusBadRequest {
+			t.Errorf("GET /analyses%s: %d, want 400", q, code)
 		}
 	}
 	code, page, h := get("/analyses/a1")
@@ -423,5 +472,5 @@ func TestHandlerSourceError(t *testing.T) {
 
 type errSource struct{ err error }
 
-func (s errSource) Analyses(context.Context) ([]Summary, error)     { return nil, s.err }
-func (s errSource) Analysis(context.Context, string) (*Data, error) { return nil, s.err }
+func (s errSource) Analyses(context.Context, Query) (Listing, error) { return Listing{}, s.err }
+func (s errSource) Analysis(context.Context, string) (*Data, error)  { return nil, s.err }

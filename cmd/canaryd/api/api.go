@@ -416,20 +416,7 @@ func (a *API) listAnalyses(w http.ResponseWriter, r *http.Request) {
 	if more {
 		next = page[len(page)-1].Cursor
 	}
-	// The page's records, read a few at a time: each read is a round
-	// trip to the server.
-	recs := make([]*record.Record, len(page))
-	errs := make([]error, len(page))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, pageReaders)
-	for i := range page {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			recs[i], errs[i] = a.store().Summary(r.Context(), page[i].ID())
-		})
-	}
-	wg.Wait()
+	recs, errs := a.summaries(r.Context(), page)
 	out := make([]AnalysisView, 0, len(page))
 	for i, e := range page {
 		switch err := errs[i]; {
@@ -453,6 +440,24 @@ func (a *API) listAnalyses(w http.ResponseWriter, r *http.Request) {
 		body["continue"] = next
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// summaries reads the records of a page of index entries as summaries
+// (record.Store's Summary), a few at a time: each read is a round trip to
+// the server. errs[i] is entry i's error.
+func (a *API) summaries(ctx context.Context, page []record.Entry) (recs []*record.Record, errs []error) {
+	recs, errs = make([]*record.Record, len(page)), make([]error, len(page))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, pageReaders)
+	for i := range page {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			recs[i], errs[i] = a.store().Summary(ctx, page[i].ID())
+		})
+	}
+	wg.Wait()
+	return recs, errs
 }
 
 func (a *API) lookup(w http.ResponseWriter, r *http.Request) *record.Record {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -33,20 +32,46 @@ const reportFetchTimeout = 30 * time.Second
 // stored verdicts, which do not change.
 type reportSource struct{ a *API }
 
-// Analyses lists the stored analyses, newest first.
-func (s reportSource) Analyses(ctx context.Context) ([]report.Summary, error) {
-	if s.a.store() == nil {
-		return nil, errors.New("not started")
+// Analyses lists a page of the stored analyses, newest first: the index
+// (record.Store's FindNewest and Facets) names them without reading a
+// record, and only the page's records are read, as summaries.
+func (s reportSource) Analyses(ctx context.Context, q report.Query) (report.Listing, error) {
+	st := s.a.store()
+	if st == nil {
+		return report.Listing{}, errors.New("not started")
 	}
-	recs, _, err := s.a.records(ctx)
+	if q.Before != "" && !record.ValidCursor(q.Before) {
+		return report.Listing{}, fmt.Errorf("%w: before %q is not a token a page linked to", report.ErrBadQuery, q.Before)
+	}
+	var l report.Listing
+	var err error
+	if l.States, l.Services, l.Total, err = st.Facets(ctx); err != nil {
+		return l, err
+	}
+	page, more, err := st.FindNewest(ctx, "", q.Service, q.State, q.Before, q.Limit)
 	if err != nil {
-		return nil, err
+		return l, err
 	}
-	// Newest first: the index is read for what is happening now.
-	slices.Reverse(recs)
-	out := make([]report.Summary, len(recs))
-	for i, r := range recs {
-		out[i] = report.Summary{
+	if more {
+		l.Older = page[len(page)-1].Cursor
+	}
+	recs, errs := s.a.summaries(ctx, page)
+	for i, e := range page {
+		switch err := errs[i]; {
+		case errors.Is(err, record.ErrNotFound): // left the bucket (its TTL)
+			st.Forget(e)
+			continue
+		case errors.Is(err, record.ErrUnreadable):
+			l.Analyses = append(l.Analyses, report.Summary{ID: e.ID(), Service: e.Service, Namespace: e.Namespace, State: e.State, Error: err.Error()})
+			continue
+		case err != nil:
+			return l, err
+		}
+		r := recs[i]
+		if q.State != "" && r.State() != q.State {
+			continue // ended since the index was read
+		}
+		sum := report.Summary{
 			ID:         r.ID,
 			Service:    r.Event.Service,
 			Namespace:  r.Event.Namespace,
@@ -59,10 +84,11 @@ func (s reportSource) Analyses(ctx context.Context) ([]report.Summary, error) {
 			UpdatedAt:  r.UpdatedAt,
 		}
 		if v := r.Latest(); v != nil {
-			out[i].LastVerdict, out[i].LastScore = v.Verdict, v.Score
+			sum.LastVerdict, sum.LastScore = v.Verdict, v.Score
 		}
+		l.Analyses = append(l.Analyses, sum)
 	}
-	return out, nil
+	return l, nil
 }
 
 // Report returns analysis id's report data, as its page shows it.

@@ -179,6 +179,8 @@ func BenchmarkAPI(b *testing.B) {
 		{"list_running_page", "/api/v1/analyses?state=running&namespace=prod&limit=100"},
 		{"get", "/api/v1/analyses/api04242"},
 		{"verdict", "/api/v1/analyses/api04242/verdict"},
+		{"index_page", "/analyses"},
+		{"index_service", "/analyses?service=svc-04242"},
 	} {
 		b.Run(k.name, func(b *testing.B) {
 			b.ReportAllocs()

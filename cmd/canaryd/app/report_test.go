@@ -2,6 +2,7 @@ package app
 
 import (
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -46,7 +47,7 @@ func TestReportPages(t *testing.T) {
 			t.Fatalf("%s: verdicts %v, want %v", id, got[id], vs)
 		}
 	}
-	c.waitRecord("good-1", func(r *record.Record) bool { return r.Done() })
+	goodRec := c.waitRecord("good-1", func(r *record.Record) bool { return r.Done() })
 	c.waitRecord("bad-1", func(r *record.Record) bool { return r.Done() })
 
 	get := func(path string) (int, string) {
@@ -63,6 +64,9 @@ func TestReportPages(t *testing.T) {
 		{"?state=rolled_back", "bad-1:rolled_back"},
 		{"?service=web&state=succeeded", "good-1:succeeded"},
 		{"?service=other", ""},
+		// A page of one, and the page after it: the link's token.
+		{"?limit=1", "good-1:succeeded"},
+		{"?limit=1&before=" + url.QueryEscape(record.CursorOf(goodRec)), "bad-1:rolled_back"},
 	} {
 		code, page := get("/analyses" + tt.query)
 		var rows []string
@@ -92,6 +96,12 @@ func TestReportPages(t *testing.T) {
 		if strings.Contains(page, "Series not shown") || strings.Contains(page, "incomplete") {
 			t.Errorf("%s: the series were not fetched again", tt.id)
 		}
+	}
+	if _, page := get("/analyses?limit=1"); !strings.Contains(page, `id="older" href="?before=`+url.QueryEscape(record.CursorOf(goodRec))+`&amp;limit=1"`) {
+		t.Errorf("the first page of one links to no older page")
+	}
+	if code, _ := get("/analyses?before=nope"); code != http.StatusBadRequest {
+		t.Errorf("GET /analyses?before=nope: %d, want 400", code)
 	}
 	if code, _ := get("/analyses/nope"); code != http.StatusNotFound {
 		t.Errorf("GET /analyses/nope: %d, want 404", code)

@@ -70,6 +70,15 @@ func TestUnreadableRecord(t *testing.T) {
 	if bad == nil || !strings.Contains(bad.Error, why) || good == nil || good.ID != "ok1" || good.State != "succeeded" {
 		t.Errorf("list: %+v", list.Analyses)
 	}
+	// The report index lists it with its error, and the rest as usual.
+	resp, err := http.Get(a.url + "/analyses")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if page := readAll(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(page, `<tr class="analysis unreadable" data-id="new1"`) ||
+		!strings.Contains(page, why) || !strings.Contains(page, `<tr class="analysis" data-id="ok1" data-state="succeeded"`) {
+		t.Errorf("GET /analyses: %d\n%s", resp.StatusCode, page)
+	}
 	var errBody map[string]string
 	if code := httpJSON(t, "GET", a.url+"/api/v1/analyses/new1", "", &errBody); code != http.StatusInternalServerError || !strings.Contains(errBody["error"], why) {
 		t.Errorf("GET new1: %d %v", code, errBody)
