@@ -117,14 +117,14 @@ func (s *Store) FindNewest(ctx context.Context, namespace, service, state, befor
 	return out, more, nil
 }
 
-// Facets returns what the index holds to filter by: the states and the
-// services of its analyses (sorted), and how many analyses it names.
-func (s *Store) Facets(ctx context.Context) (states, services []string, total int, err error) {
+// Facets returns what the index holds to filter by: the states of its
+// analyses (sorted), and how many analyses it names.
+func (s *Store) Facets(ctx context.Context) (states []string, total int, err error) {
 	if err := s.index.wait(ctx); err != nil {
-		return nil, nil, 0, fmt.Errorf("index facets: %w", err)
+		return nil, 0, fmt.Errorf("index facets: %w", err)
 	}
-	states, services, total = s.index.facets()
-	return states, services, total, nil
+	states, total = s.index.facets()
+	return states, total, nil
 }
 
 // Forget drops an index entry whose analysis has left the bucket (its
@@ -297,10 +297,9 @@ func (c *indexCache) findNewest(namespace, service, state, before string, limit 
 	return out, false
 }
 
-func (c *indexCache) facets() (states, services []string, total int) {
+func (c *indexCache) facets() (states []string, total int) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	seenState, seenService := map[string]bool{}, map[string]bool{}
 	last := ""
 	for _, e := range c.entries {
 		// An analysis that just ended may be under both of its states
@@ -309,18 +308,12 @@ func (c *indexCache) facets() (states, services []string, total int) {
 			total++
 			last = e.Cursor
 		}
-		if !seenState[e.State] {
-			seenState[e.State] = true
+		if !slices.Contains(states, e.State) {
 			states = append(states, e.State)
-		}
-		if !seenService[e.Service] {
-			seenService[e.Service] = true
-			services = append(services, e.Service)
 		}
 	}
 	slices.Sort(states)
-	slices.Sort(services)
-	return states, services, total
+	return states, total
 }
 
 // subjectsOf returns the subjects of the bucket's stream that match

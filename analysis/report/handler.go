@@ -48,8 +48,9 @@ type Query struct {
 type Listing struct {
 	// Analyses are the page's analyses, newest first.
 	Analyses []Summary
-	// States and Services are the values to filter by, sorted.
-	States, Services []string
+	// States are the states to filter by, sorted. (A fleet's services
+	// are too many to choose from: the page asks for one by name.)
+	States []string
 	// Total counts every analysis; Older is the cursor to ask for the
 	// next page with (Query.Before), "" for the last page.
 	Total int

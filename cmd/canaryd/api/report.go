@@ -45,7 +45,7 @@ func (s reportSource) Analyses(ctx context.Context, q report.Query) (report.List
 	}
 	var l report.Listing
 	var err error
-	if l.States, l.Services, l.Total, err = st.Facets(ctx); err != nil {
+	if l.States, l.Total, err = st.Facets(ctx); err != nil {
 		return l, err
 	}
 	page, more, err := st.FindNewest(ctx, "", q.Service, q.State, q.Before, q.Limit)
