@@ -245,6 +245,9 @@ func (w *Workspace) exactCDF(n, m int, K int64) exactDist {
 		if mid < len(b) {
 			hi, below, back := a[mid:], a[mid-s:len(a)-s], b[mid-i:len(b)-i]
 			out := b[mid:]
+			// The same lengths, said to the compiler: no bounds checks in
+			// the loop that is most of the work.
+			hi, below, back = hi[:len(out)], below[:len(out)], back[:len(out)]
 			for k := range out {
 				out[k] = float64(f*(hi[k]-below[k])) + back[k]
 			}
