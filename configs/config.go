@@ -43,6 +43,8 @@ type Global struct {
 	Prometheus Prometheus `yaml:"prometheus,omitempty"`
 	// NATS is the message bus; an empty URL runs an embedded server.
 	NATS NATS `yaml:"nats,omitempty"`
+	// Audit is the audit trail's stream and retention.
+	Audit Audit `yaml:"audit,omitempty"`
 }
 
 // Template returns the template with the given name, or nil.
@@ -231,6 +233,7 @@ func (c *Config) validate(add func(path, format string, args ...any)) {
 		}
 	}
 	c.Global.NATS.validate("global.nats", add)
+	c.Global.Audit.validate("global.audit", add)
 	if len(c.Templates) == 0 {
 		add("templates", "a config needs at least one template")
 	}

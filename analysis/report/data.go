@@ -42,6 +42,20 @@ type Data struct {
 	// shown instead of rendered queries when the analysis names no service
 	// (a replay of a recording without metadata).
 	QueryTemplates map[string]string
+	// Audit holds the analysis' audit records, oldest first (the daemon's
+	// audit trail; none in a replay), and AuditNote what the table leaves
+	// out or why it is missing.
+	Audit     []AuditRow
+	AuditNote string
+}
+
+// AuditRow is one audit record as the report shows it.
+type AuditRow struct {
+	At time.Time
+	// Actor is who decided: "replica <id>" or "person <by>".
+	Actor  string
+	Action string
+	Reason string
 }
 
 // Judgement is one verdict of the timeline with the evidence of every

@@ -180,9 +180,10 @@ func (rn *Runner) scan(ctx context.Context) {
 		if r.Lease.Owner != rn.opts.InstanceID && now.Before(r.Lease.Expires) {
 			continue
 		}
-		prev := r.Lease.Owner
+		prev, expired := r.Lease.Owner, r.Lease.Expires
 		r.Lease = record.Lease{Owner: rn.opts.InstanceID, Expires: maxTime(now, r.NextDue()).Add(rn.opts.LeaseGrace)}
-		if _, err := rn.store.Update(ctx, r, rev); err != nil {
+		nrev, err := rn.store.Update(ctx, r, rev)
+		if err != nil {
 			if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 				rn.metrics.NatsErrors.Inc()
 				rn.logger.Error("take over analysis", "analysis_id", id, "err", err)
@@ -190,6 +191,7 @@ func (rn *Runner) scan(ctx context.Context) {
 			continue
 		}
 		rn.logger.Info("resuming analysis", "analysis_id", id, "previous_owner", prev, "seq", r.Seq, "published", r.Published)
+		rn.auditTakeover(ctx, r, prev, expired, nrev)
 		rn.startRunner(id)
 	}
 }

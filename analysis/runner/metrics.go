@@ -16,6 +16,8 @@ type Metrics struct {
 	QueryErrors       prometheus.Counter
 	NoData            *prometheus.CounterVec
 	NatsErrors        prometheus.Counter
+	// AuditErrors counts audit records that could not be appended.
+	AuditErrors prometheus.Counter
 	// Unreadable counts the records this instance cannot read, once each.
 	Unreadable prometheus.Counter
 	Events     *prometheus.CounterVec
@@ -59,6 +61,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		NatsErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "canaryd_nats_errors_total",
 			Help: "Failed NATS operations (publish, key-value, consumer).",
+		}),
+		AuditErrors: f.NewCounter(prometheus.CounterOpts{
+			Name: "canaryd_audit_publish_errors_total",
+			Help: "Audit records that could not be appended to the audit stream; a verdict's is appended again, before the verdict, at the next try.",
 		}),
 		Unreadable: f.NewCounter(prometheus.CounterOpts{
 			Name: "canaryd_records_unreadable_total",

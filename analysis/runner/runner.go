@@ -61,6 +61,9 @@ type Options struct {
 	SLI       *sli.Metrics
 	Store     *record.Store
 	Publisher *bus.Publisher
+	// Audit is the audit trail every decision is appended to (see
+	// audit.go); nil keeps none.
+	Audit *bus.AuditLog
 	// Config and Source return the current config and metrics source: a
 	// reload replaces them.
 	Config func() *configs.Config
@@ -94,6 +97,7 @@ type Runner struct {
 	runCtx  context.Context
 
 	judges judgePool
+	hashes templateHashes
 
 	runMu   sync.Mutex
 	running map[string]context.CancelFunc
@@ -207,6 +211,10 @@ func (rn *Runner) run(ctx context.Context, id string) {
 		r      *record.Record
 		rev    uint64
 		noData noDataWatch
+		// hash is the hash of the template last judged with ("" before
+		// the first judgement here, which reads it from the trail).
+		hash    string
+		hashSet bool
 	)
 	defer rn.sli.Untrack(id)
 	defer func() {
@@ -266,6 +274,15 @@ func (rn *Runner) run(ctx context.Context, id string) {
 			log.Error("template no longer in the config; retrying", "template", r.Event.Template)
 			rn.wait(ctx, rn.clock.Now().Add(r.Interval))
 			continue
+		}
+		if cur := rn.hashes.of(cfg, tmpl); !hashSet || cur != hash {
+			if !hashSet {
+				hash, hashSet = rn.lastTemplateHash(ctx, r), true
+			}
+			if hash != "" && hash != cur {
+				rn.auditTemplate(ctx, log, r, hash, cur)
+			}
+			hash = cur
 		}
 		// A judgement must end well within the lease, or another replica
 		// takes the analysis over while this one still fetches: queries
@@ -359,7 +376,7 @@ func (rn *Runner) publishLatest(ctx context.Context, log *slog.Logger, r *record
 	if v.Seq != r.Seq || r.Published != r.Seq-1 {
 		return rev, true // more than one pending: publishPending's loop
 	}
-	if !rn.publish(ctx, log, v) {
+	if !rn.publish(ctx, log, r, v) {
 		return rev, true
 	}
 	rn.metrics.VerdictDelay.Observe(rn.clock.Now().Sub(due).Seconds())
@@ -395,7 +412,7 @@ func (rn *Runner) publishPending(ctx context.Context, log *slog.Logger, r *recor
 		if ok, err := rn.pub.OnStream(ctx, &v.Message); err == nil && ok {
 			continue
 		}
-		if !rn.publish(ctx, log, v) {
+		if !rn.publish(ctx, log, r, v) {
 			return 0, true
 		}
 		rn.sli.Published(sliRollout(r), sliVerdict(v), rn.clock.Now())
@@ -407,11 +424,18 @@ func (rn *Runner) publishPending(ctx context.Context, log *slog.Logger, r *recor
 	return rn.recordPublished(ctx, log, r, rev), true
 }
 
-// publish publishes v; on failure it counts and logs the error, waits
-// retryDelay and returns false.
-func (rn *Runner) publish(ctx context.Context, log *slog.Logger, v *record.Verdict) bool {
+// publish appends v's audit record, then publishes v (a verdict never
+// leaves without its record); on failure it counts and logs the error,
+// waits retryDelay and returns false.
+func (rn *Runner) publish(ctx context.Context, log *slog.Logger, r *record.Record, v *record.Verdict) bool {
 	b, err := v.Encode()
 	if err == nil {
+		if aerr := rn.appendAudit(ctx, log, rn.verdictAudit(r, v), b); aerr != nil {
+			if ctx.Err() == nil {
+				rn.wait(ctx, rn.clock.Now().Add(retryDelay))
+			}
+			return false
+		}
 		err = rn.pub.Verdict(ctx, &v.Message, b)
 	}
 	if err != nil && ctx.Err() == nil {

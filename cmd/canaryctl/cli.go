@@ -17,6 +17,7 @@ type command struct {
 // commands lists every subcommand by name.
 func commands() map[string]command {
 	return map[string]command{
+		"audit":        {"export the audit trail (every decision, its inputs and actor) as JSON lines, from NATS", runAudit},
 		"approve":      {"approve the step an analysis waits at (a running canaryd's API)", runApprove("approve")},
 		"deny":         {"deny the step an analysis waits at: the canary rolls back", runApprove("deny")},
 		"compare":      {"compare a canary sample with a baseline sample (Mann-Whitney U, Hodges-Lehmann)", runCompare},

@@ -10,6 +10,21 @@ import (
 // helps holds what each subcommand's --help says before its flags: what it
 // does and an example to start from.
 var helps = map[string]string{
+	"audit": `usage: canaryctl audit export --since DURATION|TIME [flags]
+
+Export canaryd's audit trail: every decision (verdict, approval, denial,
+abort, expiry, takeover by another replica, template changed by a reload)
+with its inputs and actor, one JSON record per line, as stored in the audit
+stream (global.audit.stream, default CANARY_AUDIT), oldest first. It reads
+NATS directly, so it works while no canaryd runs and for analyses the
+daemon no longer keeps. --since and --until take a duration ago (24h, 7d)
+or an RFC 3339 time; records written by a later canaryd are exported as
+stored and counted on stderr.
+
+Examples:
+  canaryctl audit export --nats.url nats://127.0.0.1:4222 --since 24h -o audit.jsonl
+  canaryctl audit export --since 2026-01-01T00:00:00Z --until 2026-01-02T00:00:00Z --namespace shop --service checkout
+`,
 	"approve": `usage: canaryctl approve ID --by NAME [flags]
 
 Approve the step analysis ID waits at (a template's approvals): the rollout

@@ -22,6 +22,8 @@ type Assets struct {
 	// KVStream is the stream behind the bucket: its subject index lists
 	// keys without reading values.
 	KVStream jetstream.Stream
+	// Audit is the audit trail's stream, once SetupAudit made it.
+	Audit jetstream.Stream
 	// Warnings say where an existing asset differs from the config in a
 	// way canaryd leaves alone (more replicas, settings it does not own).
 	Warnings []string
@@ -30,9 +32,13 @@ type Assets struct {
 }
 
 // Names returns the names of the streams Setup found or made: the
-// stream's, then the bucket's.
+// stream's, then the bucket's, then the audit stream's.
 func (a *Assets) Names() []string {
-	return []string{a.Stream.CachedInfo().Config.Name, a.KVStream.CachedInfo().Config.Name}
+	names := []string{a.Stream.CachedInfo().Config.Name, a.KVStream.CachedInfo().Config.Name}
+	if a.Audit != nil {
+		names = append(names, a.Audit.CachedInfo().Config.Name)
+	}
+	return names
 }
 
 // streamSubjects are the subjects canaryd publishes and consumes on.

@@ -45,6 +45,10 @@ var schemaSpecs = []schemaSpec{
 	{file: "approval-reply.schema.json", title: "canaryd approval reply",
 		description: "The reply to a request on canary.approval.<namespace>.<service>.",
 		typ:         reflect.TypeFor[ApprovalReply]()},
+	{file: "audit-record.schema.json", title: "canaryd audit record",
+		description: "One decision of the audit trail, on canary.audit.<namespace>.<service>.<analysis_id> in its own stream, " +
+			"message id its id; never rewritten. A reader meets later versions (version above the one it knows) and reports them.",
+		typ: reflect.TypeFor[AuditRecord]()},
 	{file: "rejection.schema.json", title: "canaryd rejection",
 		description: "Published on canary.rejected.<namespace>.<service> for a deploy event that cannot start an analysis.",
 		typ:         reflect.TypeFor[Rejection]()},
@@ -104,7 +108,7 @@ func schemaOf(t reflect.Type) map[string]any {
 		return map[string]any{"type": "string"}
 	case reflect.Bool:
 		return map[string]any{"type": "boolean"}
-	case reflect.Int, reflect.Int32, reflect.Int64:
+	case reflect.Int, reflect.Int32, reflect.Int64, reflect.Uint64:
 		return map[string]any{"type": "integer"}
 	case reflect.Float64:
 		return map[string]any{"type": "number"}

@@ -40,6 +40,9 @@ import (
 type Options struct {
 	Store  func() *record.Store
 	Runner func() *runner.Runner
+	// Audit is the audit trail (nil until the daemon has started, with
+	// the store).
+	Audit  func() *bus.AuditLog
 	Config func() *configs.Config
 	Source func() metrics.Provider
 	// Companions writes each query's freshness companion for the
@@ -73,6 +76,7 @@ func (a *API) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/analyses/{id}", a.getAnalysis)
 	mux.HandleFunc("GET /api/v1/analyses/{id}/verdict", a.getVerdict)
 	mux.HandleFunc("POST /api/v1/analyses/{id}/abort", a.postAbort)
+	mux.HandleFunc("GET /api/v1/analyses/{id}/audit", a.getAudit)
 	mux.HandleFunc("GET /api/v1/analyses/{id}/gate", a.getGate)
 	mux.HandleFunc("POST /api/v1/analyses/{id}/gate", a.postGate)
 	mux.HandleFunc("POST /api/v1/flagger/pre-rollout", a.flaggerPreRollout)

@@ -125,7 +125,43 @@ func (s reportSource) Analysis(ctx context.Context, id string) (*report.Data, er
 		Timeline:  timelineOf(r),
 	}
 	s.fetchSeries(ctx, r, d)
+	s.auditRows(ctx, r.ID, d)
 	return d, nil
+}
+
+// reportAuditRows bounds the audit records a report page shows.
+const reportAuditRows = 500
+
+// auditRows fills d's audit table from the analysis' audit trail: its
+// first reportAuditRows records, and a note when more follow or some
+// cannot be read.
+func (s reportSource) auditRows(ctx context.Context, id string, d *report.Data) {
+	log := s.a.opts.Audit
+	if log == nil || log() == nil {
+		return
+	}
+	entries, more, err := log().Page(ctx, id, 0, reportAuditRows)
+	if err != nil {
+		d.AuditNote = "the audit trail could not be read: " + err.Error()
+		return
+	}
+	unreadable := 0
+	for _, e := range entries {
+		if e.Err != nil {
+			unreadable++
+			continue
+		}
+		a := &e.Record
+		d.Audit = append(d.Audit, report.AuditRow{At: a.At, Actor: a.Actor.Kind + " " + a.Actor.Name, Action: a.Action, Reason: a.Reason})
+	}
+	var notes []string
+	if unreadable > 0 {
+		notes = append(notes, fmt.Sprintf("%d record(s) written by a later canaryd are not shown", unreadable))
+	}
+	if more {
+		notes = append(notes, fmt.Sprintf("only the first %d records are shown; GET /api/v1/analyses/%s/audit pages through all", reportAuditRows, id))
+	}
+	d.AuditNote = strings.Join(notes, "; ")
 }
 
 // timelineOf turns the verdict history into the report's timeline. The

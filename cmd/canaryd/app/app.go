@@ -133,6 +133,7 @@ type App struct {
 	js    jetstream.JetStream
 	store *record.Store
 	pub   *bus.Publisher
+	audit *bus.AuditLog
 	// assets names the streams whose health /-/ready reports.
 	assets []string
 	ln     net.Listener
@@ -186,6 +187,7 @@ func New(opts Options) (*App, error) {
 	}
 	a.api = api.New(api.Options{
 		Store: func() *record.Store { return a.store }, Runner: func() *runner.Runner { return a.runner },
+		Audit:  func() *bus.AuditLog { return a.audit },
 		Config: a.config, Source: a.source, Companions: companion.Of, Ready: a.Ready, Assets: a.AssetHealth, Reload: a.Reload,
 		Clock: a.clock, Logger: a.logger, InstanceID: opts.InstanceID,
 		Gatherer: prometheus.Gatherers{opts.Gatherer, a.sourceGatherer()},
@@ -266,10 +268,15 @@ func (a *App) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	a.js = js
-	assets, err := bus.Setup(ctx, js, &cfg.Global.NATS, bus.DedupeWindow(cfg, a.opts.LeaseGrace, a.opts.ScanInterval))
+	dedupe := bus.DedupeWindow(cfg, a.opts.LeaseGrace, a.opts.ScanInterval)
+	assets, err := bus.Setup(ctx, js, &cfg.Global.NATS, dedupe)
 	if err != nil {
 		return err
 	}
+	if err := assets.SetupAudit(ctx, js, &cfg.Global.Audit, &cfg.Global.NATS, dedupe); err != nil {
+		return err
+	}
+	a.audit = bus.NewAuditLog(js, assets.Audit)
 	for _, c := range assets.Changes {
 		a.logger.Info("NATS asset updated", "change", c)
 	}
@@ -295,7 +302,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	a.runner = runner.New(runCtx, runner.Options{
 		InstanceID: a.opts.InstanceID, LeaseGrace: a.opts.LeaseGrace, ScanInterval: a.opts.ScanInterval,
-		Logger: a.logger, Clock: a.clock, Metrics: a.rmetrics, SLI: a.sli, Store: a.store, Publisher: a.pub,
+		Logger: a.logger, Clock: a.clock, Metrics: a.rmetrics, SLI: a.sli, Store: a.store, Publisher: a.pub, Audit: a.audit,
 		Config: a.config, Source: a.source, Companions: companion.Of,
 		Hooks: runner.Hooks{Judged: a.hooks.judged, Published: a.hooks.published},
 	})
