@@ -116,8 +116,14 @@ func (rn *Runner) appendAudit(ctx context.Context, log *slog.Logger, a *message.
 // auditTakeover records that this replica took r over from prev ("" when
 // the lease had been released); rev is the record's revision the takeover
 // wrote, which names the record.
+// The record carries on the template hash of the trail's latest record:
+// the template the analysis was judged with, which this replica's first
+// judgement compares its own with (a reload in between is recorded then).
 func (rn *Runner) auditTakeover(ctx context.Context, r *record.Record, prev string, expired time.Time, rev uint64) {
 	a := rn.auditBase(r, message.AuditTakeover, rn.clock.Now())
+	if h := rn.lastTemplateHash(ctx, r); h != "" {
+		a.TemplateHash = h
+	}
 	a.ID = r.ID + "-takeover-" + strconv.FormatUint(rev, 10)
 	a.PreviousOwner = prev
 	a.Reason = "resumed after its lease was released"

@@ -110,8 +110,9 @@ type AuditRecord struct {
 	At         time.Time `json:"at"`
 	Reason     string    `json:"reason"`
 	// Template names the analysis' template and TemplateHash its settings
-	// (spec.Template.Hash) when the decision was made; PreviousHash is the
-	// hash before a template_changed.
+	// (spec.Template.Hash) when the decision was made (a takeover carries
+	// on the hash of the record before it: what the analysis was judged
+	// with); PreviousHash is the hash before a template_changed.
 	Template     string `json:"template"`
 	TemplateHash string `json:"template_hash,omitempty"`
 	PreviousHash string `json:"previous_template_hash,omitempty"`
