@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/cmd/canaryd/api"
 	"github.com/canaryd/canaryd/configs"
@@ -131,5 +133,79 @@ func TestAuditTakeoverAndReload(t *testing.T) {
 	}
 	if got := value(t, b.rmetrics.AuditErrors); got != 0 {
 		t.Errorf("canaryd_audit_publish_errors_total %v", got)
+	}
+}
+
+// TestAuditAppendFails: while the audit stream refuses records, a
+// judgement is persisted but neither its record nor its verdict leaves
+// (no verdict without its record), and each failure is counted; once the
+// stream takes records again, the runner's retry appends the record and
+// publishes the verdict, each once. The decision is never lost.
+func TestAuditAppendFails(t *testing.T) {
+	s := startNATS(t)
+	clock := newFakeClock()
+	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), strings.Replace(takeoverConfig, "%s", "10", 1)), nil)
+	c := connect(t, s)
+	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	body := `{"id":"f1","service":"web","namespace":"prod","template":"web","baseline":{"version":"v1"},"canary":{"version":"v2"}}`
+	if code := httpJSON(t, "POST", a.url+"/api/v1/analyses", body, nil); code != http.StatusCreated {
+		t.Fatalf("POST: %d", code)
+	}
+	clock.Advance(time.Minute)
+	if v := next(t, verdicts); v.Seq != 1 {
+		t.Fatalf("first verdict seq %d", v.Seq)
+	}
+	st, err := c.js.Stream(t.Context(), configs.DefaultAuditStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := st.CachedInfo().Config
+	full.MaxMsgs, full.Discard = int64(st.CachedInfo().State.Msgs), jetstream.DiscardNew
+	if _, err := c.js.UpdateStream(t.Context(), full); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	c.waitRecord("f1", func(r *record.Record) bool { return r.Seq == 2 })
+	// The runner tries for bus.ElectionWait before it counts the failure.
+	deadline := time.Now().Add(waitTimeout)
+	for value(t, a.rmetrics.AuditErrors) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no audit error counted")
+		}
+		time.Sleep(50 * time.Millisecond) // polls a counter; nothing to wait on
+	}
+	if n := streamCount(t, c, message.VerdictPrefix+">"); n != 1 {
+		t.Errorf("%d verdicts published while the audit stream refused the second's record, want 1", n)
+	}
+	full.MaxMsgs = -1
+	if _, err := c.js.UpdateStream(t.Context(), full); err != nil {
+		t.Fatal(err)
+	}
+	// The runner retries retryDelay after the failure, on the test's clock.
+	var v record.Verdict
+	for got := false; !got; {
+		clock.Advance(5 * time.Second)
+		select {
+		case v = <-verdicts:
+			got = true
+		case <-time.After(200 * time.Millisecond):
+			if time.Now().After(deadline) {
+				t.Fatal("the verdict was never published after the audit stream recovered")
+			}
+		}
+	}
+	if v.Seq != 2 {
+		t.Fatalf("after recovery: verdict seq %d, want 2", v.Seq)
+	}
+	var page api.AuditPage
+	if code := httpJSON(t, "GET", a.url+"/api/v1/analyses/f1/audit", "", &page); code != http.StatusOK {
+		t.Fatalf("GET audit: %d", code)
+	}
+	var ids []string
+	for _, r := range page.Records {
+		ids = append(ids, r.ID)
+	}
+	if strings.Join(ids, " ") != "f1-v1 f1-v2" {
+		t.Errorf("trail %v, want f1-v1 f1-v2", ids)
 	}
 }
