@@ -34,6 +34,10 @@ func TestLoadInvalid(t *testing.T) {
 			"testdata/invalid-nats-limits.yml:3: global.nats.stream_max_age: must be at least 1h, got 10m",
 			"testdata/invalid-nats-limits.yml:4: global.nats.stream_max_bytes: must be 0 (no bound) or at least 1MiB, got 1KiB",
 		}},
+		{"invalid-audit.yml", []string{
+			"testdata/invalid-audit.yml:3: global.audit.retention: must be at least 1h, got 30m",
+			`testdata/invalid-audit.yml:4: global.audit.stream: "canary.audit" must be letters, digits, - and _ only`,
+		}},
 		{"invalid-nats-cluster.yml", []string{
 			"testdata/invalid-nats-cluster.yml:3: global.nats.url: \"nats://\" is not a URL such as nats://host:4222 (several: separated by commas)",
 			"testdata/invalid-nats-cluster.yml:4: global.nats.replicas: must be 1, 3 or 5 (an odd number of servers keeps a majority), got 2",
