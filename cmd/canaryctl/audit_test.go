@@ -178,4 +178,6 @@ templates:
 }
 
 // run0 runs canaryctl with no input.
-func run0(args []string, stdout, stderr io.Writer) int { return run(args, strings.NewReader(""), stdout, stderr) }
+func run0(args []string, stdout, stderr io.Writer) int {
+	return run(args, strings.NewReader(""), stdout, stderr)
+}
