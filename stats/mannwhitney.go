@@ -175,7 +175,7 @@ func MannWhitney(canary, baseline []float64, o Options) (Result, error) {
 // MannWhitney runs the Mann-Whitney U test of canary (x, size n) against
 // baseline (y, size m) and estimates the Hodges-Lehmann shift and its
 // confidence interval. The inputs are copied and not modified: sorted copies,
-// by a radix sort of the bit patterns from 128 values on (see
+// by their bit patterns from 64 values on (buckets or a radix sort, see
 // sorter.sortInto), from which U and the tie term come in one merge, O(n+m).
 //
 // Exact p-values come from the null distribution of U without ties, whose

@@ -108,6 +108,57 @@ func TestSortIntoMatchesSlicesSort(t *testing.T) {
 	}
 }
 
+// TestSortIntoBucketsMatchesSlicesSort holds the bucket path itself (not
+// only sortInto, which may fall back) to slices.Sort on spread values mixed
+// with NaNs and signed zeros, and checks that it declines crowded values
+// and infinite ranges.
+func TestSortIntoBucketsMatchesSlicesSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(23, 24))
+	var s sorter
+	for range 2000 {
+		n := 1 + rng.IntN(3000)
+		in := make([]float64, n)
+		for i := range in {
+			switch rng.IntN(400) {
+			case 0:
+				in[i] = math.Copysign(0, -1)
+			case 1:
+				in[i] = 0
+			case 2:
+				in[i] = math.Float64frombits(0x7FF8000000000000 | rng.Uint64N(1<<51))
+			case 3:
+				in[i] = float64(rng.IntN(5)) // duplicates
+			default:
+				in[i] = rng.NormFloat64() * 100
+			}
+		}
+		got := make([]float64, n)
+		if !s.sortIntoBuckets(got, in) {
+			t.Fatalf("n=%d: spread values declined", n)
+		}
+		checkSortedLikeSlicesSort(t, in, got, true)
+	}
+	got := make([]float64, 1000)
+	for _, kind := range []string{"duplicates", "special", "bits"} {
+		in := sortInput(rng, 1000, kind)
+		if s.sortIntoBuckets(got, in) {
+			checkSortedLikeSlicesSort(t, in, got, true) // accepted: must be right
+		}
+	}
+	crowded := make([]float64, 1000)
+	crowded[0] = 1e6 // one outlier, the rest in the first bucket
+	for i := 1; i < len(crowded); i++ {
+		crowded[i] = rng.Float64()
+	}
+	if s.sortIntoBuckets(got, crowded) {
+		t.Error("crowded values accepted")
+	}
+	inf := []float64{1, math.Inf(1), 2}
+	if s.sortIntoBuckets(got[:3], inf) {
+		t.Error("an infinite range accepted")
+	}
+}
+
 func TestSortKeyOrder(t *testing.T) {
 	vals := []float64{math.Inf(-1), -math.MaxFloat64, -1, -math.SmallestNonzeroFloat64, math.Copysign(0, -1), 0,
 		math.SmallestNonzeroFloat64, 1, math.MaxFloat64, math.Inf(1)}
@@ -174,7 +225,7 @@ func BenchmarkSort(b *testing.B) {
 // measurement radixMin rests on (sorting one input again and again lets the
 // branch predictor learn slices.Sort's comparisons).
 func BenchmarkSortFresh(b *testing.B) {
-	for _, n := range []int{30, 64, 100, 128, 200, 300, 1000} {
+	for _, n := range []int{30, 64, 100, 128, 200, 300, 1000, 4096, 8192} {
 		rng := rand.New(rand.NewPCG(uint64(n), 7))
 		var ins [][]float64
 		for range 64 {
@@ -182,6 +233,16 @@ func BenchmarkSortFresh(b *testing.B) {
 		}
 		a := make([]float64, n)
 		var s sorter
+		b.Run(fmt.Sprintf("sortInto/n=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			cpu := processCPU()
+			k := 0
+			for b.Loop() {
+				s.sortInto(a, ins[k&63])
+				k++
+			}
+			b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
+		})
 		b.Run(fmt.Sprintf("radix/n=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			cpu := processCPU()
