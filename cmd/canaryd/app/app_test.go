@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -180,8 +181,9 @@ func TestInvalidEventsRejected(t *testing.T) {
 		Assets []bus.Health
 	}
 	if code := httpJSON(t, "GET", a.url+"/-/ready", "", &ready); code != http.StatusOK || ready.Status != "ready" ||
-		len(ready.Assets) != 2 || ready.Assets[0].Stream != "CANARY" || ready.Assets[1].Status != bus.Healthy {
-		t.Errorf("ready: %d %+v, want 200 with two healthy streams", code, ready)
+		len(ready.Assets) != 3 || ready.Assets[0].Stream != "CANARY" || ready.Assets[2].Stream != "CANARY_AUDIT" ||
+		slices.ContainsFunc(ready.Assets, func(h bus.Health) bool { return h.Status != bus.Healthy }) {
+		t.Errorf("ready: %d %+v, want 200 with three healthy streams (verdicts, analyses, audit)", code, ready)
 	}
 	c.publishEvent(event("good-1", "v2"))
 	c.waitRecord("good-1", nil)

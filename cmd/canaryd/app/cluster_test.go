@@ -56,10 +56,11 @@ func TestCluster(t *testing.T) {
 	c := connectURL(t, urls)
 	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
 
-	// Both streams are R3, and healthy once every replica caught up.
+	// The streams (verdicts, analyses, audit) are R3, and healthy once
+	// every replica caught up.
 	cl.WaitFor("R3 streams with every replica current", func() bool {
 		var ready struct{ Assets []bus.Health }
-		if httpJSON(t, "GET", b.url+"/-/ready", "", &ready) != http.StatusOK || len(ready.Assets) != 2 {
+		if httpJSON(t, "GET", b.url+"/-/ready", "", &ready) != http.StatusOK || len(ready.Assets) != 3 {
 			return false
 		}
 		for _, h := range ready.Assets {
