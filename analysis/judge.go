@@ -144,7 +144,7 @@ func (j *Judge) Judge(st *State, in []Input, out *Judgement) error {
 	}
 	out.Metrics = out.Metrics[:len(t.Metrics)]
 	out.Interval = st.Looks - 1
-	out.CanaryStale, out.Expire = 0, false
+	out.CanaryStale, out.Expire, out.Budget = 0, false, nil
 
 	// look counts the judgements after the warm-up: error spending starts
 	// there, so that a warm-up costs no power.

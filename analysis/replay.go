@@ -88,7 +88,8 @@ func ReplayAnswering(ctx context.Context, t *spec.Template, rec *metrics.Recordi
 	last := ReplayVerdict{}
 	var refused error
 	applied := make([]bool, len(answers))
-	err := judgeRecording(ctx, t, rec, func(j *Judgement) bool {
+	err := judgeRecording(ctx, t, rec, func(j *Judgement, w recordedWindow) bool {
+		GateBudget(ctx, w.provider, t, w.target, &ro, j, w.index, w.start, w.end, nil)
 		d := j.Apply(&ro)
 		res.Intervals = append(res.Intervals, *j)
 		last = ReplayVerdict{Decision: d, Interval: j.Interval, Reason: j.ReasonFor(&d)}
@@ -142,16 +143,25 @@ func ReplayAnswering(ctx context.Context, t *spec.Template, rec *metrics.Recordi
 // what a rollout does with the same judgements.
 func JudgeRecording(ctx context.Context, t *spec.Template, rec *metrics.Recording) ([]Judgement, error) {
 	var out []Judgement
-	err := judgeRecording(ctx, t, rec, func(j *Judgement) bool {
+	err := judgeRecording(ctx, t, rec, func(j *Judgement, _ recordedWindow) bool {
 		out = append(out, *j)
 		return j.Verdict != Rollback
 	})
 	return out, err
 }
 
+// recordedWindow is the recorded interval a judgement of judgeRecording
+// judged, with what answers queries of it.
+type recordedWindow struct {
+	provider   metrics.Provider
+	target     Target
+	index      int
+	start, end time.Time
+}
+
 // judgeRecording judges the intervals of rec in order and hands each
-// judgement to yield until it returns false.
-func judgeRecording(ctx context.Context, t *spec.Template, rec *metrics.Recording, yield func(*Judgement) bool) error {
+// judgement, with its window, to yield until it returns false.
+func judgeRecording(ctx context.Context, t *spec.Template, rec *metrics.Recording, yield func(*Judgement, recordedWindow) bool) error {
 	if len(rec.Intervals) == 0 {
 		return errors.New("replay: the recording has no intervals")
 	}
@@ -175,7 +185,7 @@ func judgeRecording(ctx context.Context, t *spec.Template, rec *metrics.Recordin
 		}
 		out.Interval = k
 		j.Explain(&out)
-		if !yield(&out) {
+		if !yield(&out, recordedWindow{provider: p, target: target, index: iv.Index, start: start, end: end}) {
 			break
 		}
 	}

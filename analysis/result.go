@@ -197,4 +197,8 @@ type Judgement struct {
 	// Expire asks the rollout to end as its lifetime would (with the
 	// template's lifetime_outcome): CanaryStale reached max_canary_stale.
 	Expire bool `json:"expire,omitempty"`
+	// Budget is the service's error budget, measured when the judgement
+	// would promote under a template with an SLO (GateBudget); Apply
+	// hands it to the rollout's error-budget gate.
+	Budget *rollout.Budget `json:"budget,omitempty"`
 }

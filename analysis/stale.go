@@ -148,7 +148,7 @@ func (j *Judgement) Apply(r *rollout.Rollout) rollout.Decision {
 	if j.Expire {
 		return r.Expire()
 	}
-	return r.Judged(j.Verdict)
+	return r.JudgedBudget(j.Verdict, j.Budget)
 }
 
 // ReasonFor returns the reason that goes out with decision d, which Apply

@@ -57,7 +57,7 @@ func TestLoadInvalid(t *testing.T) {
 			`testdata/invalid-types.yml:14: templates[0].metrics[0].dry_run: must be true or false, got "maybe"`,
 			"testdata/invalid-types.yml:15: templates[0].metrics[0].critical: must be true or false, got a list",
 			`testdata/invalid-types.yml:16: templates[0].metrics[1]: must be a mapping of fields, got "not a metric"`,
-			`testdata/invalid-types.yml:18: templates[0].metrics[2].query: metric "memory": query template uses {{.Servce}}, which does not exist (known: .Service, .Namespace, .Role, .Version, .Interval, .Vars)`,
+			`testdata/invalid-types.yml:18: templates[0].metrics[2].query: metric "memory": query template uses {{.Servce}}, which does not exist (known: .Service, .Namespace, .Role, .Version, .Interval, .Window (SLO queries only), .Vars)`,
 			"testdata/invalid-types.yml:19: templates[0].metrics[2].confidence: unknown field (known: aggregate, allowed_change, burn_rate, critical, direction, dry_run, min_samples, name, nan_policy, query, scale, shape, test, threshold, weight)",
 		}},
 		{"invalid-unknown-field.yml", []string{

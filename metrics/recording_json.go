@@ -176,7 +176,7 @@ func readVersioned(raw json.RawMessage, path string) (*Recording, error) {
 			for role, raw := range roles {
 				at := fmt.Sprintf("%s.metrics.%s.%s", at, metric, role)
 				if !Role(role).Valid() {
-					return nil, fmt.Errorf("%s: unknown role %q (want baseline or canary)", at, role)
+					return nil, fmt.Errorf("%s: unknown role %q (want baseline, canary or service)", at, role)
 				}
 				if raw == nil {
 					return nil, fmt.Errorf("%s: want an object, got null", at)
@@ -282,7 +282,7 @@ func readMinimal(top map[string]json.RawMessage, path string) (*Recording, error
 			for role, raw := range roles {
 				at := fmt.Sprintf("%s.metrics.%s.%s", at, metric, role)
 				if !Role(role).Valid() {
-					return nil, fmt.Errorf("%s: unknown role %q (want baseline or canary)", at, role)
+					return nil, fmt.Errorf("%s: unknown role %q (want baseline, canary or service)", at, role)
 				}
 				if len(raw) > 0 && raw[0] == '{' {
 					return nil, fmt.Errorf("%s: want an array of values, got an object (samples objects belong to the versioned form, which starts with \"version\": %d)", at, RecordingVersion)

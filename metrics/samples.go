@@ -12,14 +12,16 @@ import (
 // Role is the side of a comparison a query is for.
 type Role string
 
-// The two roles of an analysis.
+// The two roles of an analysis, and the whole service's (an SLO's
+// queries: configs/spec.SLO).
 const (
 	Baseline Role = "baseline"
 	Canary   Role = "canary"
+	Service  Role = "service"
 )
 
-// Valid reports whether r is Baseline or Canary.
-func (r Role) Valid() bool { return r == Baseline || r == Canary }
+// Valid reports whether r is Baseline, Canary or Service.
+func (r Role) Valid() bool { return r == Baseline || r == Canary || r == Service }
 
 // Samples is what one query returned for one metric and role: parallel
 // slices, timestamps in unix milliseconds.

@@ -77,6 +77,8 @@ type Plan struct {
 	LifetimeOutcome string
 	// Gates are the steps that wait for an approval, in no order.
 	Gates []ApprovalGate `json:",omitempty"`
+	// Budget is the error-budget gate of a template with an SLO.
+	Budget *BudgetGate `json:",omitempty"`
 }
 
 // PlanOf returns the rollout plan of template t (loaded by package
@@ -88,7 +90,16 @@ func PlanOf(t *spec.Template) Plan {
 		MaxJudgements:     t.MaxJudgements(),
 		LifetimeOutcome:   t.LifetimeOutcome,
 		Gates:             gatesOf(t),
+		Budget:            budgetOf(t),
 	}
+}
+
+// budgetOf returns the error-budget gate of template t, nil without an SLO.
+func budgetOf(t *spec.Template) *BudgetGate {
+	if t.SLO == nil {
+		return nil
+	}
+	return &BudgetGate{OnExhausted: t.SLO.OnExhausted}
 }
 
 // gatesOf returns the approval gates of template t.
@@ -132,6 +143,9 @@ type Decision struct {
 	AwaitingApproval bool `json:"awaiting_approval,omitempty"`
 	// Approval is the approval or denial the decision carries out.
 	Approval *Approval `json:"approval,omitempty"`
+	// Budget is the service's error budget measured for the promotion
+	// the judgement asked (BudgetGate), whether it let it through or not.
+	Budget *Budget `json:"budget,omitempty"`
 
 	// note says why the rollout did not do what the judgement said (a
 	// gate); Reason puts it first.
@@ -164,8 +178,15 @@ func (p Plan) Weight(pos Position) float64 {
 
 // Next applies a verdict at pos and returns the new position and the
 // decision to publish (its Seq left 0: Rollout numbers verdicts). Next on
-// an ended rollout changes nothing.
-func (p Plan) Next(pos Position, v Verdict) (Position, Decision) {
+// an ended rollout changes nothing. Under an error-budget gate a promote
+// that would pass a step holds, as the budget was not measured: use
+// NextBudget.
+func (p Plan) Next(pos Position, v Verdict) (Position, Decision) { return p.NextBudget(pos, v, nil) }
+
+// NextBudget is Next with b, the service's error budget measured for the
+// judgement (nil when it was not): a promote that would pass a step goes
+// through the plan's BudgetGate.
+func (p Plan) NextBudget(pos Position, v Verdict, b *Budget) (Position, Decision) {
 	d := Decision{Step: pos.Step + 1, Weight: p.Weight(pos), Verdict: v}
 	if pos.Outcome != Running {
 		d.NextWeight, d.Final, d.Outcome = d.Weight, true, pos.Outcome
@@ -181,11 +202,26 @@ func (p Plan) Next(pos Position, v Verdict) (Position, Decision) {
 		// The last judgement the lifetime allows: it decides only if it
 		// would end the rollout anyway.
 		lastPromote := v == Promote && pos.Step == len(p.Steps)-1 && pos.Promotes+1 >= per
+		if lastPromote && p.Budget != nil && !b.Allows() {
+			// The budget refuses the last promote: the lifetime decides.
+			lastPromote, d.Budget = false, b
+		}
 		if !lastPromote {
 			var done bool
-			if pos, v, done = p.lifetimeOutcome(pos, &d); done {
+			pos, v, done = p.lifetimeOutcome(pos, &d)
+			if d.Budget != nil {
+				d.note = "lifetime reached: " + string(d.Verdict) + ", the " + d.Budget.Describe()
+			}
+			if done {
 				return pos, d
 			}
+			return p.apply(pos, d, v) // the lifetime's verdict, past any gate
+		}
+	}
+	if v == Promote && pos.Promotes+1 >= per {
+		// The judgement would pass the step: the error-budget gate's.
+		if nv, refused := p.budgetRefuses(pos, &d, b); refused {
+			d.Verdict, v = nv, nv
 		}
 	}
 	return p.apply(pos, d, v)

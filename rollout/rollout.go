@@ -22,9 +22,14 @@ func New(p Plan) Rollout { return Rollout{Plan: p} }
 // Judged applies the verdict of the next judgement and returns the
 // decision that goes out with it, numbered. On an ended rollout it
 // changes nothing but still numbers a decision; callers stop at Done.
-func (r *Rollout) Judged(v Verdict) Decision {
+func (r *Rollout) Judged(v Verdict) Decision { return r.JudgedBudget(v, nil) }
+
+// JudgedBudget is Judged with b, the service's error budget measured for
+// the judgement (NeedsBudget says when one is needed; nil when it was not
+// measured): a promotion goes through the plan's error-budget gate.
+func (r *Rollout) JudgedBudget(v Verdict, b *Budget) Decision {
 	var d Decision
-	r.Position, d = r.Plan.Next(r.Position, v)
+	r.Position, d = r.Plan.NextBudget(r.Position, v, b)
 	r.Seq++
 	d.Seq = r.Seq
 	return d

@@ -332,6 +332,16 @@ func (rn *Runner) run(ctx context.Context, id string) {
 			}
 		}
 		judge.Explain(out)
+		// A judgement that would promote under an SLO measures the
+		// service's error budget for the rollout's gate.
+		budgetCtx, cancel := context.WithTimeout(ctx, rn.opts.LeaseGrace/2)
+		analysis.GateBudget(budgetCtx, rn.opts.Source(), tmpl, r.Event.Target(), &r.Rollout, out, r.Judgements(),
+			r.WindowEnd().Add(-r.Interval), r.WindowEnd(), nil)
+		cancel()
+		if ctx.Err() != nil {
+			rn.judges.put(pj)
+			return // stopping: a budget the stop cut short is no measurement
+		}
 		now := rn.clock.Now()
 		v := record.NewVerdict(r, out.Apply(&r.Rollout), out, now)
 		r.SaveState(st)

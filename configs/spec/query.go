@@ -20,16 +20,17 @@ type QueryData struct {
 	Role      string            // baseline or canary
 	Version   string            // that role's version
 	Interval  string            // the judgement interval as a PromQL duration, e.g. "1m"
+	Window    string            // an SLO query's window as a PromQL duration, e.g. "30d"; empty for a metric
 	Vars      map[string]string // variables from the deploy event
 }
 
 // templateFields lists the names a template may refer to at its root, for
 // error messages; isTemplateField must agree with it.
-const templateFields = ".Service, .Namespace, .Role, .Version, .Interval, .Vars"
+const templateFields = ".Service, .Namespace, .Role, .Version, .Interval, .Window (SLO queries only), .Vars"
 
 func isTemplateField(name string) bool {
 	switch name {
-	case "Service", "Namespace", "Role", "Version", "Interval", "Vars":
+	case "Service", "Namespace", "Role", "Version", "Interval", "Window", "Vars":
 		return true
 	}
 	return false
@@ -135,6 +136,8 @@ func (d *QueryData) value(path []string) string {
 		return d.Version
 	case "Interval":
 		return d.Interval
+	case "Window":
+		return d.Window
 	}
 	return d.Vars[path[1]]
 }
@@ -159,6 +162,16 @@ func ParseQueryTemplate(metric, text string) (*QueryTemplate, error) {
 		}
 	}
 	return &QueryTemplate{metric: metric, text: text, tmpl: tmpl, refs: refs, plain: plainParts(tmpl.Root)}, nil
+}
+
+// uses reports whether the template refers to field (Service, Window…).
+func (t *QueryTemplate) uses(field string) bool {
+	for _, r := range t.refs {
+		if r.path[0] == field {
+			return true
+		}
+	}
+	return false
 }
 
 // Metric returns the name of the metric the template belongs to.
@@ -240,6 +253,8 @@ func checkRef(d QueryData, fr fieldRef) error {
 		v = d.Version
 	case "Interval":
 		v = d.Interval
+	case "Window":
+		v = d.Window
 	}
 	if v == "" && !fr.conditional {
 		return errors.New("query template uses " + ref() + " but " + r[0] + " is empty")

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/canaryd/canaryd/stats"
 )
 
 // Tests a metric can be judged with.
@@ -129,6 +131,9 @@ type Template struct {
 	// Approvals are the steps a person must approve before the rollout
 	// moves to them (package rollout waits there; see Approval).
 	Approvals []Approval `yaml:"approvals,omitempty"`
+	// SLO is the service's SLO: every promotion of the rollout waits
+	// while its error budget is spent or burning fast (see SLO).
+	SLO *SLO `yaml:"slo,omitempty"`
 	// Confidence is 1 − α, where α bounds the probability of rolling back
 	// a canary whose every metric is within its allowed change, over all
 	// metrics and all judgements of the analysis together.
@@ -337,6 +342,9 @@ func (t *Template) SetDefaults() {
 			a.OnTimeout = DefaultApprovalOnTimeout
 		}
 	}
+	if t.SLO != nil {
+		t.SLO.setDefaults()
+	}
 	if t.Confidence == 0 {
 		t.Confidence = DefaultConfidence
 	}
@@ -381,22 +389,14 @@ func (t *Template) SetDefaults() {
 // long window (3 days) becomes the judged interval, keeping each rule's
 // 12:1 long-to-short ratio and its threshold.
 func defaultBurnWindows(interval time.Duration) []BurnWindow {
-	workbook := []struct {
-		long, short time.Duration
-		threshold   float64
-	}{
-		{time.Hour, 5 * time.Minute, 14.4},
-		{6 * time.Hour, 30 * time.Minute, 6},
-		{24 * time.Hour, 2 * time.Hour, 3},
-		{72 * time.Hour, 6 * time.Hour, 1},
-	}
-	f := float64(interval) / float64(72*time.Hour)
+	workbook := stats.WorkbookWindows()
+	f := float64(interval) / float64(workbook[len(workbook)-1].Long)
 	out := make([]BurnWindow, 0, len(workbook))
 	for _, w := range workbook {
 		out = append(out, BurnWindow{
-			Long:      model.Duration(time.Duration(math.Round(float64(w.long) * f))),
-			Short:     model.Duration(time.Duration(math.Round(float64(w.short) * f))),
-			Threshold: w.threshold,
+			Long:      model.Duration(time.Duration(math.Round(float64(w.Long) * f))),
+			Short:     model.Duration(time.Duration(math.Round(float64(w.Short) * f))),
+			Threshold: w.Threshold,
 		})
 	}
 	return out
@@ -467,6 +467,12 @@ func (t *Template) Validate(path string, add func(path, format string, args ...a
 	if len(t.Approvals) > 0 && t.LifetimeOutcome == OutcomePromote {
 		add(path+".lifetime_outcome", "promote would pass the approvals without a person; use rollback or hold with approvals")
 	}
+	if t.SLO != nil {
+		t.SLO.validate(path+".slo", add)
+		if t.LifetimeOutcome == OutcomePromote {
+			add(path+".lifetime_outcome", "promote would pass the error-budget gate (slo) without measuring the budget; use rollback or hold with an slo")
+		}
+	}
 	if !(t.Confidence > 0.5 && t.Confidence < 1) {
 		add(path+".confidence", "must be in (0.5, 1), got %v", t.Confidence)
 	}
@@ -513,6 +519,8 @@ func (m *Metric) validate(path string, add func(path, format string, args ...any
 		t, err := ParseQueryTemplate(m.Name, m.Query)
 		if err != nil {
 			add(path+".query", "%v", err)
+		} else if t.uses("Window") {
+			add(path+".query", "{{.Window}} is for the SLO's queries (slo), not a metric's")
 		}
 		m.tmpl = t
 	}
@@ -560,18 +568,7 @@ func (m *Metric) validate(path string, add func(path, format string, args ...any
 		add(path+".threshold", "only applies to test: threshold")
 	}
 	if m.Test == TestBurnRate && m.BurnRate != nil {
-		if o := m.BurnRate.Objective; !(o > 0 && o < 1) {
-			add(path+".burn_rate.objective", "must be in (0, 1), got %v", o)
-		}
-		for i, w := range m.BurnRate.Windows {
-			wp := fmt.Sprintf("%s.burn_rate.windows[%d]", path, i)
-			if w.Long <= 0 || w.Short <= 0 || w.Short > w.Long {
-				add(wp, "needs 0 < short <= long, got long %s, short %s", w.Long, w.Short)
-			}
-			if !(w.Threshold > 0) {
-				add(wp+".threshold", "must be positive, got %v", w.Threshold)
-			}
-		}
+		validateBurn(path+".burn_rate", "windows", m.BurnRate.Objective, m.BurnRate.Windows, add)
 	}
 	if m.Test == TestThreshold {
 		if m.Threshold == nil || (m.Threshold.Min == nil && m.Threshold.Max == nil) {

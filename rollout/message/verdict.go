@@ -39,6 +39,10 @@ type Verdict struct {
 	// Approval is the approval or denial this verdict carries out: who,
 	// when and why.
 	Approval *rollout.Approval `json:"approval,omitempty"`
+	// Budget is the service's error budget, measured for a judgement that
+	// would promote under a template with an SLO: the figures the
+	// error-budget gate let the promotion through or held it on.
+	Budget *rollout.Budget `json:"budget,omitempty"`
 	// Score is the judgement's score (0 to 100; null when nothing was
 	// judged) and Reason why it decided so.
 	Score    analysis.Float          `json:"score"`
@@ -67,6 +71,7 @@ func NewVerdict(id, service, namespace string, d rollout.Decision, j *analysis.J
 		IssuedAt:         now.UTC(),
 		AwaitingApproval: d.AwaitingApproval,
 		Approval:         d.Approval,
+		Budget:           d.Budget,
 		Metrics:          []analysis.MetricResult{},
 	}
 	if j != nil {

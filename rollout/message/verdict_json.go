@@ -58,6 +58,15 @@ func (v *Verdict) AppendJSON(b []byte) ([]byte, error) {
 		b = append(b, `,"approval":`...)
 		b = append(b, a...)
 	}
+	if v.Budget != nil {
+		// Only at promotions: encoding/json is fine.
+		a, err := json.Marshal(v.Budget)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, `,"budget":`...)
+		b = append(b, a...)
+	}
 	b = append(b, `,"score":`...)
 	b = v.Score.AppendJSON(b)
 	b = append(b, `,"reason":`...)
