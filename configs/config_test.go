@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/common/model"
+
 	"github.com/canaryd/canaryd/configs/spec"
 )
 
@@ -44,6 +46,18 @@ func TestLoadInvalid(t *testing.T) {
 		}},
 		{"invalid-no-templates.yml", []string{
 			"testdata/invalid-no-templates.yml:4: templates: a config needs at least one template",
+		}},
+		{"invalid-slo.yml", []string{
+			"testdata/invalid-slo.yml:3: templates[0].lifetime_outcome: promote would pass the error-budget gate (slo) without measuring the budget; use rollback or hold with an slo",
+			"testdata/invalid-slo.yml:4: templates[0].slo.total: good needs total",
+			"testdata/invalid-slo.yml:5: templates[0].slo.objective: must be in (0, 1), got 1.5",
+			"testdata/invalid-slo.yml:9: templates[0].slo.burn_windows[0].long: 6h is longer than the SLO window (2h)",
+			`testdata/invalid-slo.yml:10: templates[0].slo.on_exhausted: must be hold or rollback, got "ignore"`,
+			"testdata/invalid-slo.yml:13: templates[0].metrics[0].query: {{.Window}} is for the SLO's queries (slo), not a metric's",
+			"testdata/invalid-slo.yml:16: templates[1].slo.error_ratio: give error_ratio or good and total, not both",
+			"testdata/invalid-slo.yml:22: templates[2].slo: an SLO needs error_ratio, or good and total",
+			"testdata/invalid-slo.yml:28: templates[3].slo.error_ratio: the SLO's queries need {{.Window}}, the window measured (e.g. rate(...[{{.Window}}]))",
+			"testdata/invalid-slo.yml:28: templates[3].slo.error_ratio: the SLO is the whole service's: its queries cannot use {{.Role}} or {{.Version}}",
 		}},
 		{"invalid-threshold.yml", []string{
 			"testdata/invalid-threshold.yml:4: templates[0].metrics[0].threshold: test: threshold needs threshold.min or threshold.max",
@@ -197,5 +211,43 @@ func TestNATSStreamLimits(t *testing.T) {
 	}
 	if _, err := Load("global:\n  nats:\n    stream_max_bytes: lots\n" + tmpl); err == nil || !strings.Contains(err.Error(), `invalid size "lots"`) {
 		t.Errorf("a size without unit: %v", err)
+	}
+}
+
+// TestSLODefaults: an SLO takes the burn-rate test's objective, a 30-day
+// window, the workbook's paging rules unscaled, and holds; good and total
+// make the error ratio 1 − good/total.
+func TestSLODefaults(t *testing.T) {
+	cfg, err := Load(`templates:
+  - name: t
+    slo:
+      good: 'sum(rate(ok_total{service="{{.Service}}"}[{{.Window}}]))'
+      total: 'sum(rate(all_total{service="{{.Service}}"}[{{.Window}}]))'
+    metrics: [{name: m, query: up}]
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.Templates[0].SLO
+	if s.Objective != spec.DefaultSLOObjective || s.Window.String() != "30d" || s.OnExhausted != spec.BudgetHold {
+		t.Errorf("SLO defaults: %+v", s)
+	}
+	want := []spec.BurnWindow{
+		{Long: model.Duration(time.Hour), Short: model.Duration(5 * time.Minute), Threshold: 14.4},
+		{Long: model.Duration(6 * time.Hour), Short: model.Duration(30 * time.Minute), Threshold: 6},
+	}
+	if !slices.Equal(s.BurnWindows, want) {
+		t.Errorf("burn windows %+v, want %+v", s.BurnWindows, want)
+	}
+	var ws []string
+	for _, w := range s.Windows() {
+		ws = append(ws, w.String())
+	}
+	if got := strings.Join(ws, " "); got != "30d 1h 5m 6h 30m" {
+		t.Errorf("windows measured: %s", got)
+	}
+	got, err := s.ErrorRatioTemplate().Render(spec.QueryData{Service: "web", Window: "1h"})
+	if err != nil || got != `1 - ((sum(rate(ok_total{service="web"}[1h]))) / (sum(rate(all_total{service="web"}[1h]))))` {
+		t.Errorf("error ratio %q, %v", got, err)
 	}
 }
