@@ -83,12 +83,14 @@ func MeasureBudget(ctx context.Context, p metrics.Provider, t *spec.Template, ta
 			rec.Record(interval, start, end, qs[i].Metric, metrics.Service, samples[i])
 		}
 		if samples[i].Empty() {
-			b.Problem = fmt.Sprintf("the error ratio over %s returned no data (%s)", w, qs[i].Expr)
+			// The query is not quoted: replay renders it for another
+			// target, and the template shows it.
+			b.Problem = fmt.Sprintf("the error ratio over %s returned no data", w)
 			return b
 		}
 		e := samples[i].Values[len(samples[i].Values)-1]
 		if _, err := stats.BurnRate(e, s.Objective); err != nil {
-			b.Problem = fmt.Sprintf("the error ratio over %s: %v (%s)", w, err, qs[i].Expr)
+			b.Problem = fmt.Sprintf("the error ratio over %s: %v", w, err)
 			return b
 		}
 		ratios[w] = e

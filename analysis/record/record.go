@@ -109,6 +109,7 @@ type pastVerdict struct {
 	verdict, outcome   uint8 // indexes in pastVerdicts and pastOutcomes
 	final, awaiting    bool
 	approval           *rollout.Approval
+	budget             *rollout.Budget
 }
 
 // pastVerdicts and pastOutcomes are the values a past verdict can hold.
@@ -126,7 +127,7 @@ func pastOf(v *Verdict, prev *pastVerdict) (pastVerdict, error) {
 	}
 	p := pastVerdict{weight: v.Weight, nextWeight: v.NextWeight, score: v.Score, issued: v.IssuedAt.UnixNano(),
 		reason: string(reason), seq: int32(v.Seq), step: int32(v.Step), verdict: uint8(vi), outcome: uint8(oi), final: v.Final,
-		awaiting: v.AwaitingApproval, approval: v.Approval}
+		awaiting: v.AwaitingApproval, approval: v.Approval, budget: v.Budget}
 	if prev != nil && prev.reason == p.reason {
 		p.reason = prev.reason
 	}
@@ -167,6 +168,14 @@ func (p *pastVerdict) appendJSON(b []byte) ([]byte, error) {
 			return nil, err
 		}
 		b = append(b, `,"approval":`...)
+		b = append(b, a...)
+	}
+	if p.budget != nil {
+		a, err := json.Marshal(p.budget)
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, `,"budget":`...)
 		b = append(b, a...)
 	}
 	b = append(b, `,"score":`...)
@@ -238,14 +247,17 @@ type historyEntry struct {
 	// AwaitingApproval and Approval: see message.Verdict.
 	AwaitingApproval bool              `json:"awaiting_approval,omitempty"`
 	Approval         *rollout.Approval `json:"approval,omitempty"`
-	Score            analysis.Float    `json:"score"`
-	Reason           string            `json:"reason"`
-	IssuedAt         time.Time         `json:"issued_at"`
+	// Budget: see message.Verdict; kept in the history (small, and only
+	// at promotions), so that the report shows every budget hold.
+	Budget   *rollout.Budget `json:"budget,omitempty"`
+	Score    analysis.Float  `json:"score"`
+	Reason   string          `json:"reason"`
+	IssuedAt time.Time       `json:"issued_at"`
 }
 
 func encodeHistoryEntry(v *Verdict) ([]byte, error) {
 	return json.Marshal(historyEntry{Seq: v.Seq, Step: v.Step, Weight: v.Weight, NextWeight: v.NextWeight, Verdict: v.Verdict,
-		Final: v.Final, Outcome: v.Outcome, AwaitingApproval: v.AwaitingApproval, Approval: v.Approval, Score: v.Score, Reason: v.Reason, IssuedAt: v.IssuedAt})
+		Final: v.Final, Outcome: v.Outcome, AwaitingApproval: v.AwaitingApproval, Approval: v.Approval, Budget: v.Budget, Score: v.Score, Reason: v.Reason, IssuedAt: v.IssuedAt})
 }
 
 // MarshalJSON encodes r as the bucket stores it.

@@ -93,6 +93,11 @@ func TestPastVerdictJSON(t *testing.T) {
 			v.Approval = &rollout.Approval{Step: r.IntN(5), Approved: r.IntN(2) == 0, By: reasons[r.IntN(len(reasons))],
 				Reason: reasons[r.IntN(len(reasons))], At: time.Unix(r.Int64N(4e9), 0).UTC(), Seq: r.IntN(100)}
 		}
+		if r.IntN(3) == 0 {
+			v.Budget = &rollout.Budget{Objective: 0.999, Window: "30d", ErrorRatio: floats[r.IntN(len(floats))], Remaining: -floats[r.IntN(len(floats))],
+				Burns: []rollout.Burn{{Long: "1h", Short: "5m", Threshold: 14.4, LongRate: floats[r.IntN(len(floats))], Fired: r.IntN(2) == 0}},
+				Problem: reasons[r.IntN(len(reasons))]}
+		}
 		want, err := encodeHistoryEntry(&v)
 		if err != nil {
 			t.Fatal(err)

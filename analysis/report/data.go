@@ -84,6 +84,9 @@ type Judgement struct {
 	// the approval or denial the verdict carried out (Interval -1).
 	AwaitingApproval bool
 	Approval         *rollout.Approval
+	// Budget is the service's error budget measured for a promotion
+	// (rollout.Budget); a budget that did not allow it held the step.
+	Budget *rollout.Budget
 }
 
 // Summary is one analysis as the index page lists it.
@@ -184,6 +187,7 @@ func FromReplay(r Replay) *Data {
 			Metrics:    j.Metrics,
 
 			AwaitingApproval: v.AwaitingApproval,
+			Budget:           v.Budget,
 		}
 		if k, ok := slices.BinarySearchFunc(rec.Intervals, v.Interval, func(iv metrics.RecordedInterval, idx int) int { return iv.Index - idx }); ok {
 			e.Start, e.End = rec.Intervals[k].Start, rec.Intervals[k].End

@@ -176,7 +176,7 @@ func timelineOf(r *record.Record) []report.Judgement {
 		j := report.Judgement{
 			Seq: v.Seq, Interval: -1, Step: v.Step, Weight: v.Weight, NextWeight: v.NextWeight,
 			Verdict: v.Verdict, Final: v.Final, Outcome: v.Outcome, Score: v.Score, Reason: v.Reason,
-			Metrics: v.Metrics, IssuedAt: v.IssuedAt, AwaitingApproval: v.AwaitingApproval, Approval: v.Approval,
+			Metrics: v.Metrics, IssuedAt: v.IssuedAt, AwaitingApproval: v.AwaitingApproval, Approval: v.Approval, Budget: v.Budget,
 		}
 		if v.Outcome != rollout.Aborted && v.Approval == nil && k >= 0 {
 			j.Interval = k

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,6 +48,33 @@ var agreementPlans = map[string]string{
 	// Nobody answers: the rollout waits at the gate, holding, until the
 	// timeout (3 judgements) rolls it back.
 	"gated": "    steps: [10, 50, 100]\n    approvals:\n      - step: 2\n        timeout: 15m\n",
+	// Every promotion gated on the service's error budget, which the
+	// recording's SLO series (withBudget) say is fine, spent, burning fast
+	// or unmeasured, interval by interval.
+	"budget": "    steps: [10, 50, 100]\n    slo:\n      error_ratio: 'sum(rate(errors_total{service=\"{{.Service}}\"}[{{.Window}}]))'\n",
+}
+
+// withBudget returns a copy of rec with the service's SLO series of the
+// budget plan (error ratios over 30d, 1h, 5m, 6h, 30m) in every interval:
+// interval k's budget is fine (k%4 even), spent (k%4 == 1), burning fast
+// (k%8 == 3) or measured as nothing (k%8 == 7).
+func withBudget(rec *metrics.Recording) *metrics.Recording {
+	out := &metrics.Recording{Version: rec.Version, Meta: rec.Meta}
+	windows := []string{"30d", "1h", "5m", "6h", "30m"}
+	for _, iv := range rec.Intervals {
+		c := metrics.RecordedInterval{Index: iv.Index, Start: iv.Start, End: iv.End, Metrics: map[string]map[metrics.Role]metrics.Samples{}}
+		maps.Copy(c.Metrics, iv.Metrics)
+		ratios := map[int][]float64{0: {1e-4, 1e-4, 1e-4, 1e-4, 1e-4}, 1: {2e-3, 2e-3, 2e-3, 2e-3, 2e-3}, 3: {2e-4, 0.02, 0.03, 1e-3, 1e-3}}[iv.Index%2*(iv.Index%4)]
+		for i, w := range windows {
+			s := metrics.Samples{}
+			if iv.Index%8 != 7 {
+				s.Times, s.Values = []int64{iv.End.UnixMilli()}, []float64{ratios[i]}
+			}
+			c.Metrics["slo_"+w] = map[metrics.Role]metrics.Samples{metrics.Service: s}
+		}
+		out.Intervals = append(out.Intervals, c)
+	}
+	return out
 }
 
 // agreementRecordings returns every recording in testdata/ and the first
@@ -156,8 +184,11 @@ func TestDaemonReplayReportAgree(t *testing.T) {
 		for tmpl := range agreementPlans {
 			i := len(runs)
 			r := &run{id: fmt.Sprintf("agree-%03d", i), service: fmt.Sprintf("svc-%03d", i), template: tmpl, recording: name, rec: rec}
+			if tmpl == "budget" {
+				r.rec = withBudget(rec)
+			}
 			runs = append(runs, r)
-			provider[r.service] = rec.Provider()
+			provider[r.service] = r.rec.Provider()
 		}
 	}
 	s := startNATS(t)
@@ -220,9 +251,13 @@ func TestDaemonReplayReportAgree(t *testing.T) {
 		}
 		for _, v := range r.got {
 			endings["awaiting approval"] = endings["awaiting approval"] || v.AwaitingApproval
+			if v.Budget != nil {
+				endings["budget "+budgetState(v.Budget)] = true
+			}
 		}
 	}
-	for _, want := range []string{"succeeded", "rolled_back", "recording ended", "lifetime", "awaiting approval", "approval timeout"} {
+	for _, want := range []string{"succeeded", "rolled_back", "recording ended", "lifetime", "awaiting approval", "approval timeout",
+		"budget fine", "budget spent", "budget burning fast", "budget not measured"} {
 		if !endings[want] {
 			t.Errorf("no run ended by %s (endings: %v)", want, endings)
 		}
@@ -286,6 +321,19 @@ func TestDaemonReplayReportAgree(t *testing.T) {
 	}
 }
 
+// budgetState names what budget b did to its promotion.
+func budgetState(b *rollout.Budget) string {
+	switch {
+	case b.Problem != "":
+		return "not measured"
+	case b.Exhausted():
+		return "spent"
+	case b.FastBurn():
+		return "burning fast"
+	}
+	return "fine"
+}
+
 // timelineKey is what a report shows of a judgement, as JSON: everything
 // but the window's wall-clock times and the queries (the daemon shows the
 // queries once per analysis, a replay has the recording's); the metrics
@@ -309,7 +357,8 @@ func timelineKey(j *report.Judgement, withMetrics bool) string {
 		Metrics             []analysis.MetricResult
 		AwaitingApproval    bool
 		Approval            *rollout.Approval
-	}{j.Seq, j.Interval, j.Step, j.Weight, j.NextWeight, j.Verdict, j.Final, string(j.Outcome), j.Score, j.Reason, ms, j.AwaitingApproval, j.Approval})
+		Budget              *rollout.Budget
+	}{j.Seq, j.Interval, j.Step, j.Weight, j.NextWeight, j.Verdict, j.Final, string(j.Outcome), j.Score, j.Reason, ms, j.AwaitingApproval, j.Approval, j.Budget})
 	if err != nil {
 		return err.Error()
 	}
