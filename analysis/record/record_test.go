@@ -95,7 +95,7 @@ func TestPastVerdictJSON(t *testing.T) {
 		}
 		if r.IntN(3) == 0 {
 			v.Budget = &rollout.Budget{Objective: 0.999, Window: "30d", ErrorRatio: floats[r.IntN(len(floats))], Remaining: -floats[r.IntN(len(floats))],
-				Burns: []rollout.Burn{{Long: "1h", Short: "5m", Threshold: 14.4, LongRate: floats[r.IntN(len(floats))], Fired: r.IntN(2) == 0}},
+				Burns:   []rollout.Burn{{Long: "1h", Short: "5m", Threshold: 14.4, LongRate: floats[r.IntN(len(floats))], Fired: r.IntN(2) == 0}},
 				Problem: reasons[r.IntN(len(reasons))]}
 		}
 		want, err := encodeHistoryEntry(&v)
