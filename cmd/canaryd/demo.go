@@ -19,7 +19,7 @@ func runDemo(args []string) int {
 	fs := pflag.NewFlagSet("canaryd demo", pflag.ContinueOnError)
 	listen := fs.String("web.listen-address", "127.0.0.1:0", "Address of the demo daemon's HTTP API.")
 	speed := fs.Float64("speed", 30, "How much faster than the wall clock simulated time runs.")
-	hold := fs.Bool("hold", false, "Keep the daemon, its API and the reports served after both rollouts end, until interrupted.")
+	hold := fs.Bool("hold", false, "Keep the daemon, its API and the reports served after every rollout ends, until interrupted.")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `usage: canaryd demo [flags]
 

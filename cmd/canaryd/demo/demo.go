@@ -3,7 +3,10 @@
 // services instrumented with client_golang, and the daemon judging two
 // rollouts on a compressed clock: a healthy canary that is promoted step
 // by step, waiting before 100% for an approval the demo gives after a
-// pause, and a regressed one (slower p99, more 5xx) that is rolled back.
+// pause, a regressed one (slower p99, more 5xx) that is rolled back, and
+// a healthy canary of a service whose error budget is spent (both tracks
+// fail 2% of requests against a 99% SLO), which the error-budget gate
+// holds at its first step until its lifetime ends it.
 //
 // The metrics path is the production one: the services' registries are
 // ingested in the Prometheus exposition format, and the daemon queries
@@ -50,7 +53,7 @@ type Options struct {
 	// StoragePath holds the embedded NATS server's data; default a
 	// temporary directory removed at the end.
 	StoragePath string
-	// Hold, when set, is called once both rollouts have ended, before the
+	// Hold, when set, is called once every rollout has ended, before the
 	// daemon stops: the report pages stay served until it returns (a
 	// command waits for an interrupt here, a test reads the reports).
 	Hold func(ctx context.Context, res *Result)
@@ -65,6 +68,10 @@ type Rollout struct {
 	Judgements int
 	// Approvals counts the approvals the demo gave the rollout.
 	Approvals int
+	// BudgetHolds counts the promotions the error-budget gate held, and
+	// BudgetReason is the last one's reason.
+	BudgetHolds  int
+	BudgetReason string
 }
 
 // Result is what a demo run did.
@@ -93,7 +100,7 @@ templates:
     approvals:
       - step: 4          # a person approves before the canary takes all the traffic
         timeout: 30m
-    metrics:
+    metrics: &metrics
       - name: latency_p99
         query: 'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket{namespace="{{.Namespace}}",service="{{.Service}}",track="{{.Role}}"}[3s])))'
         allowed_change: 0.1
@@ -108,11 +115,23 @@ templates:
         query: 'sum(rate(process_cpu_seconds_total{namespace="{{.Namespace}}",service="{{.Service}}",track="{{.Role}}"}[3s]))'
         allowed_change: 0.2
         critical: false
+  - name: web-slo        # web, each promotion gated on the service's error budget
+    interval: 1m
+    steps: [10, 25, 50, 100]
+    lifetime: 6m         # the demo's spent budget holds until here
+    lifetime_outcome: hold
+    slo:
+      objective: 0.99
+      window: 1h         # compressed, as the clock is
+      error_ratio: 'sum(rate(http_requests_total{namespace="{{.Namespace}}",service="{{.Service}}",code=~"5.."}[{{.Window}}])) / sum(rate(http_requests_total{namespace="{{.Namespace}}",service="{{.Service}}"}[{{.Window}}]))'
+      burn_windows:
+        - {long: 5m, short: 1m, threshold: 14.4}
+    metrics: *metrics
 `
 
 // pair is one rollout's simulated baseline and canary.
 type pair struct {
-	name             string
+	name, template   string
 	from, to         string
 	story            string
 	baseline, canary *service
@@ -125,7 +144,7 @@ func healthy() behaviour {
 	}
 }
 
-// Run runs the demo until both rollouts end or ctx is done.
+// Run runs the demo until every rollout ends or ctx is done.
 func Run(ctx context.Context, o Options) (*Result, error) {
 	if o.Out == nil {
 		o.Out = io.Discard
@@ -164,11 +183,15 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	slow.medianLatency = 46 * time.Millisecond
 	slow.tailShare, slow.tailFactor = 0.03, 7
 	slow.errorRatio = 0.02
+	spent := healthy()
+	spent.errorRatio = 0.02 // the whole service's: a 99% SLO's budget spent twice over
 	pairs := []*pair{
-		{name: "checkout", from: "v1.4.0", to: "v1.5.0", story: "a healthy canary",
+		{name: "checkout", template: "web", from: "v1.4.0", to: "v1.5.0", story: "a healthy canary",
 			baseline: newService(healthy(), 1), canary: newService(healthy(), 2)},
-		{name: "payments", from: "v2.0.3", to: "v2.1.0", story: "a regressed canary: slower p99, 5x the 5xx",
+		{name: "payments", template: "web", from: "v2.0.3", to: "v2.1.0", story: "a regressed canary: slower p99, 5x the 5xx",
 			baseline: newService(healthy(), 3), canary: newService(slow, 4)},
+		{name: "search", template: "web-slo", from: "v3.2.0", to: "v3.3.0", story: "a healthy canary of a service whose error budget is spent",
+			baseline: newService(spent, 5), canary: newService(spent, 6)},
 	}
 
 	origin := time.Now().Truncate(time.Second)
@@ -247,7 +270,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	}
 	for _, p := range pairs {
 		ev := message.Event{
-			ID: p.name + "-" + strings.ReplaceAll(p.to, ".", "-"), Service: p.name, Namespace: namespace, Template: "web",
+			ID: p.name + "-" + strings.ReplaceAll(p.to, ".", "-"), Service: p.name, Namespace: namespace, Template: p.template,
 			Baseline: analysis.Version{Version: p.from}, Canary: analysis.Version{Version: p.to},
 		}
 		b, _ := json.Marshal(ev)
@@ -261,10 +284,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	final := map[string]*Rollout{}
 	counts := map[string]int{}
 	waits, approvals := map[string]int{}, map[string]int{}
+	budgetHolds, budgetReason := map[string]int{}, map[string]string{}
 	for len(final) < len(pairs) {
 		select {
 		case <-ctx.Done():
-			return res, fmt.Errorf("demo stopped before both rollouts ended: %w", ctx.Err())
+			return res, fmt.Errorf("demo stopped before every rollout ended: %w", ctx.Err())
 		case m := <-verdicts:
 			var v message.Verdict
 			if err := json.Unmarshal(m.Data, &v); err != nil {
@@ -277,6 +301,10 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			if v.Approval != nil {
 				approvals[v.Service]++
 			}
+			if v.Budget != nil && !v.Budget.Allows() {
+				budgetHolds[v.Service]++
+				budgetReason[v.Service] = v.Reason
+			}
 			// A rollout waiting at its gate is approved after a pause of
 			// demoApprovalPause judgements, as a person would look first.
 			if v.AwaitingApproval {
@@ -288,7 +316,8 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 			}
 			if v.Final {
 				final[v.Service] = &Rollout{Service: v.Service, AnalysisID: v.AnalysisID, Verdict: v.Verdict, Reason: v.Reason,
-					Judgements: counts[v.Service], Approvals: approvals[v.Service]}
+					Judgements: counts[v.Service], Approvals: approvals[v.Service],
+					BudgetHolds: budgetHolds[v.Service], BudgetReason: budgetReason[v.Service]}
 			}
 		}
 	}
@@ -298,6 +327,9 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		res.Rollouts = append(res.Rollouts, *r)
 		fmt.Fprintf(o.Out, "%-9s %-8s after %d judgement(s): %s\n          details: %s/api/v1/analyses/%s\n          report:  %s/analyses/%s\n",
 			r.Service, strings.ToUpper(string(r.Verdict)), r.Judgements, r.Reason, res.APIURL, r.AnalysisID, res.APIURL, r.AnalysisID)
+		if r.BudgetHolds > 0 {
+			fmt.Fprintf(o.Out, "          the error-budget gate held %d promotion(s): %s\n", r.BudgetHolds, r.BudgetReason)
+		}
 	}
 	if o.Hold != nil {
 		o.Hold(ctx, res)
@@ -345,8 +377,11 @@ func printVerdict(w io.Writer, at time.Duration, v *message.Verdict) {
 	}
 	fmt.Fprintf(w, "[+%02d:%02d] %-9s step %d at %3g%%: %-8s -> %3g%%  %s%s\n", int(at.Minutes()), int(at.Seconds())%60,
 		v.Service, v.Step, v.Weight, strings.ToUpper(string(v.Verdict)), v.NextWeight, score, fin)
-	if v.AwaitingApproval || v.Approval != nil {
+	if v.AwaitingApproval || v.Approval != nil || v.Budget != nil && !v.Budget.Allows() {
 		fmt.Fprintf(w, "           %s\n", v.Reason)
+	}
+	if v.Budget != nil && !v.Budget.Allows() {
+		return // the reason says it; every metric passed
 	}
 	for _, m := range v.Metrics {
 		if m.Classification == analysis.Pass && v.Verdict == analysis.Promote && m.Name != "latency_p99" {

@@ -18,8 +18,8 @@ import (
 	"github.com/canaryd/canaryd/analysis/report/reporttest"
 )
 
-// TestDemo runs the whole demo in-process and asserts both outcomes and
-// their reasons.
+// TestDemo runs the whole demo in-process and asserts every outcome and
+// its reason.
 func TestDemo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
@@ -52,6 +52,11 @@ func TestDemo(t *testing.T) {
 	}
 	if r := got["payments"]; r.Verdict != analysis.Rollback || !(strings.Contains(r.Reason, "latency_p99") || strings.Contains(r.Reason, "error_ratio")) {
 		t.Errorf("regressed canary: %s (%s), want rollback naming latency_p99 or error_ratio", r.Verdict, r.Reason)
+	}
+	if r := got["search"]; r.Verdict != analysis.Hold || r.BudgetHolds < 4 || !strings.HasPrefix(r.BudgetReason, "error budget spent: ") ||
+		!strings.Contains(out.String(), "the error-budget gate held") {
+		t.Errorf("spent budget: %s after %d budget hold(s) (%s; %s), want held by the error-budget gate until its lifetime",
+			r.Verdict, r.BudgetHolds, r.BudgetReason, r.Reason)
 	}
 	if !strings.Contains(out.String(), res.APIURL) {
 		t.Errorf("the demo must print the API address")
