@@ -14,6 +14,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/configs/spec"
 	"github.com/canaryd/canaryd/metrics"
 )
 
@@ -76,6 +77,33 @@ func Live(ctx context.Context, p Prometheus, cfg *configs.Config, target analysi
 				out = append(out, r)
 			}
 		}
+		if t.SLO != nil {
+			out = append(out, liveSLO(ctx, p, t, target, end)...)
+		}
+	}
+	return out
+}
+
+// liveSLO runs the queries of t's SLO once, as the daemon would before a
+// promotion at end: each window's error ratio, one point (role service).
+func liveSLO(ctx context.Context, p Prometheus, t *spec.Template, target analysis.Target, end time.Time) []Result {
+	qs, err := analysis.BudgetQueries(t, target, 0, end)
+	if err != nil {
+		return []Result{{Template: t.Name, Metric: spec.SLOMetric, Role: metrics.Service, Err: err}}
+	}
+	var out []Result
+	for _, q := range qs {
+		r := Result{Template: t.Name, Metric: q.Metric, Role: q.Role, Query: q.Expr}
+		v, _, _, err := p.QueryRange(ctx, q.Expr, v1.Range{Start: q.Start, End: q.End, Step: q.Step})
+		if err != nil {
+			r.Err = err
+		} else if m, ok := v.(model.Matrix); ok {
+			r.Series = len(m)
+		}
+		if err == nil && r.Series == 0 {
+			r.Why = explain(ctx, p, q.Expr, q.Start.Add(-time.Duration(t.Interval)), q.End)
+		}
+		out = append(out, r)
 	}
 	return out
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/configs"
 	"github.com/canaryd/canaryd/configs/check"
+	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/prometheus/promtest"
 )
 
@@ -87,5 +88,46 @@ func TestLive(t *testing.T) {
 		if r.Series != c.series || !slices.Equal(r.Why, c.why) {
 			t.Errorf("%s: %d series, why:\n%s\nwant %d series, why:\n%s", c.query, r.Series, strings.Join(r.Why, "\n"), c.series, strings.Join(c.why, "\n"))
 		}
+	}
+}
+
+// TestLiveSLO runs an SLO's queries once, one a window, as the daemon
+// would before a promotion, and says why one matches nothing.
+func TestLiveSLO(t *testing.T) {
+	start := time.Unix(1704067200, 0)
+	srv := promtest.Start(t, exampleSeries(start), promtest.Options{})
+	client, err := api.NewClient(api.Config{Address: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := configs.Load(`templates:
+  - name: web
+    slo:
+      window: 1h
+      burn_windows: [{long: 10m, short: 1m, threshold: 14.4}]
+      error_ratio: 'sum(rate(http_requests_total{service="{{.Service}}",code=~"5.."}[{{.Window}}])) / sum(rate(http_requests_total{service="{{.Service}}"}[{{.Window}}]))'
+    metrics: [{name: m, query: 'up{service="{{.Service}}",track="{{.Role}}"}'}]
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := analysis.Target{Service: "checkout", Namespace: "shop", Baseline: analysis.Version{Version: "v1"}, Canary: analysis.Version{Version: "v2"}}
+	var got []string
+	for _, r := range check.Live(context.Background(), v1.NewAPI(client), cfg, target, start.Add(10*time.Minute)) {
+		if r.Role != metrics.Service {
+			continue
+		}
+		if r.Err != nil {
+			t.Errorf("%s: %v", r.Metric, r.Err)
+		}
+		got = append(got, fmt.Sprintf("%s %d %s", r.Metric, r.Series, strings.Join(r.Why, "; ")))
+	}
+	want := []string{
+		`slo_1h 0 http_requests_total{code=~"5..",service="checkout"}: no series with code=~"5.."; code has: 200`,
+		`slo_10m 0 http_requests_total{code=~"5..",service="checkout"}: no series with code=~"5.."; code has: 200`,
+		`slo_1m 0 http_requests_total{code=~"5..",service="checkout"}: no series with code=~"5.."; code has: 200`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("SLO results:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
