@@ -92,6 +92,12 @@ func (rn *Runner) verdictAudit(r *record.Record, v *record.Verdict) *message.Aud
 	if err != nil {
 		return a
 	}
+	if v.Budget != nil && tmpl.SLO != nil {
+		// The error budget measured for the promotion: its queries too.
+		if bqs, err := analysis.BudgetQueries(tmpl, r.Event.Target(), k, start.Add(r.Interval)); err == nil {
+			qs = append(qs, bqs...)
+		}
+	}
 	for _, q := range qs {
 		a.Queries = append(a.Queries, message.AuditQuery{Metric: q.Metric, Role: string(q.Role), Expr: q.Expr,
 			Start: q.Start.UTC(), End: q.End.UTC(), Step: q.Step.String()})

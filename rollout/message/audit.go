@@ -70,7 +70,7 @@ type Actor struct {
 // AuditQuery is one query as the judgement sent it.
 type AuditQuery struct {
 	Metric string `json:"metric"`
-	Role   string `json:"role"` // baseline or canary
+	Role   string `json:"role"` // baseline, canary, or service (an SLO's, for the error budget)
 	Expr   string `json:"expr"`
 	// Start, End and Step are the range query's: End is the window's end
 	// (the telemetry lag before the query was made).

@@ -113,7 +113,7 @@ func TestErrorBudgetGate(t *testing.T) {
 	t.Cleanup(prom.Close)
 
 	s := startNATS(t)
-	startApp(t, s, clock, writeConfig(t, t.TempDir(), fmt.Sprintf(budgetConfig, prom.URL)), func(o *Options, _ *hooks) {
+	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), fmt.Sprintf(budgetConfig, prom.URL)), func(o *Options, _ *hooks) {
 		o.Provider = nil // the real Prometheus provider of the config
 	})
 	c := connect(t, s)
@@ -182,6 +182,21 @@ func TestErrorBudgetGate(t *testing.T) {
 	if vs := got["spent-rollback"]; len(vs) != 1 || vs[0].Outcome != rollout.RolledBack || vs[0].Budget == nil ||
 		!strings.Contains(vs[0].Reason, ": roll back before step 2 (weight 100%)") {
 		t.Fatalf("spent-rollback: %+v", vs)
+	}
+
+	// The audit trail keeps the SLO's queries with the budget's verdict.
+	trail := auditOf(t, a.url+"/api/v1/analyses/", "b-spent", 1000)
+	if len(trail.Records) == 0 || trail.Records[0].Verdict == nil || trail.Records[0].Verdict.Budget == nil {
+		t.Fatalf("spent: the first audit record carries no budget: %+v", trail.Records)
+	}
+	var slo []string
+	for _, q := range trail.Records[0].Queries {
+		if q.Role == "service" {
+			slo = append(slo, q.Metric)
+		}
+	}
+	if strings.Join(slo, " ") != "slo_1d slo_1h slo_5m slo_6h slo_30m" {
+		t.Errorf("spent: the audit's SLO queries: %v", slo)
 	}
 
 	// No data: held at 50%, never promoted, saying why.
