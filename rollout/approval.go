@@ -149,7 +149,7 @@ func (p Plan) await(pos Position, d Decision, v Verdict, entering bool) (Positio
 	next := strconv.Itoa(pos.Step+2) + " (weight " + strconv.FormatFloat(p.Steps[pos.Step+1], 'g', -1, 64) + "%)"
 	if pos.Waiting >= g.Timeout {
 		pos.Awaiting, pos.Waiting = false, 0
-		d.note = "no approval to enter step " + next + " within " + strconv.Itoa(g.Timeout) + " judgement(s): " + g.OnTimeout
+		d.note = ApprovalTimedOut + next + " within " + strconv.Itoa(g.Timeout) + " judgement(s): " + g.OnTimeout
 		if g.OnTimeout == "hold" {
 			pos.Outcome = Expired
 			d.Verdict, d.NextWeight, d.Final, d.Outcome = Hold, d.Weight, true, Expired

@@ -33,6 +33,7 @@ package rollout
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/canaryd/canaryd/configs/spec"
 )
@@ -152,6 +153,23 @@ type Decision struct {
 	note string
 }
 
+// Reason prefixes of the decisions time made instead of a judgement.
+const (
+	// LifetimeReached starts the reason of a verdict the analysis'
+	// lifetime overrode.
+	LifetimeReached = "lifetime reached: "
+	// ApprovalTimedOut starts the reason of a verdict an approval gate's
+	// timeout made.
+	ApprovalTimedOut = "no approval to enter step "
+)
+
+// EndedByTime reports whether reason, a verdict's, says time decided it:
+// the analysis' lifetime ran out, or nobody answered an approval gate in
+// time. The audit trail records such a verdict as an expiry.
+func EndedByTime(reason string) bool {
+	return strings.HasPrefix(reason, LifetimeReached) || strings.HasPrefix(reason, ApprovalTimedOut)
+}
+
 // Reason returns the reason the verdict acted on goes out with: the
 // judgement's own (reason, for a judged verdict judged), or, when the
 // lifetime overrode the judgement, a reason that says so.
@@ -160,7 +178,7 @@ func (d *Decision) Reason(judged Verdict, reason string) string {
 		return d.note + " (judged " + string(judged) + ": " + reason + ")"
 	}
 	if d.Verdict != judged {
-		return "lifetime reached: " + string(d.Verdict) + " (judged " + string(judged) + ": " + reason + ")"
+		return LifetimeReached + string(d.Verdict) + " (judged " + string(judged) + ": " + reason + ")"
 	}
 	return reason
 }

@@ -45,7 +45,8 @@ const (
 	// AuditAbort is an abort (POST /api/v1/analyses/{id}/abort, a
 	// Flagger rollback).
 	AuditAbort = "abort"
-	// AuditExpire ends an analysis whose lifetime ran out.
+	// AuditExpire is a final verdict time made: the analysis' lifetime
+	// ran out, or an approval gate's timeout passed.
 	AuditExpire = "expire"
 	// AuditTakeover is a replica taking an analysis over from one that
 	// stopped or died.
@@ -144,7 +145,7 @@ func AuditActionOf(v *Verdict) string {
 		return AuditDeny
 	case v.Outcome == rollout.Aborted:
 		return AuditAbort
-	case v.Outcome == rollout.Expired:
+	case v.Outcome == rollout.Expired || v.Final && rollout.EndedByTime(v.Reason):
 		return AuditExpire
 	}
 	return AuditVerdict

@@ -103,6 +103,8 @@ func TestAuditActionOf(t *testing.T) {
 		{Verdict{Approval: &rollout.Approval{}}, AuditDeny},
 		{Verdict{Final: true, Outcome: rollout.Aborted}, AuditAbort},
 		{Verdict{Final: true, Outcome: rollout.Expired}, AuditExpire},
+		{Verdict{Verdict: analysis.Rollback, Final: true, Outcome: rollout.RolledBack, Reason: "lifetime reached: rollback (judged hold: …)"}, AuditExpire},
+		{Verdict{Verdict: analysis.Rollback, Final: true, Outcome: rollout.RolledBack, Reason: "no approval to enter step 2 (weight 100%) within 3 judgement(s): rollback (judged promote: …)"}, AuditExpire},
 	} {
 		if got := AuditActionOf(&tt.v); got != tt.want {
 			t.Errorf("%+v: %s, want %s", tt.v, got, tt.want)
