@@ -146,7 +146,13 @@ func checkNATS(f, url string, timeout time.Duration, stdout io.Writer) int {
 			var js jetstream.JetStream
 			if js, err = jetstream.New(nc); err == nil {
 				var changes, warnings []string
-				if changes, warnings, err = bus.Check(ctx, js, &cfg.Global.NATS); err == nil {
+				changes, warnings, err = bus.Check(ctx, js, &cfg.Global.NATS)
+				if err == nil {
+					var ac, aw []string
+					ac, aw, err = bus.CheckAudit(ctx, js, &cfg.Global.Audit, &cfg.Global.NATS)
+					changes, warnings = append(changes, ac...), append(warnings, aw...)
+				}
+				if err == nil {
 					for _, c := range changes {
 						fmt.Fprintf(stdout, "  at start: %s\n", c)
 					}

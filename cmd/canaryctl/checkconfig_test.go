@@ -112,7 +112,8 @@ func TestCheckConfigNATS(t *testing.T) {
 	code, out, errOut := runCLI(t, "", "check-config", "--nats.url", s.ClientURL(), example)
 	want := example + ": NATS assets on " + s.ClientURL() + " (1 replica(s) configured):\n" +
 		"  at start: stream CANARY: missing, created at start with 1 replica(s)\n" +
-		"  at start: key-value bucket canaryd_analyses: missing, created at start with 1 replica(s)\n"
+		"  at start: key-value bucket canaryd_analyses: missing, created at start with 1 replica(s)\n" +
+		"  at start: audit stream CANARY_AUDIT: missing, created at start with 1 replica(s)\n"
 	if code != 0 || !strings.HasSuffix(out, want) {
 		t.Errorf("exit %d, output:\n%s%s\nwant it to end with:\n%s", code, out, errOut, want)
 	}

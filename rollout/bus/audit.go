@@ -45,6 +45,22 @@ func (a *Assets) SetupAudit(ctx context.Context, js jetstream.JetStream, c *conf
 	return nil
 }
 
+// CheckAudit compares the audit stream on the server with what SetupAudit
+// would make of c and n, changing nothing (see Check).
+func CheckAudit(ctx context.Context, js jetstream.JetStream, c *configs.Audit, n *configs.NATS) (changes, warnings []string, err error) {
+	want := auditWant(c, n, minDedupeWindow)
+	s, err := js.Stream(ctx, want.Name)
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return []string{fmt.Sprintf("audit stream %s: missing, created at start with %d replica(s)", want.Name, want.Replicas)}, nil, nil
+	case err != nil:
+		return nil, nil, fmt.Errorf("audit stream %s: %w", want.Name, err)
+	}
+	want.Duplicates = 0 // the daemon's window depends on its flags
+	_, changes, warnings = owned(s.CachedInfo().Config, want, "audit stream", true)
+	return changes, warnings, nil
+}
+
 // AuditLog appends audit records to the audit stream and reads them back.
 type AuditLog struct {
 	pub    *Publisher
