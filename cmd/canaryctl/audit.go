@@ -9,7 +9,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/common/model"
 	"github.com/spf13/pflag"
@@ -38,10 +37,7 @@ func runAuditExport(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("audit export", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	withHelp(fs, "audit", stderr)
-	url := fs.String("nats.url", nats.DefaultURL, "NATS server URL (several: separated by commas)")
-	user := fs.String("nats.user", "", "NATS user")
-	password := fs.String("nats.password", "", "NATS password (or set CANARYCTL_NATS_PASSWORD)")
-	creds := fs.String("nats.credentials-file", "", "NATS credentials (.creds) file")
+	nf := addNATSFlags(fs)
 	stream := fs.String("stream", configs.DefaultAuditStream, "the audit stream (global.audit.stream)")
 	since := fs.String("since", "", "first record's time: a duration ago (24h, 7d) or an RFC 3339 time; required")
 	until := fs.String("until", "", "last record's time, like --since (default: the last stored)")
@@ -80,19 +76,9 @@ func runAuditExport(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	}
 	fs.SetOutput(stderr)
 
-	opts := []nats.Option{nats.Name("canaryctl audit export")}
-	if *password == "" {
-		*password = os.Getenv("CANARYCTL_NATS_PASSWORD")
-	}
-	if *user != "" {
-		opts = append(opts, nats.UserInfo(*user, *password))
-	}
-	if *creds != "" {
-		opts = append(opts, nats.UserCredentials(*creds))
-	}
-	nc, err := nats.Connect(*url, opts...)
+	nc, err := nf.connect("canaryctl audit export")
 	if err != nil {
-		fmt.Fprintf(stderr, "canaryctl audit export: connect to %s: %v\n", *url, err)
+		fmt.Fprintf(stderr, "canaryctl audit export: connect to %s: %v\n", *nf.url, err)
 		return 1
 	}
 	defer nc.Close()

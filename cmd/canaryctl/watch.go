@@ -20,10 +20,7 @@ import (
 func runWatch(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("watch", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
-	url := fs.String("nats.url", nats.DefaultURL, "NATS server URL")
-	user := fs.String("nats.user", "", "NATS user")
-	password := fs.String("nats.password", "", "NATS password (or set CANARYCTL_NATS_PASSWORD)")
-	creds := fs.String("nats.credentials-file", "", "NATS credentials (.creds) file")
+	nf := addNATSFlags(fs)
 	service := fs.String("service", "", "only this service's verdicts")
 	namespace := fs.String("namespace", "", "only this namespace's verdicts")
 	limit := fs.Int("limit", 0, "exit after this many verdicts (0: until interrupted)")
@@ -36,19 +33,9 @@ func runWatch(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "canaryctl watch: --output must be text or json, got %q\n", *output)
 		return 2
 	}
-	opts := []nats.Option{nats.Name("canaryctl watch"), nats.MaxReconnects(-1)}
-	if *password == "" {
-		*password = os.Getenv("CANARYCTL_NATS_PASSWORD")
-	}
-	if *user != "" {
-		opts = append(opts, nats.UserInfo(*user, *password))
-	}
-	if *creds != "" {
-		opts = append(opts, nats.UserCredentials(*creds))
-	}
-	nc, err := nats.Connect(*url, opts...)
+	nc, err := nf.connect("canaryctl watch", nats.MaxReconnects(-1))
 	if err != nil {
-		fmt.Fprintf(stderr, "canaryctl watch: connect to %s: %v\n", *url, err)
+		fmt.Fprintf(stderr, "canaryctl watch: connect to %s: %v\n", *nf.url, err)
 		return 1
 	}
 	defer nc.Close()
