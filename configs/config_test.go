@@ -47,6 +47,11 @@ func TestLoadInvalid(t *testing.T) {
 		{"invalid-no-templates.yml", []string{
 			"testdata/invalid-no-templates.yml:4: templates: a config needs at least one template",
 		}},
+		{"invalid-bake.yml", []string{
+			"testdata/invalid-bake.yml:3: templates[0].bake: the bake watches the service's error budget: it needs an slo",
+			`testdata/invalid-bake.yml:8: templates[1].bake: must be positive, got "-5m"`,
+			"testdata/invalid-bake.yml:18: templates[2].lifetime: 20m allows 20 judgements of 1m, fewer than the steps and the bake need (2 × 3 + 30 for bake 30m)",
+		}},
 		{"invalid-slo.yml", []string{
 			"testdata/invalid-slo.yml:3: templates[0].lifetime_outcome: promote would pass the error-budget gate (slo) without measuring the budget; use rollback or hold with an slo",
 			"testdata/invalid-slo.yml:4: templates[0].slo.total: good needs total",
@@ -217,6 +222,33 @@ func TestNATSStreamLimits(t *testing.T) {
 // TestSLODefaults: an SLO takes the burn-rate test's objective, a 30-day
 // window, the workbook's paging rules unscaled, and holds; good and total
 // make the error ratio 1 − good/total.
+// TestBakeDefaults: a bake is ceil(bake / interval) judgements, and the
+// default lifetime makes room for them.
+func TestBakeDefaults(t *testing.T) {
+	cfg, err := Load(`templates:
+  - name: t
+    interval: 2m
+    steps: [50, 100]
+    judgements_per_step: 2
+    bake: 7m
+    slo:
+      error_ratio: 'sum(rate(errors_total[{{.Window}}])) / sum(rate(requests_total[{{.Window}}]))'
+    metrics: [{name: m, query: up}]
+  - name: none
+    metrics: [{name: m, query: up}]
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := cfg.Templates[0]
+	if tp.BakeJudgements() != 4 || tp.MaxJudgements() != 2*2+4+10 {
+		t.Errorf("bake 7m / 2m: %d judgements, lifetime %d judgements; want 4 and 18", tp.BakeJudgements(), tp.MaxJudgements())
+	}
+	if n := cfg.Templates[1].BakeJudgements(); n != 0 {
+		t.Errorf("no bake: %d judgements", n)
+	}
+}
+
 func TestSLODefaults(t *testing.T) {
 	cfg, err := Load(`templates:
   - name: t

@@ -113,10 +113,14 @@ func pct(x float64) string { return strconv.FormatFloat(100*x, 'f', 1, 64) + "%"
 
 // NeedsBudget reports whether verdict v, judged next, would promote (pass
 // the step or end the rollout in success) under a plan with an
-// error-budget gate: the judgement for which the budget must be measured
-// and given to JudgedBudget.
+// error-budget gate, or is a judgement of the bake (any verdict): the
+// judgement for which the budget must be measured and given to
+// JudgedBudget.
 func (r *Rollout) NeedsBudget(v Verdict) bool {
 	p, pos := r.Plan, r.Position
+	if p.Budget != nil && pos.Outcome == Running && pos.Baking {
+		return true // every bake judgement is a check of the budget
+	}
 	if p.Budget == nil || pos.Outcome != Running || pos.Awaiting || v != Promote || pos.Promotes+1 < max(p.JudgementsPerStep, 1) {
 		return false
 	}

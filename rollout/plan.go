@@ -33,6 +33,7 @@ package rollout
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/canaryd/canaryd/configs/spec"
@@ -61,10 +62,16 @@ const (
 	RolledBack Outcome = "rolled_back"
 	Expired    Outcome = "expired"
 	Aborted    Outcome = "aborted"
+	// RolledBackAfterPromotion: the bake (Plan.Bake) found the service's
+	// error budget spent or burning fast after the final promote, or ran
+	// out of lifetime configured to roll back: the rollback trigger of
+	// the post-promotion watch.
+	RolledBackAfterPromotion Outcome = "rolled_back_after_promotion"
 )
 
-// Outcomes lists every outcome, Running first.
-var Outcomes = [...]Outcome{Running, Succeeded, RolledBack, Expired, Aborted}
+// Outcomes lists every outcome, Running first. Records store an outcome
+// by its index here: append, never reorder.
+var Outcomes = [...]Outcome{Running, Succeeded, RolledBack, Expired, Aborted, RolledBackAfterPromotion}
 
 // Plan is a template's rollout plan.
 type Plan struct {
@@ -80,6 +87,10 @@ type Plan struct {
 	Gates []ApprovalGate `json:",omitempty"`
 	// Budget is the error-budget gate of a template with an SLO.
 	Budget *BudgetGate `json:",omitempty"`
+	// Bake is the number of judgements of the post-promotion watch (a
+	// template's bake, see bake.go); 0 means none: the final promote ends
+	// the rollout.
+	Bake int `json:",omitempty"`
 }
 
 // PlanOf returns the rollout plan of template t (loaded by package
@@ -92,6 +103,7 @@ func PlanOf(t *spec.Template) Plan {
 		LifetimeOutcome:   t.LifetimeOutcome,
 		Gates:             gatesOf(t),
 		Budget:            budgetOf(t),
+		Bake:              t.BakeJudgements(),
 	}
 }
 
@@ -124,6 +136,11 @@ type Position struct {
 	Awaiting bool `json:"awaiting,omitempty"`
 	Waiting  int  `json:"waiting,omitempty"`
 	Waited   int  `json:"waited,omitempty"`
+	// Baking says the final promote has been made and the rollout
+	// watches the service at 100% (the bake), Baked judgements in a row
+	// so far with its error budget measured and allowing.
+	Baking bool `json:"baking,omitempty"`
+	Baked  int  `json:"baked,omitempty"`
 }
 
 // Decision is what one verdict does to the traffic: the rollout's part of
@@ -185,10 +202,10 @@ func (d *Decision) Reason(judged Verdict, reason string) string {
 
 // Weight returns the canary weight at pos.
 func (p Plan) Weight(pos Position) float64 {
-	if pos.Outcome == RolledBack || pos.Outcome == Aborted {
+	if pos.Outcome == RolledBack || pos.Outcome == Aborted || pos.Outcome == RolledBackAfterPromotion {
 		return 0
 	}
-	if pos.Step >= len(p.Steps) {
+	if pos.Baking || pos.Step >= len(p.Steps) {
 		return 100
 	}
 	return p.Steps[pos.Step]
@@ -211,6 +228,9 @@ func (p Plan) NextBudget(pos Position, v Verdict, b *Budget) (Position, Decision
 		return pos, d
 	}
 	pos.Judgements++
+	if pos.Baking {
+		return p.bake(pos, d, b)
+	}
 	if pos.Awaiting {
 		return p.await(pos, d, v, false)
 	}
@@ -300,12 +320,23 @@ func (p Plan) apply(pos Position, d Decision, v Verdict) (Position, Decision) {
 	per := max(p.JudgementsPerStep, 1)
 	switch v {
 	case Rollback:
-		pos.Outcome, pos.Awaiting, pos.Waiting = RolledBack, false, 0
-		d.NextWeight, d.Final, d.Outcome = 0, true, RolledBack
+		o := RolledBack
+		if pos.Baking {
+			o = RolledBackAfterPromotion
+		}
+		pos.Outcome, pos.Awaiting, pos.Waiting, pos.Baking = o, false, 0, false
+		d.NextWeight, d.Final, d.Outcome = 0, true, o
 	case Promote:
 		pos.Promotes++
 		if pos.Promotes >= per {
 			pos.Promotes = 0
+			if pos.Step == len(p.Steps)-1 && p.Bake > 0 {
+				// The final promote: 100%, and the bake begins.
+				pos.Baking, pos.Baked = true, 0
+				d.NextWeight = 100
+				d.note = "promoted to 100%: the bake begins (" + strconv.Itoa(p.Bake) + " judgement(s) of the error budget)"
+				return pos, d
+			}
 			if pos.Step == len(p.Steps)-1 {
 				pos.Outcome = Succeeded
 				d.NextWeight, d.Final, d.Outcome = 100, true, Succeeded

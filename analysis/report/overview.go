@@ -128,7 +128,9 @@ var Windows = []struct {
 type Stats struct {
 	Namespace, Template string
 	// Started counts the rollouts whose deploy event fell in the window;
-	// the others count those that ended in it, by outcome.
+	// the others count those that ended in it, by outcome (RolledBack
+	// counts rolled_back and rolled_back_after_promotion: both failed
+	// the canary).
 	Started                                 int
 	Succeeded, RolledBack, Expired, Aborted int
 	// SuccessRatio and PassRatio are NaN when nothing they divide by
@@ -203,7 +205,7 @@ func Summarise(rs []Rollout, now time.Time, span time.Duration) (groups []Stats,
 				if d, ok := r.Duration(); ok {
 					a.dur = append(a.dur, d.Seconds())
 				}
-			case sli.OutcomeRolledBack:
+			case sli.OutcomeRolledBack, sli.OutcomeRolledBackAfterPromotion:
 				a.s.RolledBack++
 			case sli.OutcomeExpired:
 				a.s.Expired++

@@ -111,7 +111,7 @@ func RenderOnCall(w io.Writer, o *Overview) error {
 			case "holding":
 				v.Holding++
 			}
-		case (r.State == sli.OutcomeRolledBack || r.State == sli.OutcomeAborted) && r.EndedAt().After(from):
+		case (r.State == sli.OutcomeRolledBack || r.State == sli.OutcomeRolledBackAfterPromotion || r.State == sli.OutcomeAborted) && r.EndedAt().After(from):
 			v.Rollbacks = append(v.Rollbacks, r)
 		}
 	}
@@ -198,7 +198,7 @@ func outcomeClass(outcome string) string {
 	switch outcome {
 	case sli.OutcomeSucceeded:
 		return "v-promote"
-	case sli.OutcomeRolledBack:
+	case sli.OutcomeRolledBack, sli.OutcomeRolledBackAfterPromotion:
 		return "v-rollback"
 	case sli.OutcomeExpired:
 		return "v-hold"

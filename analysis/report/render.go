@@ -182,6 +182,8 @@ func headline(d *Data) (string, string) {
 		head = "Promoted"
 	case "rolled_back":
 		head = "Rolled back"
+	case "rolled_back_after_promotion":
+		head = "Rolled back after promotion"
 	case "expired":
 		head = "Expired"
 	case "aborted":

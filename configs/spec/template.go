@@ -123,7 +123,7 @@ type Template struct {
 	// the rollout moves to the next weight.
 	JudgementsPerStep int `yaml:"judgements_per_step,omitempty"`
 	// Lifetime bounds an analysis; 0 means Interval × (len(Steps) ×
-	// JudgementsPerStep + 10).
+	// JudgementsPerStep + BakeJudgements + 10).
 	Lifetime model.Duration `yaml:"lifetime,omitempty"`
 	// LifetimeOutcome is the final verdict of an analysis that reaches its
 	// lifetime without ending: rollback (default), hold or promote.
@@ -134,6 +134,12 @@ type Template struct {
 	// SLO is the service's SLO: every promotion of the rollout waits
 	// while its error budget is spent or burning fast (see SLO).
 	SLO *SLO `yaml:"slo,omitempty"`
+	// Bake is the post-promotion watch: after the final promote the
+	// rollout keeps judging the service's error budget (SLO, required)
+	// for this long, ceil(Bake / Interval) judgements, and ends succeeded
+	// only after it; a budget spent or burning fast meanwhile rolls back
+	// (rolled_back_after_promotion). 0 (default) means none.
+	Bake model.Duration `yaml:"bake,omitempty"`
 	// Confidence is 1 − α, where α bounds the probability of rolling back
 	// a canary whose every metric is within its allowed change, over all
 	// metrics and all judgements of the analysis together.
@@ -304,6 +310,19 @@ func (t *Template) QueryStep() time.Duration {
 	return s.Truncate(time.Second)
 }
 
+// BakeJudgements is the number of judgements of the bake:
+//
+//	ceil(Bake / Interval)
+//
+// 0 without a bake.
+func (t *Template) BakeJudgements() int {
+	if t.Bake <= 0 || t.Interval <= 0 {
+		return 0
+	}
+	b, i := time.Duration(t.Bake), time.Duration(t.Interval)
+	return int((b + i - 1) / i)
+}
+
 // MaxJudgements is the number of judgements the lifetime allows.
 func (t *Template) MaxJudgements() int {
 	return int(time.Duration(t.Lifetime) / time.Duration(t.Interval))
@@ -322,7 +341,7 @@ func (t *Template) SetDefaults() {
 		t.JudgementsPerStep = DefaultJudgementsPerStep
 	}
 	if t.Lifetime == 0 {
-		t.Lifetime = model.Duration(time.Duration(t.Interval) * time.Duration(len(t.Steps)*t.JudgementsPerStep+10))
+		t.Lifetime = model.Duration(time.Duration(t.Interval) * time.Duration(len(t.Steps)*t.JudgementsPerStep+t.BakeJudgements()+10))
 	}
 	if t.LifetimeOutcome == "" {
 		t.LifetimeOutcome = DefaultLifetimeOutcome
@@ -471,6 +490,17 @@ func (t *Template) Validate(path string, add func(path, format string, args ...a
 		t.SLO.validate(path+".slo", add)
 		if t.LifetimeOutcome == OutcomePromote {
 			add(path+".lifetime_outcome", "promote would pass the error-budget gate (slo) without measuring the budget; use rollback or hold with an slo")
+		}
+	}
+	if t.Bake < 0 {
+		add(path+".bake", "must not be negative, got %s", t.Bake)
+	} else if t.Bake > 0 {
+		if t.SLO == nil {
+			add(path+".bake", "the bake watches the service's error budget: it needs an slo")
+		}
+		if need := len(t.Steps)*t.JudgementsPerStep + t.BakeJudgements(); t.Interval > 0 && t.MaxJudgements() < need {
+			add(path+".lifetime", "%s allows %d judgements of %s, fewer than the steps and the bake need (%d × %d + %d for bake %s)",
+				t.Lifetime, t.MaxJudgements(), t.Interval, len(t.Steps), t.JudgementsPerStep, t.BakeJudgements(), t.Bake)
 		}
 	}
 	if !(t.Confidence > 0.5 && t.Confidence < 1) {

@@ -19,7 +19,7 @@
 //	time to detect    = rollback verdict issued − start of the first judged window
 //	time to roll back = rollback verdict published − rollback verdict issued
 //	success ratio     = rollouts ended succeeded / rollouts ended
-//	canary pass ratio = rollouts ended succeeded / rollouts ended succeeded or rolled_back
+//	canary pass ratio = rollouts ended succeeded / rollouts ended succeeded, rolled_back or rolled_back_after_promotion
 //
 // Only a judged rollback (outcome rolled_back, which includes a lifetime
 // ending in rollback) counts towards time to detect; an abort is a
@@ -53,13 +53,16 @@ const (
 	OutcomeRolledBack = "rolled_back"
 	OutcomeExpired    = "expired"
 	OutcomeAborted    = "aborted"
+	// OutcomeRolledBackAfterPromotion: the bake (post-promotion watch)
+	// rolled back a rollout already promoted to 100%.
+	OutcomeRolledBackAfterPromotion = "rolled_back_after_promotion"
 
 	VerdictRollback = "rollback"
 )
 
 // Outcomes lists every outcome a rollout can end with, the values of the
 // outcome label.
-var Outcomes = []string{OutcomeSucceeded, OutcomeRolledBack, OutcomeExpired, OutcomeAborted}
+var Outcomes = []string{OutcomeSucceeded, OutcomeRolledBack, OutcomeExpired, OutcomeAborted, OutcomeRolledBackAfterPromotion}
 
 // Metric names, for rules and tests that check a name exists.
 const (
@@ -147,7 +150,7 @@ func New(reg prometheus.Registerer, now func() time.Time) *Metrics {
 		}, lr),
 		ended: f.NewCounterVec(prometheus.CounterOpts{
 			Name: EndedName,
-			Help: "Rollouts whose final verdict was published, by outcome (succeeded, rolled_back, expired, aborted).",
+			Help: "Rollouts whose final verdict was published, by outcome (succeeded, rolled_back, expired, aborted, rolled_back_after_promotion).",
 		}, append(lr, "outcome")),
 		duration: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    DurationName,

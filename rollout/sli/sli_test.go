@@ -30,7 +30,7 @@ func TestPublished(t *testing.T) {
 	m.Published(abort, Verdict{Verdict: "rollback", Final: true, Outcome: OutcomeAborted, IssuedAt: t0.Add(40 * time.Second)}, t0.Add(40*time.Second+500*time.Millisecond))
 
 	want := `
-# HELP canaryd_rollouts_ended_total Rollouts whose final verdict was published, by outcome (succeeded, rolled_back, expired, aborted).
+# HELP canaryd_rollouts_ended_total Rollouts whose final verdict was published, by outcome (succeeded, rolled_back, expired, aborted, rolled_back_after_promotion).
 # TYPE canaryd_rollouts_ended_total counter
 canaryd_rollouts_ended_total{namespace="prod",outcome="aborted",template="api"} 1
 canaryd_rollouts_ended_total{namespace="prod",outcome="aborted",template="web"} 0
@@ -38,6 +38,8 @@ canaryd_rollouts_ended_total{namespace="prod",outcome="expired",template="api"} 
 canaryd_rollouts_ended_total{namespace="prod",outcome="expired",template="web"} 0
 canaryd_rollouts_ended_total{namespace="prod",outcome="rolled_back",template="api"} 0
 canaryd_rollouts_ended_total{namespace="prod",outcome="rolled_back",template="web"} 1
+canaryd_rollouts_ended_total{namespace="prod",outcome="rolled_back_after_promotion",template="api"} 0
+canaryd_rollouts_ended_total{namespace="prod",outcome="rolled_back_after_promotion",template="web"} 0
 canaryd_rollouts_ended_total{namespace="prod",outcome="succeeded",template="api"} 0
 canaryd_rollouts_ended_total{namespace="prod",outcome="succeeded",template="web"} 1
 # HELP canaryd_rollouts_started_total Rollouts (analyses) started by a deploy event.

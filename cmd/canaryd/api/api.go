@@ -386,9 +386,9 @@ func (a *API) listAnalyses(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	state, service, namespace := q.Get("state"), q.Get("service"), q.Get("namespace")
 	switch state {
-	case "", record.Running, string(rollout.Succeeded), string(rollout.RolledBack), string(rollout.Expired), string(rollout.Aborted):
+	case "", record.Running, string(rollout.Succeeded), string(rollout.RolledBack), string(rollout.Expired), string(rollout.Aborted), string(rollout.RolledBackAfterPromotion):
 	default:
-		writeError(w, http.StatusBadRequest, fmt.Errorf("state %q is not one of running, succeeded, rolled_back, expired, aborted", state))
+		writeError(w, http.StatusBadRequest, fmt.Errorf("state %q is not one of running, succeeded, rolled_back, expired, aborted, rolled_back_after_promotion", state))
 		return
 	}
 	for _, f := range []struct{ name, value string }{{"service", service}, {"namespace", namespace}} {

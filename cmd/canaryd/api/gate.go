@@ -24,7 +24,7 @@ type GateView struct {
 	AnalysisID string       `json:"analysis_id"`
 	Gate       rollout.Gate `json:"gate"`
 	// State is the analysis' state: running, succeeded, rolled_back,
-	// expired or aborted.
+	// expired, aborted or rolled_back_after_promotion.
 	State      string  `json:"state"`
 	Step       int     `json:"step"`
 	Steps      int     `json:"steps"`
