@@ -3,6 +3,7 @@ package app
 import (
 	"fmt"
 	"hash/fnv"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/record"
+	"github.com/canaryd/canaryd/cmd/canaryd/api"
 	"github.com/canaryd/canaryd/metrics/embedded"
 	"github.com/canaryd/canaryd/rollout"
 	"github.com/canaryd/canaryd/rollout/message"
@@ -43,6 +45,14 @@ templates:
       <<: *slo
       on_exhausted: rollback
     metrics: *metrics
+  - name: budget-bake
+    interval: 1m
+    steps: [50, 100]
+    min_samples: 10
+    bake: 3m
+    lifetime: 10m
+    slo: *slo
+    metrics: *metrics
 `
 
 // budgetServices are the error ratios of the simulated services: before
@@ -52,7 +62,18 @@ var budgetServices = map[string][2]float64{
 	"spent":   {0.002, 0.002},   // twice the budget spent, burning at 2
 	"burning": {0.0001, 0.05},   // burning at 50: 1h rate 16.7, 5m rate 50
 	"nodata":  {-1, -1},         // no requests_total at all
+	// Baked (template budget-bake): healthy throughout, or failing every
+	// request from bakeBurnAt, after the final promote.
+	"bakefine": {0.0001, 0.0001},
+	"bakeburn": {0.0001, 1},
 }
+
+// bakeBurnAt is when bakeburn's samples start counting every request as
+// failed (each sample counts the 30 s scrape before it), after the
+// analyses' start: after the second judgement, whose final promote its
+// budget lets through; at the third (the bake's first) a minute of
+// failures makes the 1h/5m rule fire (1h burn about 16.7 > 14.4).
+const bakeBurnAt = 150 * time.Second
 
 // TestErrorBudgetGate runs the daemon with the real Prometheus provider
 // against Prometheus's TSDB and PromQL engine (package metrics/embedded),
@@ -73,7 +94,7 @@ func TestErrorBudgetGate(t *testing.T) {
 	t.Cleanup(func() { src.Close() })
 	// The head appends in time order: every series, step after step.
 	const rps, scrape = 100.0, 30 * time.Second
-	burnFrom := from.Add(-20 * time.Minute)
+	burnFrom := map[bool]time.Time{false: from.Add(-20 * time.Minute), true: from.Add(bakeBurnAt)}
 	counts := map[string]*[2]float64{}
 	for ts := from.Add(-25 * time.Hour); !ts.After(from.Add(10 * time.Minute)); ts = ts.Add(2 * time.Second) {
 		for svc, ratios := range budgetServices {
@@ -91,7 +112,7 @@ func TestErrorBudgetGate(t *testing.T) {
 				continue
 			}
 			ratio := ratios[0]
-			if !ts.Before(burnFrom) {
+			if !ts.Before(burnFrom[svc == "bakeburn"]) {
 				ratio = ratios[1]
 			}
 			c := counts[svc]
@@ -118,7 +139,8 @@ func TestErrorBudgetGate(t *testing.T) {
 	})
 	c := connect(t, s)
 	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
-	analyses := map[string]string{"fine": "budget", "spent": "budget", "burning": "budget", "nodata": "budget", "spent-rollback": "budget-rollback"}
+	analyses := map[string]string{"fine": "budget", "spent": "budget", "burning": "budget", "nodata": "budget", "spent-rollback": "budget-rollback",
+		"bakefine": "budget-bake", "bakeburn": "budget-bake"}
 	for id, tmpl := range analyses {
 		e := event("b-"+id, "v2")
 		e.Service, e.Template = strings.TrimSuffix(id, "-rollback"), tmpl
@@ -133,6 +155,12 @@ func TestErrorBudgetGate(t *testing.T) {
 			v := next(t, verdicts)
 			id := strings.TrimPrefix(v.AnalysisID, "b-")
 			got[id] = append(got[id], v)
+			if id == "bakefine" && v.Seq == 3 {
+				// Mid-bake (persisted before published): 100%, running.
+				if g := gateOf(t, a.url, v.AnalysisID); g.Gate != rollout.GateRunning || g.State != "running" {
+					t.Errorf("bakefine during the bake: gate %s, state %s", g.Gate, g.State)
+				}
+			}
 			t.Logf("%s #%d %s %v -> %v: %s", id, v.Seq, v.Verdict, v.Weight, v.NextWeight, v.Reason)
 			if v.Final {
 				running--
@@ -199,6 +227,47 @@ func TestErrorBudgetGate(t *testing.T) {
 		t.Errorf("spent: the audit's SLO queries: %v", slo)
 	}
 
+	// The bake: the final promote (#2) goes to 100% and is not final; the
+	// gate stays running while the bake measures the budget at every
+	// judgement; three passing end the analysis succeeded (#5), and not
+	// before.
+	bf := got["bakefine"]
+	if len(bf) != 5 || bf[1].NextWeight != 100 || bf[1].Final || !strings.HasPrefix(bf[1].Reason, "promoted to 100%: the bake begins (3 judgement(s)") {
+		t.Fatalf("bakefine: %d verdicts: %+v", len(bf), bf)
+	}
+	for i, v := range bf[2:] {
+		if v.Weight != 100 || v.NextWeight != 100 || v.Budget == nil || !v.Budget.Allows() || v.Final != (i == 2) {
+			t.Fatalf("bakefine #%d: %+v", v.Seq, v)
+		}
+	}
+	if last := bf[4]; last.Outcome != rollout.Succeeded || last.Verdict != analysis.Promote ||
+		!strings.HasPrefix(last.Reason, "bake passed (3 of 3 judgement(s) at 100%): error budget: ") {
+		t.Fatalf("bakefine: the bake's end: %+v", last)
+	}
+	// The failing service passes its final promote, then the bake's first
+	// judgement finds the 1h/5m rule firing: the rollback trigger, after
+	// promotion, with the figures.
+	bb := got["bakeburn"]
+	if len(bb) != 3 || bb[1].NextWeight != 100 || bb[1].Final {
+		t.Fatalf("bakeburn: %d verdicts: %+v", len(bb), bb)
+	}
+	if last := bb[2]; last.Verdict != analysis.Rollback || !last.Final || last.Outcome != rollout.RolledBackAfterPromotion ||
+		last.Weight != 100 || last.NextWeight != 0 || last.Budget == nil || !last.Budget.Burns[0].Fired ||
+		!strings.HasPrefix(last.Reason, "bake: error budget burning fast: ") ||
+		!strings.Contains(last.Reason, ": roll back after promotion (0 of 3 judgement(s) passed)") {
+		t.Fatalf("bakeburn: the rollback trigger: %+v", last)
+	}
+	// The gate a CD tool reads, and the analysis' state.
+	for id, want := range map[string]rollout.Gate{"b-bakefine": rollout.GateSucceeded, "b-bakeburn": rollout.GateFailed} {
+		g := gateOf(t, a.url, id)
+		if g.Gate != want {
+			t.Errorf("%s: gate %s, want %s (state %s)", id, g.Gate, want, g.State)
+		}
+	}
+	if g := gateOf(t, a.url, "b-bakeburn"); g.State != "rolled_back_after_promotion" {
+		t.Errorf("b-bakeburn: state %s", g.State)
+	}
+
 	// No data: held at 50%, never promoted, saying why.
 	for _, v := range got["nodata"] {
 		if v.NextWeight > 50 || v.Outcome == rollout.Succeeded {
@@ -208,4 +277,14 @@ func TestErrorBudgetGate(t *testing.T) {
 			t.Fatalf("nodata #%d: %s", v.Seq, v.Reason)
 		}
 	}
+}
+
+// gateOf returns the CD gate of analysis id (GET .../gate).
+func gateOf(t *testing.T, base, id string) api.GateView {
+	t.Helper()
+	var g api.GateView
+	if code := httpJSON(t, "GET", base+"/api/v1/analyses/"+id+"/gate", "", &g); code != http.StatusOK {
+		t.Fatalf("gate of %s: HTTP %d", id, code)
+	}
+	return g
 }
