@@ -52,6 +52,10 @@ var agreementPlans = map[string]string{
 	// recording's SLO series (withBudget) say is fine, spent, burning fast
 	// or unmeasured, interval by interval.
 	"budget": "    steps: [10, 50, 100]\n    slo:\n      error_ratio: 'sum(rate(errors_total{service=\"{{.Service}}\"}[{{.Window}}]))'\n",
+	// The same budget series, and a bake of one judgement after the final
+	// promote: an odd interval's spent or burning budget rolls back after
+	// promotion, an unmeasured one holds, a fine one ends it succeeded.
+	"bake": "    steps: [10, 100]\n    bake: 5m\n    slo:\n      error_ratio: 'sum(rate(errors_total{service=\"{{.Service}}\"}[{{.Window}}]))'\n",
 }
 
 // withBudget returns a copy of rec with the service's SLO series of the
@@ -184,7 +188,7 @@ func TestDaemonReplayReportAgree(t *testing.T) {
 		for tmpl := range agreementPlans {
 			i := len(runs)
 			r := &run{id: fmt.Sprintf("agree-%03d", i), service: fmt.Sprintf("svc-%03d", i), template: tmpl, recording: name, rec: rec}
-			if tmpl == "budget" {
+			if tmpl == "budget" || tmpl == "bake" {
 				r.rec = withBudget(rec)
 			}
 			runs = append(runs, r)
@@ -249,6 +253,9 @@ func TestDaemonReplayReportAgree(t *testing.T) {
 		if strings.HasPrefix(last.Reason, "no approval to enter") {
 			endings["approval timeout"] = true
 		}
+		if strings.HasPrefix(last.Reason, "bake passed") && last.Outcome == rollout.Succeeded {
+			endings["bake passed"] = true
+		}
 		for _, v := range r.got {
 			endings["awaiting approval"] = endings["awaiting approval"] || v.AwaitingApproval
 			if v.Budget != nil {
@@ -257,7 +264,7 @@ func TestDaemonReplayReportAgree(t *testing.T) {
 		}
 	}
 	for _, want := range []string{"succeeded", "rolled_back", "recording ended", "lifetime", "awaiting approval", "approval timeout",
-		"budget fine", "budget spent", "budget burning fast", "budget not measured"} {
+		"budget fine", "budget spent", "budget burning fast", "budget not measured", "bake passed", "rolled_back_after_promotion"} {
 		if !endings[want] {
 			t.Errorf("no run ended by %s (endings: %v)", want, endings)
 		}
