@@ -30,6 +30,9 @@ func promoteToBake(t *testing.T, r *Rollout) {
 	if baked, of, ok := r.Baking(); !ok || baked != 0 || of != 3 {
 		t.Fatalf("Baking() = %d, %d, %v", baked, of, ok)
 	}
+	if w := r.Where(); w != "step 2 of 2 (weight 100%), 2 judgement(s), baking (0 of 3 passed)" {
+		t.Errorf("Where() = %q", w)
+	}
 	if r.Gate() != GateRunning || r.TrafficIncreases() != 2 || r.Weight() != 100 {
 		t.Fatalf("during the bake: gate %s, increases %d, weight %v", r.Gate(), r.TrafficIncreases(), r.Weight())
 	}

@@ -78,9 +78,14 @@ func (r *Rollout) State() string {
 }
 
 // Where describes a running rollout's position for people: "step 2 of 4
-// (weight 25%), 3 judgement(s)".
+// (weight 25%), 3 judgement(s)"; during the bake ", baking (1 of 3
+// passed)" follows.
 func (r *Rollout) Where() string {
-	return "step " + strconv.Itoa(r.Step()) + " of " + strconv.Itoa(len(r.Plan.Steps)) +
+	s := "step " + strconv.Itoa(r.Step()) + " of " + strconv.Itoa(len(r.Plan.Steps)) +
 		" (weight " + strconv.FormatFloat(r.Weight(), 'g', -1, 64) + "%), " +
 		strconv.Itoa(r.Position.Judgements) + " judgement(s)"
+	if baked, of, ok := r.Baking(); ok {
+		s += ", baking (" + strconv.Itoa(baked) + " of " + strconv.Itoa(of) + " passed)"
+	}
+	return s
 }
