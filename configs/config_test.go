@@ -97,6 +97,7 @@ func TestLoadInvalid(t *testing.T) {
 		{"invalid-staleness.yml", []string{
 			"testdata/invalid-staleness.yml:4: templates[0].max_sample_age: must be at least 1s (above the scrape interval), got 500ms",
 			`testdata/invalid-staleness.yml:5: templates[0].max_canary_stale: must be positive, got "-1m"`,
+			"testdata/invalid-staleness.yml:7: templates[0].max_lag: 20m is longer than the lifetime (10m): a judgement would wait past the analysis' end",
 		}},
 		{"invalid-warmup.yml", []string{
 			"testdata/invalid-warmup.yml:4: templates[0].warmup: 11m rounds up to 3 intervals of 5m, which leaves nothing of the lifetime (15m) to judge",

@@ -74,6 +74,10 @@ type Record struct {
 	// window is judged Lag after it ends, so that its last scrapes are in
 	// the metrics source (NextDue).
 	Lag time.Duration `json:"lag,omitempty"`
+	// MaxLag is the template's max_lag when the analysis started: how much
+	// longer than Lag a judgement may wait for its window's last scrapes
+	// (LatestDue).
+	MaxLag time.Duration `json:"max_lag,omitempty"`
 	// Rollout is the rollout's state machine (plan, position, verdicts
 	// issued), its plan the template's when the analysis started.
 	rollout.Rollout
@@ -229,6 +233,7 @@ type recordHead struct {
 	Start     time.Time     `json:"start"`
 	Interval  time.Duration `json:"interval"`
 	Lag       time.Duration `json:"lag,omitempty"`
+	MaxLag    time.Duration `json:"max_lag,omitempty"`
 	rollout.Rollout
 	JudgeState []byte `json:"judge_state"`
 	Published  int    `json:"published"`
@@ -267,7 +272,7 @@ func (r *Record) MarshalJSON() ([]byte, error) { return r.appendJSON(nil) }
 // history spliced in, each entry encoded at most once (Verdict.enc).
 func (r *Record) appendJSON(b []byte) ([]byte, error) {
 	h := recordHead{Format: Format, ID: r.ID, Event: r.Event, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Start: r.Start,
-		Interval: r.Interval, Lag: r.Lag, Rollout: r.Rollout, Published: r.Published, Lease: r.Lease}
+		Interval: r.Interval, Lag: r.Lag, MaxLag: r.MaxLag, Rollout: r.Rollout, Published: r.Published, Lease: r.Lease}
 	if r.Judge != nil {
 		var err error
 		if h.JudgeState, err = r.Judge.AppendBinary(nil); err != nil {
@@ -390,7 +395,7 @@ func (r *Record) unmarshalJSON(data []byte, full bool) error {
 	if !full && len(hist) > 1 {
 		hist = hist[len(hist)-1:]
 	}
-	*r = Record{ID: h.ID, Event: h.Event, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, Start: h.Start, Interval: h.Interval, Lag: h.Lag,
+	*r = Record{ID: h.ID, Event: h.Event, CreatedAt: h.CreatedAt, UpdatedAt: h.UpdatedAt, Start: h.Start, Interval: h.Interval, Lag: h.Lag, MaxLag: h.MaxLag,
 		Rollout: h.Rollout, Published: h.Published, History: make([]Verdict, len(hist)), Lease: h.Lease}
 	for i := range r.History {
 		v := &r.History[i]
@@ -453,6 +458,11 @@ func (r *Record) Settled() bool { return r.Done() && r.Published >= r.Seq }
 // NextDue is when the next judgement is due: Lag after its window ends
 // (WindowEnd).
 func (r *Record) NextDue() time.Time { return r.WindowEnd().Add(r.Lag) }
+
+// LatestDue is the latest the next judgement may be made: NextDue, plus
+// MaxLag spent waiting for the window's last scrapes. A lease must last
+// beyond it.
+func (r *Record) LatestDue() time.Time { return r.NextDue().Add(r.MaxLag) }
 
 // WindowEnd is when the next judgement's window ends: its queries end
 // there, Lag before they are made.

@@ -17,7 +17,8 @@ import (
 // the latest HistoryCap, evidence only for the latest and any not yet
 // published, and every entry whole again when read back.
 func TestRecordHistory(t *testing.T) {
-	r := &Record{ID: "a1", Event: message.Event{Service: "web", Namespace: "prod"}, Judge: &analysis.State{Looks: 3}}
+	r := &Record{ID: "a1", Event: message.Event{Service: "web", Namespace: "prod"}, Judge: &analysis.State{Looks: 3},
+		Interval: time.Minute, Lag: 30 * time.Second, MaxLag: 2 * time.Minute}
 	for seq := 1; seq <= HistoryCap+5; seq++ {
 		r.Seq = seq
 		r.AddVerdict(Verdict{Message: message.Verdict{AnalysisID: "a1", Service: "web", Namespace: "prod", Seq: seq, Reason: "r", Verdict: analysis.Hold,
@@ -45,6 +46,9 @@ func TestRecordHistory(t *testing.T) {
 	}
 	if got.Judge == nil || got.Judge.Looks != 3 {
 		t.Fatalf("judge state %+v", got.Judge)
+	}
+	if got.Lag != r.Lag || got.MaxLag != r.MaxLag || !got.LatestDue().Equal(got.NextDue().Add(2*time.Minute)) {
+		t.Errorf("lag %s, max_lag %s read back as %s, %s", r.Lag, r.MaxLag, got.Lag, got.MaxLag)
 	}
 	for _, v := range got.History {
 		want := 0

@@ -93,6 +93,13 @@ func maxTime(x, y time.Time) time.Time {
 	return y
 }
 
+func minTime(x, y time.Time) time.Time {
+	if x.Before(y) {
+		return x
+	}
+	return y
+}
+
 // ScanLoop takes over, at start and every ScanInterval, the analyses whose
 // owner stopped or died.
 func (rn *Runner) ScanLoop(ctx context.Context) {
@@ -181,7 +188,7 @@ func (rn *Runner) scan(ctx context.Context) {
 			continue
 		}
 		prev, expired := r.Lease.Owner, r.Lease.Expires
-		r.Lease = record.Lease{Owner: rn.opts.InstanceID, Expires: maxTime(now, r.NextDue()).Add(rn.opts.LeaseGrace)}
+		r.Lease = record.Lease{Owner: rn.opts.InstanceID, Expires: maxTime(now, r.LatestDue()).Add(rn.opts.LeaseGrace)}
 		nrev, err := rn.store.Update(ctx, r, rev)
 		if err != nil {
 			if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {

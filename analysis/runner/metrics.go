@@ -14,8 +14,13 @@ type Metrics struct {
 	FetchDuration     prometheus.Histogram
 	VerdictDelay      prometheus.Histogram
 	QueryErrors       prometheus.Counter
-	NoData            *prometheus.CounterVec
-	NatsErrors        prometheus.Counter
+	// DataWait observes how long past its due time a judgement of a
+	// template with max_lag waited for its window's last scrapes; DataLate
+	// counts the windows judged without them once max_lag ran out.
+	DataWait   prometheus.Histogram
+	DataLate   prometheus.Counter
+	NoData     *prometheus.CounterVec
+	NatsErrors prometheus.Counter
 	// AuditErrors counts audit records that could not be appended.
 	AuditErrors prometheus.Counter
 	// Unreadable counts the records this instance cannot read, once each.
@@ -49,6 +54,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name:    "canaryd_verdict_delay_seconds",
 			Help:    "Time from the end of a judged interval to its verdict's publication; growing when the daemon falls behind.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 2, 14),
+		}),
+		DataWait: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "canaryd_judgement_data_wait_seconds",
+			Help:    "Time a judgement of a template with max_lag waited past its due time for its window's last scrapes to arrive: the telemetry lag measured.",
+			Buckets: []float64{0, 1, 2, 5, 10, 15, 30, 60, 120, 300},
+		}),
+		DataLate: f.NewCounter(prometheus.CounterOpts{
+			Name: "canaryd_judgement_data_late_total",
+			Help: "Windows judged without their last scrapes because they had not arrived within the template's max_lag.",
 		}),
 		QueryErrors: f.NewCounter(prometheus.CounterOpts{
 			Name: "canaryd_query_errors_total",

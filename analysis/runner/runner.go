@@ -155,7 +155,8 @@ func (rn *Runner) Create(ctx context.Context, e message.Event) (*record.Record, 
 		Rollout:   rollout.New(rollout.PlanOf(tmpl)),
 		Judge:     analysis.NewJudge(tmpl).NewState(),
 		History:   []record.Verdict{},
-		Lease:     record.Lease{Owner: rn.opts.InstanceID, Expires: start.Add(interval + time.Duration(tmpl.Lag) + rn.opts.LeaseGrace)},
+		MaxLag:    time.Duration(tmpl.MaxLag),
+		Lease:     record.Lease{Owner: rn.opts.InstanceID, Expires: start.Add(interval + time.Duration(tmpl.Lag+tmpl.MaxLag) + rn.opts.LeaseGrace)},
 	}
 	// Until its runner starts, the orphan scan must not take the new
 	// analysis for one of ours left behind.
@@ -287,11 +288,7 @@ func (rn *Runner) run(ctx context.Context, id string) {
 		// A judgement must end well within the lease, or another replica
 		// takes the analysis over while this one still fetches: queries
 		// still running at half the grace fail, and the metric holds.
-		began := time.Now()
-		fetchCtx, cancel := context.WithTimeout(ctx, rn.opts.LeaseGrace/2)
-		in, err := analysis.Fetch(fetchCtx, rn.opts.Source(), rn.opts.Companions, tmpl, r.Event.Target(), r.Judgements(), r.WindowEnd().Add(-r.Interval), r.WindowEnd(), nil)
-		cancel()
-		rn.metrics.FetchDuration.Observe(time.Since(began).Seconds())
+		in, began, err := rn.fetch(ctx, log, r, tmpl, due)
 		if err != nil {
 			log.Error("fetch", "err", err)
 			rn.wait(ctx, rn.clock.Now().Add(retryDelay))
@@ -348,7 +345,7 @@ func (rn *Runner) run(ctx context.Context, id string) {
 		rn.judges.put(pj)
 		r.AddVerdict(v)
 		r.UpdatedAt = now.UTC()
-		r.Lease.Expires = maxTime(now, r.NextDue()).Add(rn.opts.LeaseGrace)
+		r.Lease.Expires = maxTime(now, r.LatestDue()).Add(rn.opts.LeaseGrace)
 		if rev, err = rn.store.Update(ctx, r, rev); err != nil {
 			if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 				rn.metrics.NatsErrors.Inc()
@@ -370,6 +367,52 @@ func (rn *Runner) run(ctx context.Context, id string) {
 		}
 		if rev == 0 {
 			r = nil // re-read
+		}
+	}
+}
+
+// fetch fetches the window of r's next judgement, due at due. With a
+// max_lag, a window whose last scrapes have not arrived (analysis.Late) is
+// fetched again, every query step (at least a second), until they have or
+// until due + MaxLag; then it is judged as it is, its repeats dropped as
+// stale. The wait is observed in canaryd_judgement_data_wait_seconds, a
+// window still late counted in canaryd_judgement_data_late_total. began is
+// when the fetch that returned started: the judgement's own time counts
+// from there.
+func (rn *Runner) fetch(ctx context.Context, log *slog.Logger, r *record.Record, tmpl *spec.Template, due time.Time) (in []analysis.Input, began time.Time, err error) {
+	deadline := due.Add(r.MaxLag)
+	retry := max(tmpl.QueryStep(), time.Second)
+	var names []string
+	for {
+		began = time.Now()
+		fetchCtx, cancel := context.WithTimeout(ctx, rn.opts.LeaseGrace/2)
+		in, err = analysis.Fetch(fetchCtx, rn.opts.Source(), rn.opts.Companions, tmpl, r.Event.Target(), r.Judgements(), r.WindowEnd().Add(-r.Interval), r.WindowEnd(), nil)
+		cancel()
+		rn.metrics.FetchDuration.Observe(time.Since(began).Seconds())
+		if err != nil || r.MaxLag <= 0 || ctx.Err() != nil {
+			return in, began, err
+		}
+		if names == nil {
+			names = make([]string, len(tmpl.Metrics))
+			for i := range tmpl.Metrics {
+				names[i] = tmpl.Metrics[i].Name
+			}
+		}
+		now := rn.clock.Now()
+		late := analysis.Late(in, names)
+		if late == "" {
+			rn.metrics.DataWait.Observe(max(now.Sub(due), 0).Seconds())
+			return in, began, nil
+		}
+		if !now.Before(deadline) {
+			rn.metrics.DataWait.Observe(max(now.Sub(due), 0).Seconds())
+			rn.metrics.DataLate.Inc()
+			log.Warn("judging a window whose last scrapes did not arrive within max_lag", "max_lag", r.MaxLag, "late", late)
+			return in, began, nil
+		}
+		log.Debug("waiting for the window's last scrapes", "late", late)
+		if !rn.wait(ctx, minTime(now.Add(retry), deadline)) {
+			return in, began, nil
 		}
 	}
 }

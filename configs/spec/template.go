@@ -111,6 +111,13 @@ type Template struct {
 	// later. Default 0; a window judged before its data is complete holds
 	// as stale (MaxSampleAge).
 	Lag model.Duration `yaml:"lag,omitempty"`
+	// MaxLag makes the lag measured as well as configured: when a window
+	// is due (Lag after it ends) and the newest raw sample of some
+	// metric's series is older at the window's end than the window's own
+	// points show to be usual (its last scrapes have not arrived), the
+	// judgement waits for them and fetches again, at most MaxLag more
+	// (analysis.Late). Default 0: judge when due.
+	MaxLag model.Duration `yaml:"max_lag,omitempty"`
 	// MaxCanaryStale is how long the canary's series may stay stale while
 	// the baseline's are fresh (a canary target gone): judgements hold
 	// meanwhile, and after it the rollout ends as its lifetime would, with
@@ -456,6 +463,11 @@ func (t *Template) Validate(path string, add func(path, format string, args ...a
 	}
 	if t.Lag < 0 {
 		add(path+".lag", "must not be negative, got %s", t.Lag)
+	}
+	if t.MaxLag < 0 {
+		add(path+".max_lag", "must not be negative, got %s", t.MaxLag)
+	} else if t.Lifetime > 0 && t.MaxLag > t.Lifetime {
+		add(path+".max_lag", "%s is longer than the lifetime (%s): a judgement would wait past the analysis' end", t.MaxLag, t.Lifetime)
 	}
 	if t.MaxCanaryStale < 0 {
 		add(path+".max_canary_stale", "must not be negative, got %s", t.MaxCanaryStale)
