@@ -1,7 +1,9 @@
 // Package message holds canaryd's wire types, one per message, and their
 // subjects: the deploy event that starts an analysis (Event, in on
 // canary.deploy.<namespace>.<service> or POST /api/v1/analyses), the
-// verdict published after every judgement (Verdict, out on
+// verdict of every judgement (Verdict, with its evidence, in the audit
+// record and the API) and its summary published at once
+// (VerdictSummary, under 1 KB, out on
 // canary.verdict.<namespace>.<service>), and the rejection of an event
 // that cannot start one (Rejection, out on
 // canary.rejected.<namespace>.<service>).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,8 +37,16 @@ var schemaSpecs = []schemaSpec{
 			"id is the idempotency key (required on NATS; generated over HTTP when left out).",
 		typ: reflect.TypeFor[Event](), closed: true, required: []string{"service", "namespace", "template"}},
 	{file: "verdict.schema.json", title: "canaryd verdict",
-		description: "Published on canary.verdict.<namespace>.<service> after every judgement, message id <analysis_id>-<seq>.",
-		typ:         reflect.TypeFor[Verdict]()},
+		description: "A verdict with its evidence: GET /api/v1/analyses/{id}/verdict, the verdicts of GET /api/v1/analyses/{id}, " +
+			"and the verdict of an audit record (canary.audit.<namespace>.<service>.<analysis_id>, message id <analysis_id>-v<seq>). " +
+			"canary.verdict.<namespace>.<service> carries its summary (verdict-summary.schema.json).",
+		typ: reflect.TypeFor[Verdict]()},
+	{file: "verdict-summary.schema.json", title: "canaryd verdict summary",
+		description: "Published on canary.verdict.<namespace>.<service> after every judgement, message id <analysis_id>-<seq>: " +
+			"the decision, the reason (cut to fit, ending in \"" + TruncatedMark + "\") and each metric's classification, " +
+			"at most " + strconv.Itoa(MaxSummaryBytes) + " bytes. The verdict with its evidence is the audit record <analysis_id>-v<seq> " +
+			"(GET /api/v1/analyses/{id}/audit) and, while the analysis is kept, in GET /api/v1/analyses/{id}.",
+		typ: reflect.TypeFor[VerdictSummary]()},
 	{file: "approval-request.schema.json", title: "canaryd approval request",
 		description: "Answers an approval gate: the body of POST /api/v1/analyses/{id}/approve or /deny, or a request on " +
 			"canary.approval.<namespace>.<service> (with action, and analysis_id unless one analysis of the service waits).",

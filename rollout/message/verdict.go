@@ -9,11 +9,13 @@ import (
 	"github.com/canaryd/canaryd/rollout"
 )
 
-// Verdict is published on canary.verdict.<namespace>.<service> after every
-// judgement: everything a mesh needs to set the canary's traffic, with the
-// evidence behind it. Seq, Step, Weight, NextWeight, Verdict, Final and
-// Outcome are the rollout's decision (package rollout); Score, Reason and
-// Metrics the judgement's (package analysis).
+// Verdict is a judgement's verdict with the evidence behind it: what the
+// analysis' record keeps (GET /api/v1/analyses/{id}, its report) and its
+// audit record carries. Its summary (VerdictSummary: the decision, the
+// reason, each metric's classification) is what is published on
+// canary.verdict.<namespace>.<service>. Seq, Step, Weight, NextWeight,
+// Verdict, Final and Outcome are the rollout's decision (package rollout);
+// Score, Reason and Metrics the judgement's (package analysis).
 type Verdict struct {
 	AnalysisID string `json:"analysis_id"`
 	Service    string `json:"service"`
