@@ -22,7 +22,8 @@ const minAuditRetention = model.Duration(time.Hour)
 
 // Audit configures the audit trail: a JetStream stream of its own
 // (canary.audit.<namespace>.<service>.<analysis_id>) holding one record
-// per decision, kept for Retention whatever the verdict stream keeps. Its
+// per decision, kept for Retention whatever the verdict stream keeps (the
+// verdicts' evidence is there, the verdict stream carries summaries). Its
 // replicas follow global.nats.replicas.
 type Audit struct {
 	// Stream is the stream's name; default DefaultAuditStream.

@@ -28,7 +28,7 @@ import (
 // HistoryCap bounds the verdicts a record keeps; only the latest keeps its
 // per-metric evidence, so that a record of a template with many metrics
 // stays far below NATS' 1 MiB message limit. Every verdict's evidence is
-// on the stream.
+// in its audit record.
 const HistoryCap = 32
 
 // Format is the version of the record's stored JSON, its "format" field.

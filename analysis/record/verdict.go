@@ -10,7 +10,8 @@ import (
 )
 
 // Verdict is a verdict as a record keeps it: the wire message (package
-// message) with its encoding, made once for the record and the stream.
+// message) with its encoding, made once for the record and the audit
+// trail (the stream carries its summary, message.VerdictSummary).
 type Verdict struct {
 	Message
 

@@ -477,9 +477,10 @@ func (rn *Runner) publishPending(ctx context.Context, log *slog.Logger, r *recor
 	return rn.recordPublished(ctx, log, r, rev), true
 }
 
-// publish appends v's audit record, then publishes v (a verdict never
-// leaves without its record); on failure it counts and logs the error,
-// waits retryDelay and returns false.
+// publish appends v's audit record, with its evidence, then publishes v's
+// summary (a verdict never leaves without its record, where the summary's
+// analysis id and seq find its evidence); on failure it counts and logs
+// the error, waits retryDelay and returns false.
 func (rn *Runner) publish(ctx context.Context, log *slog.Logger, r *record.Record, v *record.Verdict) bool {
 	b, err := v.Encode()
 	if err == nil {
@@ -489,7 +490,7 @@ func (rn *Runner) publish(ctx context.Context, log *slog.Logger, r *record.Recor
 			}
 			return false
 		}
-		err = rn.pub.Verdict(ctx, &v.Message, b)
+		err = rn.pub.Verdict(ctx, &v.Message)
 	}
 	if err != nil && ctx.Err() == nil {
 		rn.metrics.NatsErrors.Inc()

@@ -67,9 +67,9 @@ templates:
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	verdicts := make(chan message.Verdict, 64)
+	verdicts := make(chan message.VerdictSummary, 64)
 	if _, err := nc.Subscribe(message.VerdictPrefix+">", func(m *nats.Msg) {
-		var v message.Verdict
+		var v message.VerdictSummary
 		if json.Unmarshal(m.Data, &v) == nil {
 			verdicts <- v
 		}

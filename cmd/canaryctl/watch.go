@@ -5,14 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/pflag"
 
+	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/rollout/message"
 )
 
@@ -65,7 +68,7 @@ func runWatch(args []string, _ io.Reader, stdout, stderr io.Writer) int {
 			if *output == "json" {
 				fmt.Fprintln(stdout, strings.TrimSpace(string(m.Data)))
 			} else {
-				var v message.Verdict
+				var v message.VerdictSummary
 				if err := json.Unmarshal(m.Data, &v); err != nil {
 					fmt.Fprintf(stderr, "canaryctl watch: %s: undecodable verdict: %v\n", m.Subject, err)
 					continue
@@ -87,7 +90,11 @@ func orWildcard(s string) string {
 	return s
 }
 
-func printVerdict(w io.Writer, v *message.Verdict) {
+// printVerdict prints a verdict summary: the decision, the reason, and the
+// metrics that did not pass, by classification (the evidence is in the
+// audit record: canaryctl audit --analysis ID, or GET
+// /api/v1/analyses/ID).
+func printVerdict(w io.Writer, v *message.VerdictSummary) {
 	at := v.IssuedAt.Format("15:04:05")
 	final := ""
 	if v.Final {
@@ -96,4 +103,13 @@ func printVerdict(w io.Writer, v *message.Verdict) {
 	fmt.Fprintf(w, "%s %s/%s %s #%d step %d: %s%s, weight %g%% -> %g%%, %s\n    %s\n",
 		at, v.Namespace, v.Service, v.AnalysisID, v.Seq, v.Step, strings.ToUpper(string(v.Verdict)), final,
 		v.Weight, v.NextWeight, scoreText(float64(v.Score)), v.Reason)
+	var other []string
+	for _, c := range slices.Sorted(maps.Keys(v.Classifications)) {
+		if c != analysis.Pass {
+			other = append(other, string(c)+": "+strings.Join(v.Classifications[c], ", "))
+		}
+	}
+	if len(other) > 0 {
+		fmt.Fprintf(w, "    %s\n", strings.Join(other, "; "))
+	}
 }

@@ -49,7 +49,7 @@ func TestWatch(t *testing.T) {
 	}
 	pub("canary.verdict.prod.other", `{"service":"other","verdict":"rollback"}`)
 	pub("canary.verdict.prod.web", `{"analysis_id":"a1","service":"web","namespace":"prod","seq":1,"step":1,"weight":5,"next_weight":25,"verdict":"promote","score":100,"reason":"promote: every metric within its allowed change","issued_at":"2026-11-23T10:00:00Z"}`)
-	pub("canary.verdict.prod.web", `{"analysis_id":"a1","service":"web","namespace":"prod","seq":2,"step":2,"weight":25,"next_weight":0,"verdict":"rollback","final":true,"outcome":"rolled_back","score":0,"reason":"rollback: latency_p99 +40%","issued_at":"2026-11-23T10:01:00Z"}`)
+	pub("canary.verdict.prod.web", `{"analysis_id":"a1","service":"web","namespace":"prod","seq":2,"step":2,"weight":25,"next_weight":0,"verdict":"rollback","final":true,"outcome":"rolled_back","score":0,"reason":"rollback: latency_p99 +40%","classifications":{"high":["latency_p99"],"inconclusive":["cpu","memory"],"pass":["errors"]},"issued_at":"2026-11-23T10:01:00Z"}`)
 	if err := nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestWatch(t *testing.T) {
 	for _, want := range []string{
 		"10:00:00 prod/web a1 #1 step 1: PROMOTE, weight 5% -> 25%, score 100",
 		"10:01:00 prod/web a1 #2 step 2: ROLLBACK (final: rolled_back), weight 25% -> 0%",
-		"rollback: latency_p99 +40%",
+		"rollback: latency_p99 +40%\n    high: latency_p99; inconclusive: cpu, memory\n",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)

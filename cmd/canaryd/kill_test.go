@@ -180,9 +180,12 @@ templates:
 		if err != nil {
 			t.Fatal(err)
 		}
-		var v message.Verdict
+		var v message.VerdictSummary
 		if err := json.Unmarshal(m.Data(), &v); err != nil {
 			t.Fatal(err)
+		}
+		if len(m.Data()) > message.MaxSummaryBytes {
+			t.Errorf("verdict %s is %d bytes on the stream, more than %d", v.MsgID(), len(m.Data()), message.MaxSummaryBytes)
 		}
 		if v.Seq != i {
 			t.Errorf("verdict %d on the stream has seq %d", i, v.Seq)

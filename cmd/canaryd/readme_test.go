@@ -23,6 +23,7 @@ import (
 
 	"github.com/canaryd/canaryd/cmd/canaryd/app"
 	"github.com/canaryd/canaryd/configs"
+	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // codeBlock is one fenced block of the README.
@@ -232,10 +233,20 @@ func TestREADME(t *testing.T) {
 		}
 	}
 
-	// The verdict example shows only fields a verdict has.
-	var real map[string]any
-	if err := json.Unmarshal([]byte(verdictJSON), &real); err != nil {
+	// The verdict example shows only fields the summary of a verdict has
+	// (what canary.verdict.* carries).
+	var full message.Verdict
+	if err := json.Unmarshal([]byte(verdictJSON), &full); err != nil {
 		t.Fatalf("the daemon's verdict: %v: %s", err, verdictJSON)
+	}
+	summary := full.Summary()
+	sb, err := summary.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var real map[string]any
+	if err := json.Unmarshal(sb, &real); err != nil {
+		t.Fatalf("the daemon's verdict summary: %v: %s", err, sb)
 	}
 	for _, b := range blocks {
 		if b.lang != "json" || !strings.Contains(b.text, `"next_weight"`) {
@@ -247,7 +258,7 @@ func TestREADME(t *testing.T) {
 		}
 		for k := range doc {
 			if _, ok := real[k]; !ok {
-				t.Errorf("README:%d: the verdict example has %q, which the daemon's verdicts do not", b.line, k)
+				t.Errorf("README:%d: the verdict example has %q, which the daemon's verdict summaries do not", b.line, k)
 			}
 		}
 	}

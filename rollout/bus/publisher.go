@@ -76,8 +76,15 @@ func (p *Publisher) PublishBytes(ctx context.Context, subject, msgID string, b [
 	return nil
 }
 
-// Verdict publishes v, encoded as b, on its subject under its message
-// id.
-func (p *Publisher) Verdict(ctx context.Context, v *message.Verdict, b []byte) error {
-	return p.PublishBytes(ctx, v.PublishedOn(), v.MsgID(), b)
+// Verdict publishes v's summary (message.VerdictSummary, under 1 KB) on
+// its subject under its message id. The verdict with its evidence goes to
+// the audit record and the analysis' record, where analysis_id and seq
+// find it.
+func (p *Publisher) Verdict(ctx context.Context, v *message.Verdict) error {
+	s := v.Summary()
+	b, err := s.Encode()
+	if err != nil {
+		return fmt.Errorf("encode verdict %s: %w", v.MsgID(), err)
+	}
+	return p.PublishBytes(ctx, s.PublishedOn(), s.MsgID(), b)
 }

@@ -13,8 +13,11 @@
 //   - a message that is no verdict is terminated (never redelivered) and
 //     reported, and the rest go on.
 //
-// Applying a verdict means setting the canary's weight to its NextWeight;
-// Final says the analysis ended. Setting a weight is idempotent, so a
+// A verdict is its summary (message.VerdictSummary: the decision, the
+// reason, the metrics by classification), as canaryd publishes it; a full
+// verdict published by an earlier canaryd reads as one. Applying it means
+// setting the canary's weight to its NextWeight; Final says the analysis
+// ended. Setting a weight is idempotent, so a
 // verdict applied again after a crash (applied, not yet acknowledged) does
 // no harm.
 package follower
@@ -60,7 +63,7 @@ type Options struct {
 // Apply sets the canary's traffic for verdict v: its weight to
 // v.NextWeight. An error leaves v unacknowledged: it comes again after
 // Options.RetryDelay.
-type Apply func(ctx context.Context, v *message.Verdict) error
+type Apply func(ctx context.Context, v *message.VerdictSummary) error
 
 // Follower follows canaryd's verdicts for a mesh adapter.
 type Follower struct {
@@ -166,7 +169,7 @@ const closeTimeout = 5 * time.Second
 // handle applies one message's verdict, or skips or terminates it.
 func (f *Follower) handle(ctx context.Context, m jetstream.Msg) {
 	log := f.opts.Logger
-	var v message.Verdict
+	var v message.VerdictSummary
 	if err := json.Unmarshal(m.Data(), &v); err != nil || v.AnalysisID == "" || v.Seq < 1 {
 		log.Warn("not a verdict: dropped", "subject", m.Subject(), "err", err)
 		_ = m.Term()

@@ -153,8 +153,9 @@ func AuditActionOf(v *Verdict) string {
 
 // Encode returns a's JSON, as json.Marshal writes it, with verdict, the
 // verdict's JSON as message.Verdict.AppendJSON wrote it, in place of
-// a.Verdict: a verdict is encoded once, for the verdict stream and the
-// audit trail (TestAuditEncode holds the two equal).
+// a.Verdict: a verdict is encoded once, for the analysis' record and the
+// audit trail (TestAuditEncode holds the two equal); the verdict stream
+// carries its summary.
 func (a *AuditRecord) Encode(verdict []byte) ([]byte, error) {
 	c := *a
 	c.Verdict, c.StreamSeq = nil, 0

@@ -199,7 +199,7 @@ func TestDaemonReplayReportAgree(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), cfgText), func(o *Options, _ *hooks) { o.Provider = provider })
 	c := connect(t, s)
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 	byID := map[string]*run{}
 	for _, r := range runs {
 		byID[r.id] = r

@@ -58,7 +58,7 @@ func TestLifecycle(t *testing.T) {
 			clock := newFakeClock()
 			a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 			c := connect(t, s)
-			verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+			verdicts := published(c)
 
 			e := event("deploy-1", tt.canary)
 			if tt.template != "" {
@@ -142,7 +142,7 @@ func TestInvalidEventsRejected(t *testing.T) {
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 	c := connect(t, s)
 	rejections := stored[message.Rejection](c, message.RejectedPrefix+">")
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 
 	tests := []struct {
 		name, subject, body, wantSubject, wantReason string
@@ -201,7 +201,7 @@ func TestDuplicateEventStartsNothing(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 	c := connect(t, s)
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 
 	c.publishEvent(event("dup", "v2"))
 	first := c.waitRecord("dup", nil)
@@ -244,7 +244,7 @@ func TestAbort(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 	c := connect(t, s)
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 
 	var view api.AnalysisView
 	body := `{"id":"ab","service":"web","namespace":"prod","template":"web","baseline":{"version":"v1"},"canary":{"version":"v2"}}`

@@ -42,7 +42,7 @@ func TestApprovalReplayAgrees(t *testing.T) {
 		o.Provider = recordedProvider{"svc-approved": rec.Provider()}
 	})
 	c := connect(t, s)
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 	e := event("approved-1", "v2")
 	e.Service, e.Namespace, e.Template = "svc-approved", "agree", "approved"
 	c.publishEvent(e)

@@ -74,7 +74,7 @@ func TestApprovalGates(t *testing.T) {
 		}
 	})
 	c := connectURL(t, a.natsClientURL())
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 	base := "http://" + a.Addr() + "/api/v1/analyses/"
 	for _, svc := range []string{"checkout", "cart", "search"} {
 		c.publishEvent(message.Event{ID: svc + "-1", Service: svc, Namespace: "shop", Template: "gated",

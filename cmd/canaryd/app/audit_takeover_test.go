@@ -47,7 +47,7 @@ func TestAuditTakeoverAndReload(t *testing.T) {
 	a := startApp(t, s, clock, cfgA, func(o *Options, h *hooks) { o.InstanceID = "A"; h.keepLeases = true })
 	b := startApp(t, s, clock, cfgB, func(o *Options, _ *hooks) { o.InstanceID = "B" })
 	c := connect(t, s)
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 	hashOf := func(app *testApp) string { return app.config().Template("web").Hash() }
 	h1 := hashOf(a)
 
@@ -146,7 +146,7 @@ func TestAuditAppendFails(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), strings.Replace(takeoverConfig, "%s", "10", 1)), nil)
 	c := connect(t, s)
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 	body := `{"id":"f1","service":"web","namespace":"prod","template":"web","baseline":{"version":"v1"},"canary":{"version":"v2"}}`
 	if code := httpJSON(t, "POST", a.url+"/api/v1/analyses", body, nil); code != http.StatusCreated {
 		t.Fatalf("POST: %d", code)

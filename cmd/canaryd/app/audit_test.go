@@ -113,7 +113,7 @@ func TestAuditTrail(t *testing.T) {
 		}
 	})
 	c := connectURL(t, a.natsClientURL())
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 	base := "http://" + a.Addr() + "/api/v1/analyses/"
 	for _, svc := range []string{"checkout", "cart", "search", "orders"} {
 		c.publishEvent(message.Event{ID: svc + "-1", Service: svc, Namespace: "shop", Template: "gated",

@@ -14,7 +14,6 @@ import (
 	"github.com/canaryd/canaryd/cmd/canaryd/api"
 	"github.com/canaryd/canaryd/metrics/embedded"
 	"github.com/canaryd/canaryd/rollout"
-	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // budgetConfig judges latency_seconds every minute over two steps, each
@@ -138,7 +137,7 @@ func TestErrorBudgetGate(t *testing.T) {
 		o.Provider = nil // the real Prometheus provider of the config
 	})
 	c := connect(t, s)
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 	analyses := map[string]string{"fine": "budget", "spent": "budget", "burning": "budget", "nodata": "budget", "spent-rollback": "budget-rollback",
 		"bakefine": "budget-bake", "bakeburn": "budget-bake"}
 	for id, tmpl := range analyses {

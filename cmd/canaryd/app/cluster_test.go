@@ -54,7 +54,7 @@ func TestCluster(t *testing.T) {
 	})
 	b := startApp(t, cl.Servers[0], clock, cfg, func(o *Options, _ *hooks) { o.InstanceID, o.NATSURL = "B", urls })
 	c := connectURL(t, urls)
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 
 	// The streams (verdicts, analyses, audit) are R3, and healthy once
 	// every replica caught up.

@@ -65,7 +65,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal("embedded NATS has no client URL")
 	}
 	c := connectURL(t, a.natsClientURL())
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 	base := "http://" + a.Addr()
 	if code := httpJSON(t, "GET", base+"/-/ready", "", nil); code != http.StatusOK {
 		t.Fatalf("ready: %d", code)

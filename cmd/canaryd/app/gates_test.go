@@ -7,10 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/cmd/canaryd/api"
 	"github.com/canaryd/canaryd/rollout"
-	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // The gate a CD tool reads: its first POST starts the analysis and a retry
@@ -22,7 +20,7 @@ func TestGateEndpoint(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 	c := connect(t, s)
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 
 	ev, _ := json.Marshal(event("", "v2"))
 	gate := func(method, id, body string) (int, api.GateView, string) {
@@ -83,7 +81,7 @@ func TestFlaggerHooks(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 	c := connect(t, s)
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 
 	hook := func(name, checksum, metadata string) (int, string) {
 		t.Helper()

@@ -283,6 +283,85 @@ func stored[T any](c *client, filter string) <-chan T {
 	return ch
 }
 
+// published returns the verdicts published on canary.verdict.>, in
+// order, each with its evidence: the stream carries summaries, and each
+// is matched with the verdict of its audit record (appended before it),
+// which it must summarise byte for byte.
+func published(c *client) <-chan record.Verdict {
+	c.t.Helper()
+	ctx := c.t.Context()
+	var mu sync.Mutex
+	full := map[string]message.Verdict{} // by message id
+	arrived := make(chan struct{}, 1)
+	audit, err := c.js.OrderedConsumer(ctx, "CANARY_AUDIT", jetstream.OrderedConsumerConfig{FilterSubjects: []string{message.AuditPrefix + ">"}})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ac, err := audit.Consume(func(m jetstream.Msg) {
+		a, err := message.DecodeAudit(m.Data())
+		if err != nil {
+			c.t.Errorf("decode audit record %s: %v", m.Subject(), err)
+			return
+		}
+		if a.Verdict == nil {
+			return
+		}
+		mu.Lock()
+		full[a.Verdict.MsgID()] = *a.Verdict
+		mu.Unlock()
+		select {
+		case arrived <- struct{}{}:
+		default:
+		}
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(ac.Stop)
+	cons, err := c.js.OrderedConsumer(ctx, "CANARY", jetstream.OrderedConsumerConfig{FilterSubjects: []string{message.VerdictPrefix + ">"}})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ch := make(chan record.Verdict, 1024)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		var s message.VerdictSummary
+		if err := json.Unmarshal(m.Data(), &s); err != nil {
+			c.t.Errorf("decode %s: %v", m.Subject(), err)
+			return
+		}
+		if len(m.Data()) > message.MaxSummaryBytes {
+			c.t.Errorf("verdict %s is %d bytes on the stream, more than %d", s.MsgID(), len(m.Data()), message.MaxSummaryBytes)
+		}
+		timeout := time.After(waitTimeout)
+		for {
+			mu.Lock()
+			v, ok := full[s.MsgID()]
+			mu.Unlock()
+			if ok {
+				sum := v.Summary()
+				if b, err := sum.Encode(); err != nil || string(b) != string(m.Data()) {
+					c.t.Errorf("verdict %s on the stream is not its audit record's summary (%v):\nstream %s\naudit  %s", s.MsgID(), err, m.Data(), b)
+				}
+				ch <- record.Verdict{Message: v}
+				return
+			}
+			select {
+			case <-arrived:
+			case <-timeout:
+				c.t.Errorf("verdict %s on the stream has no audit record", s.MsgID())
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(cc.Stop)
+	return ch
+}
+
 func next[T any](t *testing.T, ch <-chan T) T {
 	t.Helper()
 	select {

@@ -66,7 +66,7 @@ func TestTelemetryLag(t *testing.T) {
 		}
 	})
 	c := connectURL(t, a.natsClientURL())
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 	c.publishEvent(message.Event{ID: "lag-1", Service: "checkout", Namespace: "shop", Template: "lagged",
 		Baseline: analysis.Version{Version: "v1"}, Canary: analysis.Version{Version: "v2"}})
 	r := c.waitRecord("lag-1", nil)

@@ -10,9 +10,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/metrics/prometheus/promtest"
-	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // lockedBuffer is a log sink the daemon's goroutines can share.
@@ -56,7 +54,7 @@ func TestNoDataWarned(t *testing.T) {
 		o.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})
 	c := connect(t, s)
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 	c.publishEvent(event("e1", "v2"))
 	c.waitRecord("e1", nil)
 	const judgements = 3

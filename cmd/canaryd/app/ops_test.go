@@ -36,7 +36,7 @@ func TestQueryErrorsHold(t *testing.T) {
 		o.Provider = failingProvider{}
 	})
 	c := connect(t, s)
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 	c.publishEvent(event("e1", "v2"))
 	c.waitRecord("e1", nil)
 	clock.Advance(time.Minute)
@@ -145,7 +145,7 @@ func TestReloadChangesMetrics(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, path, nil)
 	c := connect(t, s)
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 	c.publishEvent(event("m1", "v2"))
 	c.waitRecord("m1", nil)
 	clock.Advance(time.Minute)
@@ -202,7 +202,7 @@ func TestOneWritePerJudgement(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 	c := connect(t, s)
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 	c.publishEvent(event("w1", "v2"))
 	c.waitRecord("w1", nil)
 	for seq := 1; seq <= 3; seq++ { // template web: three steps, one judgement each
@@ -300,9 +300,5 @@ func TestVerdictOnStream(t *testing.T) {
 
 // publishVerdict publishes v through p as a runner does.
 func publishVerdict(ctx context.Context, p *bus.Publisher, v *record.Verdict) error {
-	b, err := v.Encode()
-	if err != nil {
-		return err
-	}
-	return p.Verdict(ctx, &v.Message, b)
+	return p.Verdict(ctx, &v.Message)
 }

@@ -173,7 +173,7 @@ func TestReliabilityNATSRestart(t *testing.T) {
 	if got := streamCount(t, c, message.VerdictPrefix+">"); got != uint64(want) {
 		t.Errorf("the stream holds %d verdicts, want %d (one per judgement)", got, want)
 	}
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 	seen := map[string]bool{}
 	for range want {
 		v := next(t, verdicts)

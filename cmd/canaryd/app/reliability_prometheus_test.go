@@ -13,9 +13,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/metrics/embedded"
-	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // faultConfig judges latency_seconds every minute over three steps, from
@@ -180,7 +178,7 @@ func TestReliabilityPrometheusFaults(t *testing.T) {
 				o.Provider = nil // the real Prometheus provider of the config
 			})
 			c := connect(t, s)
-			verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+			verdicts := published(c)
 			c.publishEvent(event("f1", "v2"))
 			c.waitRecord("f1", nil)
 

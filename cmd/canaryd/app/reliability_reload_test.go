@@ -8,9 +8,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/cmd/canaryd/api"
-	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // TestReliabilityReloadInvalid reloads, in the middle of a running
@@ -27,7 +25,7 @@ func TestReliabilityReloadInvalid(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, path, nil)
 	c := connect(t, s)
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 	c.publishEvent(event("rl", "v2"))
 	c.waitRecord("rl", nil)
 

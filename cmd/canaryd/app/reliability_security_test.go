@@ -356,7 +356,7 @@ func TestReliabilityNoSecretsLeak(t *testing.T) {
 	}
 	c := &client{t: t, nc: nc, js: js}
 	var onNATS []string
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 	rejections := stored[message.Rejection](c, message.RejectedPrefix+">")
 
 	c.publishEvent(event("sec", "v2"))

@@ -63,7 +63,7 @@ func TestReplicasShareWork(t *testing.T) {
 	a := startApp(t, s, clock, cfg, tweak("A"))
 	startApp(t, s, clock, cfg, tweak("B"))
 	c := connect(t, s)
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 
 	const n = 8
 	for i := range n {
@@ -154,7 +154,7 @@ func TestCrashResume(t *testing.T) {
 			j := &judgements{by: map[string]string{}}
 			startApp(t, s, clock, cfg, func(o *Options, h *hooks) { o.InstanceID = "B"; h.judged = j.hook })
 			c := connect(t, s)
-			verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+			verdicts := published(c)
 
 			body := `{"id":"c1","service":"web","namespace":"prod","template":"web","baseline":{"version":"v1"},"canary":{"version":"v2"}}`
 			if code := httpJSON(t, "POST", a.url+"/api/v1/analyses", body, nil); code != http.StatusCreated {

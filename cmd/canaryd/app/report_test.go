@@ -11,7 +11,6 @@ import (
 
 	"github.com/canaryd/canaryd/analysis"
 	"github.com/canaryd/canaryd/analysis/record"
-	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // TestReportPages runs analyses to their end and reads their report pages
@@ -23,7 +22,7 @@ func TestReportPages(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 	c := connect(t, s)
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 	c.publishEvent(event("good-1", "v2"))
 	c.publishEvent(event("bad-1", "bad-v2"))
 	c.waitRecord("good-1", nil)

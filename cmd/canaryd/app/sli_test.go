@@ -18,7 +18,6 @@ import (
 	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/analysis/report"
 	"github.com/canaryd/canaryd/metrics/prometheus/promtest"
-	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // TestReleaseSLIs runs a healthy and a regressed rollout through a daemon
@@ -32,7 +31,7 @@ func TestReleaseSLIs(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 	c := connect(t, s)
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 
 	created := clock.Now()
 	c.publishEvent(event("good", "v2"))

@@ -9,9 +9,7 @@ import (
 	"time"
 
 	"github.com/canaryd/canaryd/analysis"
-	"github.com/canaryd/canaryd/analysis/record"
 	"github.com/canaryd/canaryd/metrics/embedded"
-	"github.com/canaryd/canaryd/rollout/message"
 )
 
 // staleConfig judges latency_seconds every minute over three steps from
@@ -75,7 +73,7 @@ func TestStaleCanaryNeverDecides(t *testing.T) {
 		o.Provider = nil // the real Prometheus provider of the config
 	})
 	c := connect(t, s)
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 	c.publishEvent(event("s1", "v2"))
 	c.waitRecord("s1", nil)
 

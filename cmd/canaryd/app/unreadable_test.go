@@ -21,7 +21,7 @@ func TestUnreadableRecord(t *testing.T) {
 	clock := newFakeClock()
 	a := startApp(t, s, clock, writeConfig(t, t.TempDir(), testConfig), nil)
 	c := connect(t, s)
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 	c.publishEvent(event("ok1", "v2"))
 	c.publishEvent(event("new1", "v2"))
 	c.waitRecord("ok1", nil)

@@ -258,8 +258,11 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer nc.Close()
+	// The demo shows each verdict's evidence: it reads the audit records,
+	// which carry the verdicts in full (canary.verdict.* carries their
+	// summaries, for meshes).
 	verdicts := make(chan *nats.Msg, 64)
-	sub, err := nc.ChanSubscribe(message.VerdictSubject(namespace, "*"), verdicts)
+	sub, err := nc.ChanSubscribe(message.AuditPrefix+namespace+".>", verdicts)
 	if err != nil {
 		return nil, err
 	}
@@ -290,10 +293,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		case <-ctx.Done():
 			return res, fmt.Errorf("demo stopped before every rollout ended: %w", ctx.Err())
 		case m := <-verdicts:
-			var v message.Verdict
-			if err := json.Unmarshal(m.Data, &v); err != nil {
-				return res, fmt.Errorf("decode verdict: %w", err)
+			a, err := message.DecodeAudit(m.Data)
+			if err != nil {
+				return res, fmt.Errorf("decode audit record: %w", err)
 			}
+			if a.Verdict == nil {
+				continue // a takeover, a template change
+			}
+			v := *a.Verdict
 			if v.Approval == nil {
 				counts[v.Service]++ // an answer is no judgement
 			}
