@@ -177,7 +177,7 @@ func TestMeasuredLag(t *testing.T) {
 		}
 	})
 	c := connectURL(t, a.natsClientURL())
-	verdicts := stored[record.Verdict](c, message.VerdictPrefix+">")
+	verdicts := published(c)
 	for _, tmpl := range []string{"measured", "unmeasured"} {
 		c.publishEvent(message.Event{ID: tmpl, Service: "checkout", Namespace: "shop", Template: tmpl,
 			Baseline: analysis.Version{Version: "v1"}, Canary: analysis.Version{Version: "v2"}})
