@@ -53,7 +53,8 @@ func TestSchemas(t *testing.T) {
 }
 
 // TestMessagesMatchSchemas validates what canaryd writes (random verdicts
-// through the fast encoder, rejections, events) against the schemas.
+// and their summaries through the fast encoders, rejections, events)
+// against the schemas.
 func TestMessagesMatchSchemas(t *testing.T) {
 	schemas, err := Schemas()
 	if err != nil {
@@ -67,6 +68,7 @@ func TestMessagesMatchSchemas(t *testing.T) {
 		return s
 	}
 	verdict, event, rejection := load("verdict.schema.json"), load("deploy-event.schema.json"), load("rejection.schema.json")
+	summary := load("verdict-summary.schema.json")
 	r := rand.New(rand.NewPCG(3, 5))
 	for i := range 500 {
 		var v Verdict
@@ -85,6 +87,13 @@ func TestMessagesMatchSchemas(t *testing.T) {
 		}
 		if err := validate(verdict, decode(t, b), "verdict"); err != nil {
 			t.Fatalf("verdict %d: %v\n%s", i, err, b)
+		}
+		sum := v.Summary()
+		if b, err = sum.Encode(); err != nil {
+			t.Fatal(err)
+		}
+		if err := validate(summary, decode(t, b), "summary"); err != nil {
+			t.Fatalf("summary %d: %v\n%s", i, err, b)
 		}
 	}
 	e := Event{ID: "e1", Service: "web", Namespace: "prod", Template: "web", Variables: map[string]string{"cluster": "eu-1"}}
