@@ -37,7 +37,7 @@ const (
 // simKind is one kind of simulated canary.
 type simKind struct {
 	name  string
-	truth string // "good" or "bad"
+	truth string // "good", "bad", or "near": beyond the margin but within twice it, no target
 	// gross marks a bad kind that must be rolled back within 1-3 intervals
 	// (median).
 	gross bool
@@ -82,6 +82,16 @@ var pathologyKinds = []simKind{
 	{name: "aa warmup, warmup: 1m", truth: "good", warmup: time.Minute, opts: simOptions{warmup: true}},
 	{name: "warmup lat99+25%, warmup: 1m", truth: "bad", warmup: time.Minute, opts: simOptions{warmup: true, p99Mult: 1.25}},
 	{name: "crashloop", truth: "bad", gross: true, opts: simOptions{crashLoop: true, errMult: 10}},
+	// Beyond the margin but near it (p99 +10% and errors +100%: twice
+	// their margins of 5% and 50%; on ordinary, strongly autocorrelated and
+	// low-traffic series): no target, since a canary this close to its
+	// margin may need more than ten intervals either way; their promoted
+	// share bounds how far the promote rule may be loosened to promote
+	// more of the good kinds above (see TestPathologies).
+	{name: "lat99+10%", truth: "near", opts: simOptions{p99Mult: 1.10}},
+	{name: "phi0.9 lat99+10%", truth: "near", opts: simOptions{phi: 0.9, p99Mult: 1.10}},
+	{name: "lowtraffic lat99+10%", truth: "near", opts: simOptions{lowTraffic: true, p99Mult: 1.10}},
+	{name: "err x2", truth: "near", opts: simOptions{errMult: 2}},
 }
 
 // simAR1 is an AR(1) process with stationary standard deviation sd.
