@@ -102,6 +102,9 @@ func explainMetric(mc *spec.Metric, r *MetricResult) string {
 	}
 	est := fmt.Sprintf("canary %s vs baseline (%s CI %s to %s) over %d paired points",
 		pct(r.Change), confidence(float64(r.Alpha)), pct(r.ChangeCI[0]), pct(r.ChangeCI[1]), r.TotalPairs)
+	if r.settledRan {
+		est += fmt.Sprintf(", %s after its first interval (the pass rule sets aside a start worse than the rest)", pct(Float(r.settled)))
+	}
 	if r.why == whyCounts {
 		est += fmt.Sprintf(", tested as counts: %.3g canary events against %.3g baseline (exact rate test)", r.countC, r.countB)
 	}

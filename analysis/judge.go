@@ -67,6 +67,14 @@ type MetricState struct {
 	// a state written before it).
 	Tail    stats.Serial `json:"tail"`
 	TailLow stats.Serial `json:"tail_low"`
+	// FirstN is the number of pairs of the first interval that had any
+	// (0 until one has), and FirstLog, FirstSumC and FirstSumB that
+	// interval's Σ log(c/b) and sums of canary and baseline values: the
+	// start that the pass rule sets aside (see settled).
+	FirstN    int     `json:"first_n,omitempty"`
+	FirstLog  float64 `json:"first_log,omitempty"`
+	FirstSumC float64 `json:"first_sum_c,omitempty"`
+	FirstSumB float64 `json:"first_sum_b,omitempty"`
 }
 
 // Judge judges the analyses of one template. It keeps scratch buffers so

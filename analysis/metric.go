@@ -78,7 +78,10 @@ func (j *Judge) judgeMetric(mc *spec.Metric, ms *MetricState, in *Input, look in
 		return
 	}
 
-	// Accumulate the paired differences of this interval.
+	// Accumulate the paired differences of this interval; the first
+	// interval with pairs is also kept apart (a state written before
+	// FirstN, with pairs already, never gets one).
+	first := ms.Up.N == 0 && len(j.c) > 0
 	delta := mc.Margin()
 	j.up, j.down, j.d = j.up[:0], j.down[:0], j.d[:0]
 	positive := !ms.LogBroken
@@ -110,6 +113,12 @@ func (j *Judge) judgeMetric(mc *spec.Metric, ms *MetricState, in *Input, look in
 		ms.LogBroken = true
 	}
 	r.TotalPairs = ms.Up.N
+	if first {
+		ms.FirstN, ms.FirstSumC, ms.FirstSumB = ms.Up.N, ms.SumC, ms.SumB
+		if !ms.LogBroken {
+			ms.FirstLog = ms.Log.Sum
+		}
+	}
 
 	useLog := false
 	switch mc.Scale {
@@ -335,10 +344,74 @@ func (j *Judge) paired(mc *spec.Metric, ms *MetricState, look int, useLog bool, 
 		}
 	}
 	j.decide(mc, r, pUp, wUp, pDown, wDown)
-	// Pass needs the estimate within the margin.
-	if r.otherwise == Pass && !withinMargin(mc, float64(r.Change)) {
+	// Pass needs the estimate within the margin: the settled one, when
+	// there is one.
+	est := float64(r.Change)
+	if s, ok := j.settled(mc, ms, useLog); ok {
+		est, r.settled, r.settledRan = s, s, true
+	}
+	if r.otherwise == Pass && !withinMargin(mc, est) {
 		r.otherwise = Inconclusive
 	}
+}
+
+// settled returns the change the pass rule holds within the margin in
+// place of the cumulative estimate, and whether there is one. A canary's
+// first interval may hold its cold start (caches, connection pools, JIT),
+// which biases the cumulative estimate long after it ended. So, without
+// the template's warmup, from the second look on, when the first
+// interval's mean of the tested series x (log(c/b), or c − (1+δ)b on the
+// linear scale; (1−δ)b − c for "decrease") is worse than the mean of the
+// rest at the template's level α,
+//
+//	t = (x̄₁ − x̄₂) / sqrt(SE(n₁)² + SE(n₂)²)   (the serial's AR(1) fit; two-sided for "either")
+//
+// the pass rule judges the change after the first interval,
+//
+//	exp((Σ log(c/b) − S₁) / (n − n₁)) − 1   (log scale)
+//	(ΣC − C₁) / (ΣB − B₁) − 1              (linear scale)
+//
+// with S₁, C₁, B₁ and n₁ the first interval's (MetricState.FirstN ...).
+// The tests that roll back still judge the start. A canary whose start
+// is not distinguishable from the rest (at most α of stationary canaries)
+// keeps the cumulative estimate, with its smaller noise; a template with
+// a warmup has already set its start aside, and a state written before
+// the first interval was kept apart has none.
+func (j *Judge) settled(mc *spec.Metric, ms *MetricState, useLog bool) (float64, bool) {
+	if j.t.Warmup > 0 || ms.FirstN == 0 || ms.Up.N <= ms.FirstN {
+		return 0, false
+	}
+	delta := mc.Margin()
+	s, first, sign := &ms.Log, ms.FirstLog, 1.0
+	switch {
+	case !useLog && mc.Direction == spec.DirectionDecrease:
+		s, first = &ms.Down, (1-delta)*ms.FirstSumB-ms.FirstSumC
+	case !useLog:
+		s, first = &ms.Up, ms.FirstSumC-(1+delta)*ms.FirstSumB
+	case mc.Direction == spec.DirectionDecrease:
+		sign = -1
+	}
+	if s.N <= ms.FirstN {
+		return 0, false
+	}
+	d := sign * (first/float64(ms.FirstN) - (s.Sum-first)/float64(s.N-ms.FirstN))
+	fit := s.Fit()
+	se := math.Hypot(fit.MeanSE(ms.FirstN), fit.MeanSE(s.N-ms.FirstN))
+	df := fit.MeanDF(s.N)
+	p := oneSided(d, 0, se, df)
+	if mc.Direction == spec.DirectionEither {
+		p = 2 * oneSided(math.Abs(d), 0, se, df)
+	}
+	if !(p <= j.t.Alpha()) {
+		return 0, false
+	}
+	if useLog {
+		return math.Expm1((ms.Log.Sum - ms.FirstLog) / float64(ms.Log.N-ms.FirstN)), true
+	}
+	if b := ms.SumB - ms.FirstSumB; b > 0 {
+		return (ms.SumC-ms.FirstSumC)/b - 1, true
+	}
+	return 0, false
 }
 
 // ciQuantile returns the Student quantile of the intervals the paired test

@@ -27,7 +27,6 @@ var (
 // known gaps instead of failing, and fails on every other kind. Remove a
 // kind when its method lands.
 var pathologyKnownGaps = map[string]string{
-	"aa warmup":      "the cumulative p99 estimate carries the first minute's warm-up (+3% against a 5% margin, sd 2% over runs): held on latency_p99 when it ends beyond the margin",
 	"aa phi0.9":      "the pooled AR(1) fit of 30-point windows still underestimates ρ at 0.9 after the first look (1-3% rolled back); the final p99 estimate's spread over runs (sd 5.5%) is the margin's size: held on latency_p99 when it ends beyond the margin (about 1 in 5)",
 	"aa zero-errors": "2-3 canary events against about as many cannot place the rate within a relative margin (final estimate +70% ± 136%): held on error_rate",
 	"aa lowtraffic":  "held on latency_p99 (final estimate sd 3.8%) and error_rate (sd 44%): a canary with a twentieth of the traffic measures its rates and tails too roughly for ten intervals",

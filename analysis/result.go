@@ -161,6 +161,10 @@ type MetricResult struct {
 	// beyond the margin, tailLowC and tailLowB in the other tail.
 	tailRan                          bool
 	tailC, tailB, tailLowC, tailLowB float64
+	// settledRan says the pass rule judged settled, the change after the
+	// first interval, instead of Change (see Judge.settled).
+	settledRan bool
+	settled    float64
 
 	// The roles' freshness in the latest window (see stale.go), and the
 	// maximum sample age they were measured against.

@@ -13,8 +13,9 @@ import (
 // stateBinaryVersion is the first byte of a binary State. Version 1 lacked
 // the canary and baseline serials (MetricState.C and B), version 2 the
 // trailing CanaryStale, version 3 the tail test's serials (MetricState.Tail
-// and TailLow); all are still read, with those empty.
-const stateBinaryVersion = 4
+// and TailLow), version 4 the first interval's sums (MetricState.FirstN,
+// FirstLog, FirstSumC, FirstSumB); all are still read, with those empty.
+const stateBinaryVersion = 5
 
 // maxBinaryCount bounds the counts a binary State may declare, so that a
 // corrupt one cannot make UnmarshalBinary allocate without limit.
@@ -33,7 +34,9 @@ var errStateBinary = errors.New("analysis: malformed binary state")
 // byte (bit 0: LogBroken, bit 1: Signed), the Log, Up and Down serials
 // (stats.Serial.AppendBinary), SumC and SumB as IEEE 754 bits, the
 // canary and baseline block means (uvarint count, then the bits of each),
-// the C and B serials, and the Tail and TailLow serials; after the metrics, CanaryStale as a uvarint.
+// the C and B serials, the Tail and TailLow serials, and FirstN as a
+// uvarint with FirstLog, FirstSumC and FirstSumB as IEEE 754 bits; after
+// the metrics, CanaryStale as a uvarint.
 func (st *State) AppendBinary(b []byte) ([]byte, error) {
 	return st.appendBinary(b, stateBinaryVersion), nil
 }
@@ -70,6 +73,12 @@ func (st *State) appendBinary(b []byte, version byte) []byte {
 		if version >= 4 {
 			b, _ = m.Tail.AppendBinary(b)
 			b, _ = m.TailLow.AppendBinary(b)
+		}
+		if version >= 5 {
+			b = binary.AppendUvarint(b, uint64(m.FirstN))
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(m.FirstLog))
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(m.FirstSumC))
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(m.FirstSumB))
 		}
 	}
 	if version >= 3 {
@@ -134,6 +143,11 @@ func (st *State) UnmarshalBinary(data []byte) error {
 			d.serial(&m.TailLow)
 		} else {
 			m.Tail, m.TailLow = stats.Serial{}, stats.Serial{}
+		}
+		m.FirstN, m.FirstLog, m.FirstSumC, m.FirstSumB = 0, 0, 0, 0
+		if version >= 5 {
+			m.FirstN = d.count()
+			m.FirstLog, m.FirstSumC, m.FirstSumB = d.float(), d.float(), d.float()
 		}
 		if d.err != nil {
 			return d.err

@@ -38,6 +38,7 @@ func randomState(r *rand.Rand) *State {
 		m.SumC, m.SumB = r.Float64(), r.Float64()
 		m.C, m.B = randomSerial(r), randomSerial(r)
 		m.Tail, m.TailLow = randomSerial(r), randomSerial(r)
+		m.FirstN, m.FirstLog, m.FirstSumC, m.FirstSumB = r.IntN(100), r.NormFloat64(), r.Float64(), r.Float64()
 		if r.IntN(2) == 0 {
 			for range r.IntN(40) + 1 {
 				m.BlocksC = append(m.BlocksC, r.NormFloat64())
@@ -109,12 +110,13 @@ func TestStateBinaryMatchesJudge(t *testing.T) {
 	}
 }
 
-// TestStateBinaryOlderVersions reads states written before the tail
-// test's serials (version 3) and before CanaryStale (version 2): the
-// same layouts without them, read with them empty.
+// TestStateBinaryOlderVersions reads states written before the first
+// interval's sums (version 4), before the tail test's serials (version 3)
+// and before CanaryStale (version 2): the same layouts without them, read
+// with them empty.
 func TestStateBinaryOlderVersions(t *testing.T) {
 	st := randomState(rand.New(rand.NewPCG(7, 8)))
-	for _, v := range []byte{2, 3} {
+	for _, v := range []byte{2, 3, 4} {
 		old := st.appendBinary(nil, v)
 		got := State{CanaryStale: 5}
 		if err := got.UnmarshalBinary(old); err != nil {
@@ -123,7 +125,11 @@ func TestStateBinaryOlderVersions(t *testing.T) {
 		want := *st
 		want.Metrics = slices.Clone(st.Metrics)
 		for i := range want.Metrics {
-			want.Metrics[i].Tail, want.Metrics[i].TailLow = stats.Serial{}, stats.Serial{}
+			m := &want.Metrics[i]
+			m.FirstN, m.FirstLog, m.FirstSumC, m.FirstSumB = 0, 0, 0, 0
+			if v < 4 {
+				m.Tail, m.TailLow = stats.Serial{}, stats.Serial{}
+			}
 		}
 		if v < 3 {
 			want.CanaryStale = 0
