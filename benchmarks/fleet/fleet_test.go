@@ -101,7 +101,7 @@ func TestLatencyQuantiles(t *testing.T) {
 // judgement due is made and published, each analysis' queries shared.
 func TestRun(t *testing.T) {
 	o := options{analyses: 20, interval: 10 * time.Second, duration: 30 * time.Second, metrics: 4, points: 10,
-		batch: true, align: true, factor: 10, drain: 10 * time.Second, workers: 4, out: t.TempDir() + "/r.jsonl", apiRate: 20}
+		batch: true, freshness: true, align: true, factor: 10, drain: 10 * time.Second, workers: 4, out: t.TempDir() + "/r.jsonl", apiRate: 20}
 	var out bytes.Buffer
 	if err := run(context.Background(), o, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())

@@ -39,6 +39,7 @@ type options struct {
 	metrics     int
 	points      int
 	batch       bool
+	freshness   bool
 	batchWindow time.Duration
 	align       bool
 	factor      float64
@@ -64,6 +65,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", time.Minute, "measured time, after every analysis has been submitted")
 	flag.IntVar(&o.metrics, "metrics", 10, "metrics per template")
 	flag.IntVar(&o.points, "points", 10, "query points per interval (the query step is interval/points)")
+	flag.BoolVar(&o.freshness, "freshness", true, "send each query with its freshness companion (metrics/companion); false: the daemon's NoFreshness, the baseline of the companions' cost")
 	flag.BoolVar(&o.batch, "batch", true, "share queries between analyses (metrics/batch)")
 	flag.DurationVar(&o.batchWindow, "batch-window", 0, "how long a batch collects queries (0: metrics/batch's default)")
 	flag.BoolVar(&o.daemonProvider, "daemon-provider", false, "let the daemon build its own provider from the config, as deployed (-batch is then the daemon's choice, and queries asked are not counted)")

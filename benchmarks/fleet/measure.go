@@ -281,6 +281,9 @@ type result struct {
 	Step     string  `json:"step"`
 	Duration float64 `json:"duration_seconds"`
 	Batch    bool    `json:"batch"`
+	// NoFreshness says the queries went without their freshness
+	// companions (-freshness=false).
+	NoFreshness bool `json:"no_freshness,omitempty"`
 	// DaemonProvider says the daemon built its own provider (-daemon-provider).
 	DaemonProvider bool    `json:"daemon_provider,omitempty"`
 	Align          bool    `json:"align"`
@@ -341,7 +344,7 @@ func (r *recorder) result(o *options, failed int, measured time.Duration, cpu fl
 	med := func(v []float64) float64 { return v[len(v)/2] }
 	res := &result{
 		Label: o.label, Analyses: o.analyses, Metrics: o.metrics, Interval: o.interval.String(), Step: o.step().String(),
-		Duration: simSec, LoadAverage: loadAverage(), Batch: o.batch, DaemonProvider: o.daemonProvider, Align: o.align, Factor: o.factor, GoMaxProc: runtime.GOMAXPROCS(0),
+		Duration: simSec, LoadAverage: loadAverage(), Batch: o.batch, NoFreshness: !o.freshness, DaemonProvider: o.daemonProvider, Align: o.align, Factor: o.factor, GoMaxProc: runtime.GOMAXPROCS(0),
 		JudgementsPerSecond: float64(r.made) / simSec,
 		VerdictBytes:        float64(r.bytes.Load()) / float64(max(1, r.received.Load())),
 		SubmitFailed:        failed,
@@ -374,6 +377,9 @@ func (r *result) print(w io.Writer) {
 	provider := fmt.Sprintf("batch %v", r.Batch)
 	if r.DaemonProvider {
 		provider = "the daemon's own provider"
+	}
+	if r.NoFreshness {
+		provider += ", no freshness companions"
 	}
 	fmt.Fprintf(w, "\n== %d analyses × %d metrics, interval %s, step %s, %gs measured (%s, align %v, factor %g; load average %.1f on %d cores)\n",
 		r.Analyses, r.Metrics, r.Interval, r.Step, r.Duration, provider, r.Align, r.Factor, r.LoadAverage, runtime.NumCPU())

@@ -131,6 +131,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		Gatherer:          reg,
 		Clock:             clock,
 		Provider:          daemonProvider,
+		NoFreshness:       !o.freshness,
 	})
 	if err != nil {
 		return err
@@ -172,6 +173,9 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	which := fmt.Sprintf("batch %v", o.batch)
 	if o.daemonProvider {
 		which = "the daemon's own provider"
+	}
+	if !o.freshness {
+		which += ", no freshness companions"
 	}
 	fmt.Fprintf(out, "canaryd fleet benchmark: %d analyses, %d metrics, interval %s, step %s, %s, align %v, factor %g, GOMAXPROCS %d\n",
 		o.analyses, o.metrics, o.interval, o.step(), which, o.align, o.factor, runtime.GOMAXPROCS(0))
