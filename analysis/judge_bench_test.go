@@ -98,8 +98,36 @@ func BenchmarkJudgeFresh(b *testing.B) {
 	b.ReportMetric(float64(processCPU()-cpu)/float64(b.N), "cpu-ns/op")
 }
 
+// BenchmarkJudgeFreshness is BenchmarkJudge with and without the
+// freshness that the companion queries bring (issue 21): with it, every
+// point of both roles has a raw sample 2 s old, so that every freshness
+// check runs and none holds the metric.
+func BenchmarkJudgeFreshness(b *testing.B) {
+	for _, known := range []bool{false, true} {
+		b.Run(fmt.Sprintf("companion=%v", known), func(b *testing.B) {
+			in := benchInputs(10, 300, 1)
+			if known {
+				for i := range in {
+					for _, s := range []*metrics.Samples{&in[i].Baseline, &in[i].Canary} {
+						s.FreshnessKnown = true
+						s.SampleTimes = make([]int64, len(s.Times))
+						for k, t := range s.Times {
+							s.SampleTimes[k] = t - 2000
+						}
+						s.LastSample = s.SampleTimes[len(s.SampleTimes)-1]
+					}
+				}
+			}
+			benchJudgeInputs(b, benchTemplate(b, 10), in)
+		})
+	}
+}
+
 func benchJudge(b *testing.B, tmpl *spec.Template) {
-	in := benchInputs(10, 300, 1)
+	benchJudgeInputs(b, tmpl, benchInputs(10, 300, 1))
+}
+
+func benchJudgeInputs(b *testing.B, tmpl *spec.Template, in []analysis.Input) {
 	j := analysis.NewJudge(tmpl)
 	st := j.NewState()
 	var out analysis.Judgement

@@ -1,9 +1,11 @@
 package prometheus
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math"
 	"net/http"
 	"slices"
@@ -15,6 +17,8 @@ import (
 	"github.com/prometheus/client_golang/api"
 	v1 "github.com/prometheus/client_golang/api/prometheus/v1"
 	"github.com/prometheus/common/model"
+
+	"github.com/canaryd/canaryd/metrics/companion"
 )
 
 // clientGolangQuerier is the querier canaryd had before decodeRange:
@@ -354,8 +358,15 @@ func BenchmarkDecodeRange(b *testing.B) {
 	}{
 		{"1000x10", 1000, 10},
 		{"1x10000", 1, 10000},
+		{"1000x10+companion", 1000, 10},
 	} {
 		body := rangeBody(size.series, size.points)
+		want := size.series
+		if strings.HasSuffix(size.name, "+companion") {
+			// A joined answer (companion.Join): as many series again, the
+			// companion's, valued with sample times.
+			body, want = withCompanion(body, size.series, size.points), 2*size.series
+		}
 		ok := &http.Response{StatusCode: http.StatusOK}
 		decoders := []struct {
 			name   string
@@ -373,7 +384,7 @@ func BenchmarkDecodeRange(b *testing.B) {
 		for _, dec := range decoders {
 			b.Run(size.name+"/"+dec.name, func(b *testing.B) {
 				v, err := dec.decode()
-				if m, _ := v.(model.Matrix); err != nil || len(m) != size.series {
+				if m, _ := v.(model.Matrix); err != nil || len(m) != want {
 					b.Fatalf("decode: %v, %v", v, err)
 				}
 				b.SetBytes(int64(len(body)))
@@ -389,3 +400,25 @@ func BenchmarkDecodeRange(b *testing.B) {
 }
 
 var _ api.Client = replayClient{}
+
+// withCompanion appends to body, an answer of rangeBody, the series of
+// its companion query: one per series, labelled companion.Label, each
+// point valued with the time of a sample taken 2.5 s before it, in Unix
+// seconds with milliseconds as Prometheus writes them.
+func withCompanion(body []byte, series, points int) []byte {
+	var b bytes.Buffer
+	b.Write(body[:len(body)-len("]}}")])
+	for s := range series {
+		fmt.Fprintf(&b, `,{"metric":{"pod":"pod-%d","service":"checkout",%q:%q},"values":[`, s, companion.Label, companion.Value)
+		for p := range points {
+			if p > 0 {
+				b.WriteByte(',')
+			}
+			t := 1704067200 + 10*p
+			fmt.Fprintf(&b, `[%d,"%d.5"]`, t, t-3)
+		}
+		b.WriteString(`]}`)
+	}
+	b.WriteString(`]}}`)
+	return b.Bytes()
+}
