@@ -359,6 +359,7 @@ func BenchmarkDecodeRange(b *testing.B) {
 		{"1000x10", 1000, 10},
 		{"1x10000", 1, 10000},
 		{"1000x10+companion", 1000, 10},
+		{"2000x10", 2000, 10},
 	} {
 		body := rangeBody(size.series, size.points)
 		want := size.series
