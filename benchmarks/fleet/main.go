@@ -65,7 +65,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", time.Minute, "measured time, after every analysis has been submitted")
 	flag.IntVar(&o.metrics, "metrics", 10, "metrics per template")
 	flag.IntVar(&o.points, "points", 10, "query points per interval (the query step is interval/points)")
-	flag.BoolVar(&o.freshness, "freshness", true, "send each query with its freshness companion (metrics/companion); false: the daemon's NoFreshness, the baseline of the companions' cost")
+	flag.BoolVar(&o.freshness, "freshness", true, "send each query with its freshness companion (metrics/companion); false: the provider gets them without (the daemon still renders them), the baseline of the companions' cost")
 	flag.BoolVar(&o.batch, "batch", true, "share queries between analyses (metrics/batch)")
 	flag.DurationVar(&o.batchWindow, "batch-window", 0, "how long a batch collects queries (0: metrics/batch's default)")
 	flag.BoolVar(&o.daemonProvider, "daemon-provider", false, "let the daemon build its own provider from the config, as deployed (-batch is then the daemon's choice, and queries asked are not counted)")
@@ -108,6 +108,8 @@ func (o *options) validate() error {
 		return errors.New("-points must be at least 1 and leave a query step of at least 1s")
 	case o.factor <= 0:
 		return errors.New("-factor must be positive")
+	case !o.freshness && o.daemonProvider:
+		return errors.New("-freshness=false needs the harness's provider, not -daemon-provider")
 	case o.apiRate < 0:
 		return errors.New("-api-rate must not be negative")
 	}

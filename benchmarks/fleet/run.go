@@ -53,10 +53,15 @@ func (c alignedClock) Now() time.Time { return c.Clock.Now().Truncate(c.step) }
 type counted struct {
 	metrics.Provider
 	n atomic.Int64
+	// noFreshness drops each query's freshness companion (-freshness=false).
+	noFreshness bool
 }
 
 func (c *counted) Fetch(ctx context.Context, q metrics.Query) (metrics.Samples, error) {
 	c.n.Add(1)
+	if c.noFreshness {
+		q.Freshness = ""
+	}
 	return c.Provider.Fetch(ctx, q)
 }
 
@@ -93,7 +98,7 @@ func run(ctx context.Context, o options, out io.Writer) error {
 	if o.batch {
 		provider = batch.New(ps, batch.Options{Window: o.batchWindow, Registerer: reg})
 	}
-	asked := &counted{Provider: provider}
+	asked := &counted{Provider: provider, noFreshness: !o.freshness}
 	var daemonProvider metrics.Provider = asked
 	if o.daemonProvider {
 		// The daemon builds its own from global.prometheus, as deployed;
@@ -131,7 +136,6 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		Gatherer:          reg,
 		Clock:             clock,
 		Provider:          daemonProvider,
-		NoFreshness:       !o.freshness,
 	})
 	if err != nil {
 		return err

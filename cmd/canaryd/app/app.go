@@ -68,11 +68,6 @@ type Options struct {
 	Clock runner.Clock
 	// Provider overrides the Prometheus source of global.prometheus.
 	Provider metrics.Provider
-	// NoFreshness sends the queries without their freshness companions
-	// (metrics/companion), so that stale points are not told apart: the
-	// baseline for measuring the companions' cost (benchmarks/fleet
-	// -freshness=false), never for judging real rollouts.
-	NoFreshness bool
 
 	// InstanceID names this replica in leases; default random.
 	InstanceID string
@@ -193,22 +188,13 @@ func New(opts Options) (*App, error) {
 	a.api = api.New(api.Options{
 		Store: func() *record.Store { return a.store }, Runner: func() *runner.Runner { return a.runner },
 		Audit:  func() *bus.AuditLog { return a.audit },
-		Config: a.config, Source: a.source, Companions: a.companions(), Ready: a.Ready, Assets: a.AssetHealth, Reload: a.Reload,
+		Config: a.config, Source: a.source, Companions: companion.Of, Ready: a.Ready, Assets: a.AssetHealth, Reload: a.Reload,
 		Clock: a.clock, Logger: a.logger, InstanceID: opts.InstanceID,
 		Gatherer: prometheus.Gatherers{opts.Gatherer, a.sourceGatherer()},
 	})
 	a.metrics.reloadSuccess.Set(1)
 	a.metrics.reloadTime.Set(float64(a.clock.Now().Unix()))
 	return a, nil
-}
-
-// companions returns what writes each query's freshness companion:
-// companion.Of, nil with Options.NoFreshness.
-func (a *App) companions() metrics.Companions {
-	if a.opts.NoFreshness {
-		return nil
-	}
-	return companion.Of
 }
 
 // config returns the current config.
@@ -317,7 +303,7 @@ func (a *App) Start(ctx context.Context) (err error) {
 	a.runner = runner.New(runCtx, runner.Options{
 		InstanceID: a.opts.InstanceID, LeaseGrace: a.opts.LeaseGrace, ScanInterval: a.opts.ScanInterval,
 		Logger: a.logger, Clock: a.clock, Metrics: a.rmetrics, SLI: a.sli, Store: a.store, Publisher: a.pub, Audit: a.audit,
-		Config: a.config, Source: a.source, Companions: a.companions(),
+		Config: a.config, Source: a.source, Companions: companion.Of,
 		Hooks: runner.Hooks{Judged: a.hooks.judged, Published: a.hooks.published},
 	})
 	a.onStop("analyses", func(ctx context.Context) error {
