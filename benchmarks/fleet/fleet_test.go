@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/canaryd/canaryd/metrics"
 	"github.com/canaryd/canaryd/metrics/companion"
 )
 
@@ -118,4 +119,28 @@ func TestRun(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}
 	}
+}
+
+// TestFreshnessOff checks that -freshness=false drops each query's
+// companion before the provider, and is refused where the harness has no
+// provider of its own.
+func TestFreshnessOff(t *testing.T) {
+	o := options{analyses: 1, interval: 10 * time.Second, duration: time.Second, metrics: 1, points: 10, factor: 1, daemonProvider: true}
+	if err := o.validate(); err == nil {
+		t.Error("-freshness=false with -daemon-provider accepted")
+	}
+	var got metrics.Query
+	c := &counted{Provider: providerFunc(func(_ context.Context, q metrics.Query) (metrics.Samples, error) {
+		got = q
+		return metrics.Samples{}, nil
+	}), noFreshness: true}
+	if _, err := c.Fetch(context.Background(), metrics.Query{Expr: "x", Freshness: "max(timestamp(x))"}); err != nil || got.Freshness != "" || got.Expr != "x" || c.n.Load() != 1 {
+		t.Errorf("provider got %+v, %v (%d counted)", got, err, c.n.Load())
+	}
+}
+
+type providerFunc func(context.Context, metrics.Query) (metrics.Samples, error)
+
+func (f providerFunc) Fetch(ctx context.Context, q metrics.Query) (metrics.Samples, error) {
+	return f(ctx, q)
 }
