@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -53,26 +52,7 @@ func TestApprovalGates(t *testing.T) {
 		{"search", "v1"}: 0.200, {"search", "v2"}: 0.400,
 	})
 	promURL := apptest.StartScrapingPrometheus(t, target)
-	a, err := New(Options{
-		ConfigFile:        writeConfig(t, t.TempDir(), fmt.Sprintf(approvalConfig, promURL)),
-		ListenAddress:     "127.0.0.1:0",
-		StoragePath:       t.TempDir(),
-		NATSListenAddress: "127.0.0.1:0",
-		Logger:            testLogger(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		defer cancel()
-		if err := a.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	})
+	a := startEmbedded(t, writeConfig(t, t.TempDir(), fmt.Sprintf(approvalConfig, promURL)))
 	c := connectURL(t, a.natsClientURL())
 	verdicts := published(c)
 	base := "http://" + a.Addr() + "/api/v1/analyses/"

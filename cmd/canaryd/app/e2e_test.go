@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -41,26 +40,7 @@ func TestEndToEnd(t *testing.T) {
 	promURL := apptest.StartScrapingPrometheus(t, target)
 	cfg := writeConfig(t, t.TempDir(), fmt.Sprintf(e2eConfig, promURL))
 
-	a, err := New(Options{
-		ConfigFile:        cfg,
-		ListenAddress:     "127.0.0.1:0",
-		StoragePath:       t.TempDir(),
-		NATSListenAddress: "127.0.0.1:0",
-		Logger:            testLogger(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		defer cancel()
-		if err := a.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	})
+	a := startEmbedded(t, cfg)
 	if a.natsClientURL() == "" {
 		t.Fatal("embedded NATS has no client URL")
 	}

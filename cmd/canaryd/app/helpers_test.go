@@ -215,6 +215,34 @@ func startApp(t *testing.T, s *server.Server, c runner.Clock, configPath string,
 	return &testApp{App: a, reg: reg, url: "http://" + a.Addr()}
 }
 
+// startEmbedded starts the daemon as deployed alone: the config at
+// configPath, its own embedded NATS server and the wall clock; it stops in
+// t.Cleanup.
+func startEmbedded(t *testing.T, configPath string) *App {
+	t.Helper()
+	a, err := New(Options{
+		ConfigFile:        configPath,
+		ListenAddress:     "127.0.0.1:0",
+		StoragePath:       t.TempDir(),
+		NATSListenAddress: "127.0.0.1:0",
+		Logger:            testLogger(t),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		defer cancel()
+		if err := a.Stop(ctx); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	return a
+}
+
 // client is a test's own connection to NATS.
 type client struct {
 	t  *testing.T

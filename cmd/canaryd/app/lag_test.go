@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -45,26 +44,7 @@ templates:
 func TestTelemetryLag(t *testing.T) {
 	target := apptest.ServeLatency(t, map[[2]string]float64{{"checkout", "v1"}: 0.100, {"checkout", "v2"}: 0.100})
 	promURL := apptest.StartScrapingPrometheus(t, target)
-	a, err := New(Options{
-		ConfigFile:        writeConfig(t, t.TempDir(), fmt.Sprintf(lagConfig, promURL)),
-		ListenAddress:     "127.0.0.1:0",
-		StoragePath:       t.TempDir(),
-		NATSListenAddress: "127.0.0.1:0",
-		Logger:            testLogger(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		defer cancel()
-		if err := a.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	})
+	a := startEmbedded(t, writeConfig(t, t.TempDir(), fmt.Sprintf(lagConfig, promURL)))
 	c := connectURL(t, a.natsClientURL())
 	verdicts := published(c)
 	c.publishEvent(message.Event{ID: "lag-1", Service: "checkout", Namespace: "shop", Template: "lagged",
@@ -156,26 +136,7 @@ func TestMeasuredLag(t *testing.T) {
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	t.Cleanup(srv.Close)
 	prom := promtest.StartScraping(t, []string{strings.TrimPrefix(srv.URL, "http://")}, 2*time.Second, promtest.Options{})
-	a, err := New(Options{
-		ConfigFile:        writeConfig(t, t.TempDir(), fmt.Sprintf(measuredLagConfig, prom.URL)),
-		ListenAddress:     "127.0.0.1:0",
-		StoragePath:       t.TempDir(),
-		NATSListenAddress: "127.0.0.1:0",
-		Logger:            testLogger(t),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := a.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-		defer cancel()
-		if err := a.Stop(ctx); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	})
+	a := startEmbedded(t, writeConfig(t, t.TempDir(), fmt.Sprintf(measuredLagConfig, prom.URL)))
 	c := connectURL(t, a.natsClientURL())
 	verdicts := published(c)
 	for _, tmpl := range []string{"measured", "unmeasured"} {
